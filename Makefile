@@ -1,0 +1,50 @@
+# Migrator — the two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+FLASK  := $(VENV)/bin/flask --app app
+TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test test-sqlite test-postgres lint bench install clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+## make run: migrate the SQLite DB in instance/, seed a demo region, start web + scheduler + sandbox
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) demo seed
+	$(PY) -m migrator.core.devrun
+
+## make test: the whole suite on SQLite, then on PostgreSQL (mandatory in CI)
+test: install
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite: install
+	$(PY) -m pytest
+
+test-postgres: install
+	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(TEST_PG_URL)'.replace('+psycopg',''), connect_timeout=3).close()" 2>/dev/null; then \
+		TEST_DATABASE_URL=$(TEST_PG_URL) $(PY) -m pytest -m "not browser"; \
+	elif [ -n "$$CI" ]; then \
+		echo "PostgreSQL at $(TEST_PG_URL) is not reachable: the PostgreSQL run is mandatory in CI"; exit 1; \
+	else \
+		echo "PostgreSQL at $(TEST_PG_URL) is not reachable: PostgreSQL run skipped (set TEST_PG_URL)"; \
+	fi
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+## make bench: page latencies at region scale (see bench/README.md)
+bench: install
+	$(PY) bench/pages.py
+
+clean:
+	rm -rf $(VENV) instance/*.db instance/*.db-*

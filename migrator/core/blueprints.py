@@ -1,0 +1,21 @@
+"""The list of blueprints, one per feature (each feature adds its line here)."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from flask import Flask
+
+BLUEPRINTS = [
+    "migrator.auth.views:bp",
+    "migrator.core.views:bp",
+]
+
+
+def register(app: Flask) -> None:
+    from migrator.api import init_api
+
+    for spec in BLUEPRINTS:
+        module, _, attr = spec.partition(":")
+        app.register_blueprint(getattr(import_module(module), attr))
+    init_api(app)

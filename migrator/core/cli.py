@@ -1,0 +1,18 @@
+"""The list of CLI commands, one entry per feature (each feature adds its line here)."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from flask import Flask
+
+COMMANDS = [
+    "migrator.auth.cli:users_cli",
+    "migrator.audit.cli:audit_cli",
+]
+
+
+def register(app: Flask) -> None:
+    for spec in COMMANDS:
+        module, _, attr = spec.partition(":")
+        app.cli.add_command(getattr(import_module(module), attr))

@@ -1,0 +1,81 @@
+"""Flask-Babel set-up: Russian by default, English second; dates in the configured zone.
+
+Each feature keeps its own catalogue in ``migrator/<feature>/translations``; all of them
+are merged. Catalogues are compiled from their ``.po`` files when those are newer.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import Flask, current_app, request, session
+from flask_babel import Babel, format_date, format_datetime, lazy_gettext, ngettext
+
+PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def translation_dirs() -> list[str]:
+    return sorted(str(p) for p in PACKAGE.glob("*/translations") if p.is_dir())
+
+
+def compile_catalogues() -> None:
+    """Compile every ``.po`` whose ``.mo`` is missing or older (cheap; runs at start-up)."""
+    for po in PACKAGE.glob("*/translations/*/LC_MESSAGES/*.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as f:
+            catalog = read_po(f)
+        tmp = mo.with_suffix(".mo.tmp")
+        with tmp.open("wb") as f:
+            write_mo(f, catalog)
+        tmp.replace(mo)
+
+
+def select_locale() -> str:
+    supported = current_app.config["BABEL_SUPPORTED_LOCALES"]
+    lang = request.args.get("lang") if request else None
+    if lang in supported:
+        session["lang"] = lang
+        return lang
+    lang = session.get("lang")
+    if lang in supported:
+        return lang
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def select_timezone() -> str:
+    return current_app.config["MIGRATOR_TZ"]
+
+
+def fmt_dt(value: datetime | None, fmt: str = "dd.MM.yyyy HH:mm") -> str:
+    """A UTC datetime shown in the configured zone."""
+    if value is None:
+        return "—"
+    return format_datetime(value, fmt)
+
+
+def fmt_date(value: date | datetime | None, fmt: str = "dd.MM.yyyy") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        return format_datetime(value, fmt)
+    return format_date(value, fmt)
+
+
+def plural(n: int, singular: str, plural_: str) -> str:
+    """``ngettext`` for templates: ``{{ n|plural("%(num)d group", "%(num)d groups") }}``."""
+    return ngettext(singular, plural_, n)
+
+
+def init_app(app: Flask) -> None:
+    compile_catalogues()
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(translation_dirs())
+    Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    app.jinja_env.filters["dt"] = fmt_dt
+    app.jinja_env.filters["d"] = fmt_date
+    app.jinja_env.filters["plural"] = plural
+    app.jinja_env.globals["lazy_gettext"] = lazy_gettext

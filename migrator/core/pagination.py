@@ -1,0 +1,71 @@
+"""Server-side pagination and sorting for list pages."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from flask import request, url_for
+
+from migrator.db import get_session
+
+
+@dataclass
+class Page:
+    items: list
+    total: int
+    number: int
+    per_page: int
+    sort: str = ""
+    desc: bool = False
+    args: dict = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+    def url(self, number: int) -> str:
+        args = {**self.args, "page": number}
+        return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+    def sort_url(self, key: str) -> str:
+        desc = not self.desc if self.sort == key else False
+        args = {**self.args, "sort": key, "desc": int(desc), "page": 1}
+        return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+
+def paginate(query, *, sorts: dict, default_sort: str, per_page: int = 50,
+             count_query=None) -> Page:
+    """Apply ``?page=&sort=&desc=`` from the request to a SELECT and run it.
+
+    ``sorts`` maps the allowed sort keys to columns; unknown keys fall back to the default.
+    """
+    args = {k: v for k, v in request.args.items() if k not in ("page",) and v != ""}
+    sort = request.args.get("sort", default_sort)
+    if sort not in sorts:
+        sort = default_sort
+    desc = request.args.get("desc") == "1"
+    try:
+        number = max(1, int(request.args.get("page", 1)))
+    except ValueError:
+        number = 1
+    session = get_session()
+    if count_query is None:
+        count_query = sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+    total = session.scalar(count_query) or 0
+    col = sorts[sort]
+    order = [col.desc() if desc else col.asc()]
+    rows = session.execute(
+        query.order_by(*order).limit(per_page).offset((number - 1) * per_page)
+    ).all()
+    items = [r[0] if len(r) == 1 else r for r in rows]
+    return Page(items, total, number, per_page, sort, desc, args)

@@ -1,0 +1,99 @@
+"""The dashboard, shared template helpers and error pages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import Blueprint, render_template
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+
+from migrator.db import get_session, utcnow
+
+bp = Blueprint("core", __name__)
+
+ROLE_LABELS = {"admin": _l("administrator"), "coordinator": _l("coordinator"),
+               "auditor": _l("auditor")}
+
+# (endpoint, label, roles allowed or None for all). Features add their entries here.
+NAV = [
+    ("core.dashboard", _l("Dashboard"), None),
+    ("org.tree", _l("Organisations"), None),
+    ("people.employees", _l("Employees"), None),
+    ("groups.groups", _l("Groups"), None),
+    ("imports.upload", _l("Import"), ("admin", "coordinator")),
+]
+
+
+@bp.app_context_processor
+def template_helpers():
+    from flask import current_app
+
+    def nav_items():
+        items = []
+        for endpoint, label, roles in NAV:
+            if endpoint not in current_app.view_functions:
+                continue
+            if roles is None or current_user.role in roles:
+                items.append((endpoint, label))
+        return items
+
+    def scheduler_stale() -> bool:
+        if not current_user.is_authenticated or current_user.role != "admin":
+            return False
+        from migrator.engine.models import Heartbeat
+
+        hb = get_session().get(Heartbeat, "scheduler")
+        return hb is not None and hb.seen_at < utcnow() - timedelta(minutes=2)
+
+    return {
+        "nav_items": nav_items,
+        "role_label": lambda r: ROLE_LABELS.get(r, r),
+        "current_locale": lambda: str(get_locale() or "ru"),
+        "scheduler_stale": scheduler_stale() if current_user.is_authenticated else False,
+    }
+
+
+@bp.route("/")
+@login_required
+def dashboard():
+    from migrator.auth.service import scoped
+    from migrator.groups.models import SourceGroup
+    from migrator.org.models import Organisation
+    from migrator.people.models import Employee
+
+    session = get_session()
+    emp = (
+        sa.select(Employee.org_id, sa.func.count().label("n"),
+                  sa.func.count(Employee.max_user_id).label("linked"))
+        .group_by(Employee.org_id).subquery()
+    )
+    grp = sa.select(SourceGroup.org_id, sa.func.count().label("n")).group_by(
+        SourceGroup.org_id).subquery()
+    q = (
+        sa.select(Organisation, sa.func.coalesce(emp.c.n, 0), sa.func.coalesce(emp.c.linked, 0),
+                  sa.func.coalesce(grp.c.n, 0))
+        .outerjoin(emp, emp.c.org_id == Organisation.id)
+        .outerjoin(grp, grp.c.org_id == Organisation.id)
+        .order_by(Organisation.path)
+    )
+    rows = session.execute(scoped(q, Organisation.id).limit(500)).all()
+    totals = {
+        "employees": sum(r[1] for r in rows),
+        "linked": sum(r[2] for r in rows),
+        "groups": sum(r[3] for r in rows),
+        "orgs": len(rows),
+    }
+    return render_template("core/dashboard.html", rows=rows, totals=totals)
+
+
+@bp.app_errorhandler(403)
+def forbidden(_e):
+    return render_template("core/error.html", code=403), 403
+
+
+@bp.app_errorhandler(404)
+def not_found(_e):
+    return render_template("core/error.html", code=404), 404

@@ -1,0 +1,19 @@
+"""Imports every feature's tables so that ``SQLModel.metadata`` knows the whole schema."""
+
+from migrator.audit.models import AuditEvent, AuditHead
+from migrator.auth.models import ApiToken, LoginAttempt, User, UserOrgScope
+from migrator.engine.models import Heartbeat
+from migrator.groups.models import GroupMember, SourceGroup
+from migrator.mail.models import OutboxMessage
+from migrator.max.models import MaxChat, MaxChatMember, MaxUpdate
+from migrator.org.models import Organisation
+from migrator.people.models import Employee, InviteToken
+from migrator.progress.models import ProgressSnapshot
+from migrator.waves.models import Setting, Step, Wave
+
+__all__ = [
+    "ApiToken", "AuditEvent", "AuditHead", "Employee", "GroupMember", "Heartbeat",
+    "InviteToken", "LoginAttempt", "MaxChat", "MaxChatMember", "MaxUpdate", "Organisation",
+    "OutboxMessage", "ProgressSnapshot", "Setting", "SourceGroup", "Step", "User",
+    "UserOrgScope", "Wave",
+]

@@ -1,0 +1,270 @@
+"""Shared fixtures: a real database per test (SQLite file or PostgreSQL), the app, clients,
+factories for organisations, employees, groups and users, and a live server.
+
+The database comes from ``TEST_DATABASE_URL`` (PostgreSQL) or a fresh SQLite file.
+The schema is migrated once per session with Alembic; each test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import socket
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.serving import make_server
+
+from migrator import create_app
+from migrator.db import get_session, make_engine, upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+OPENAPI_PATH = SHARED / "max-bot-api" / "openapi.yaml"
+TEST_PASSWORD = "correct-horse-battery"
+
+
+def pytest_report_header(config):
+    return f"database: {_db_kind()} ({os.environ.get('TEST_DATABASE_URL') or 'SQLite file'})"
+
+
+def _db_kind() -> str:
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    return "postgresql" if url.startswith("postgresql") else "sqlite"
+
+
+def pytest_collection_modifyitems(config, items):
+    if _db_kind() == "sqlite":
+        skip = pytest.mark.skip(reason="needs PostgreSQL (run with TEST_DATABASE_URL)")
+        for item in items:
+            if "postgres_only" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def db_kind() -> str:
+    return _db_kind()
+
+
+@pytest.fixture(scope="session")
+def _migrated(tmp_path_factory):
+    """Migrate a template database once per session."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+            conn.exec_driver_sql("CREATE SCHEMA public")
+        engine.dispose()
+        upgrade(url)
+        return {"kind": "postgresql", "url": url}
+    template = tmp_path_factory.mktemp("db") / "template.db"
+    url = f"sqlite:///{template}"
+    upgrade(url)
+    with sqlite3.connect(template) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return {"kind": "sqlite", "template": template}
+
+
+def _pg_reset(url: str) -> None:
+    engine = make_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        tables = [r[0] for r in conn.exec_driver_sql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename <> 'alembic_version'")]
+        # Replica mode lifts the audit table's append-only triggers for the reset only.
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        conn.exec_driver_sql(
+            "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+        conn.exec_driver_sql(
+            "INSERT INTO audit_head (id, last_seq, last_hash) VALUES (1, 0, '" + "0" * 64 + "')")
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(_migrated, tmp_path) -> str:
+    """A URL of an empty, migrated database for this test."""
+    if _migrated["kind"] == "postgresql":
+        _pg_reset(_migrated["url"])
+        return _migrated["url"]
+    path = tmp_path / "migrator.db"
+    shutil.copy(_migrated["template"], path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app_config(database_url, tmp_path) -> dict:
+    """Settings for the test app; tests may change them before using ``app``."""
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret-key-0123456789",
+        "WTF_CSRF_ENABLED": False,
+        "MAX_API_URL": "http://127.0.0.1:9",  # nothing listens: tests that need Max start one
+        "MAX_BOT_TOKEN": "test-bot-token-secret",
+        "MAX_BOT_USERNAME": "migrator_test_bot",
+        "MAX_WEBHOOK_SECRET": "test-webhook-secret",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": 9,
+        "MIGRATOR_BASE_URL": "http://127.0.0.1:5000",
+        "SERVER_NAME": None,
+    }
+
+
+@pytest.fixture
+def app(app_config):
+    app = create_app(app_config)
+    yield app
+    app.extensions["migrator.engine"].dispose()
+
+
+@pytest.fixture
+def ctx(app):
+    """An application context with a database session (``get_session()``)."""
+    with app.app_context():
+        yield get_session()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def make_org(ctx):
+    from migrator.org.service import save_organisation
+
+    def make(code=None, name=None, parent=None, head_email=None):
+        n = next(_counter)
+        org = save_organisation(code or f"ORG{n}", name or f"Организация {n}",
+                                parent.code if parent is not None else None,
+                                head_email or f"head{n}@example.org")
+        ctx.commit()
+        return org
+
+    return make
+
+
+@pytest.fixture
+def make_employee(ctx):
+    from migrator.people.models import Employee
+
+    def make(org, email=None, full_name=None, max_user_id=None, **kw):
+        n = next(_counter)
+        emp = Employee(email=email or f"person{n}@example.org",
+                       full_name=full_name or f"Сотрудник {n}", org_id=org.id,
+                       max_user_id=max_user_id, **kw)
+        ctx.add(emp)
+        ctx.commit()
+        return emp
+
+    return make
+
+
+@pytest.fixture
+def make_group(ctx):
+    from migrator.groups.models import GroupMember, SourceGroup
+
+    def make(org, key=None, platform="whatsapp", members=(), name=None):
+        n = next(_counter)
+        group = SourceGroup(key=key or f"grp-{n}", name=name or f"Группа {n}", platform=platform,
+                            org_id=org.id, member_count=len(members))
+        ctx.add(group)
+        ctx.flush()
+        for emp in members:
+            ctx.add(GroupMember(group_id=group.id, employee_id=emp.id))
+        ctx.commit()
+        return group
+
+    return make
+
+
+@pytest.fixture
+def make_user(ctx):
+    from migrator.auth.service import create_user
+
+    def make(role="admin", orgs=(), email=None, password=TEST_PASSWORD):
+        n = next(_counter)
+        user = create_user(email or f"user{n}@example.org", password, role,
+                           [o.code for o in orgs])
+        ctx.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def login():
+    """``login(client, user)`` signs the test client in through the real login form."""
+
+    def do_login(client, user, password=TEST_PASSWORD):
+        resp = client.post("/login", data={"email": user.email, "password": password})
+        assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+        return client
+
+    return do_login
+
+
+@pytest.fixture
+def api_token(ctx):
+    from migrator.auth.service import create_api_token
+
+    def make(user):
+        token = create_api_token(user)
+        ctx.commit()
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, app, port: int | None = None):
+        self.port = port or free_port()
+        self.server = make_server("127.0.0.1", self.port, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served over real HTTP on a free port (for browsers and webhooks)."""
+    server = LiveServer(app).start()
+    app.config["MIGRATOR_BASE_URL"] = server.url
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def openapi_spec_path() -> Path:
+    """The official Max Bot API schema; CI must have it, elsewhere tests skip without it."""
+    if not OPENAPI_PATH.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"the Max Bot API schema is missing at {OPENAPI_PATH}")
+        pytest.skip("the Max Bot API schema (../shared/max-bot-api/openapi.yaml) is absent")
+    return OPENAPI_PATH
