@@ -373,9 +373,10 @@ class MaxClient:
         """
         if not 1 <= count <= MAX_MEMBERS_PAGE:
             raise MaxBadRequest("count must be 1..100", code="client.validation")
+        # count is always sent: the schema's default for it is the string '20'
         params: dict[str, Any] = {"count": int(count), "marker": marker}
         if user_ids is not None:
-            params = {"user_ids": _csv(user_ids)}
+            params = {"user_ids": _csv(user_ids), "count": int(count)}
         data = self._request(
             "GET",
             "/chats/{chatId}/members",
