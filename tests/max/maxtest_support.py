@@ -64,6 +64,12 @@ class Sandbox:
         self.ctl("POST", f"/chats/{chat_id}/bot", body)
         return owner, chat_id
 
+    def started_user(self, first_name: str = "Started", payload: str = "p") -> int:
+        """A new user who pressed Start in the bot's dialog; their user_id."""
+        uid = self.user(first_name)["user_id"]
+        self.ctl("POST", f"/users/{uid}/start", {"payload": payload})
+        return uid
+
     def requests(self) -> list[dict]:
         return self.ctl("GET", "/requests")["requests"]
 
