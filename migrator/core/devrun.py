@@ -1,0 +1,115 @@
+"""``make run``: the whole product on one machine, with the Max sandbox and a mail catcher.
+
+Starts the web app (gunicorn), the Max Bot API sandbox, a local SMTP catcher (messages
+land in ``instance/mailbox``), the scheduler and the demo actors who play employees
+pressing Start; subscribes the webhook; prints the URL and the demo login. Ctrl+C stops all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+WEB_PORT = int(os.environ.get("MIGRATOR_PORT", "5000"))
+SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8765"))
+SMTP_PORT = int(os.environ.get("DEMO_SMTP_PORT", "8025"))
+
+
+def demo_env() -> dict[str, str]:
+    env = dict(os.environ)
+    secret_file = ROOT / "instance" / "demo-secrets"
+    if not secret_file.exists():
+        secret_file.write_text(f"{secrets.token_urlsafe(32)}\n{secrets.token_urlsafe(24)}\n")
+        secret_file.chmod(0o600)
+    secret_key, webhook_secret = secret_file.read_text().split()
+    env.setdefault("SECRET_KEY", secret_key)
+    env.setdefault("MAX_WEBHOOK_SECRET", webhook_secret)
+    env.setdefault("MAX_API_URL", f"http://127.0.0.1:{SANDBOX_PORT}")
+    env.setdefault("MAX_BOT_TOKEN", "sandbox-token")
+    env.setdefault("MAX_BOT_USERNAME", "migrator_demo_bot")
+    env.setdefault("MIGRATOR_BASE_URL", f"http://127.0.0.1:{WEB_PORT}")
+    env.setdefault("SMTP_HOST", "127.0.0.1")
+    env.setdefault("SMTP_PORT", str(SMTP_PORT))
+    env.setdefault("MAIL_FROM", "migrator@gov.example")
+    env.setdefault("RUNNER_INTERVAL_SECONDS", "3")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def flask(*args: str) -> list[str]:
+    return [str(VENV_BIN / "flask"), "--app", "app", *args]
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    raise SystemExit(f"{url} did not come up in {timeout:.0f} s")
+
+
+def main() -> int:
+    env = demo_env()
+    (ROOT / "instance" / "mailbox").mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen] = []
+
+    def start(name: str, cmd: list[str]) -> None:
+        log = open(ROOT / "instance" / f"{name}.log", "ab")  # noqa: SIM115 (kept open for the child)
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log))
+
+    def stop_all(*_a) -> None:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    signal.signal(signal.SIGTERM, lambda *a: (stop_all(), sys.exit(0)))
+    try:
+        start("smtp", [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{SMTP_PORT}",
+                       "-c", "aiosmtpd.handlers.Mailbox", str(ROOT / "instance" / "mailbox")])
+        start("sandbox", flask("sandbox", "--host", "127.0.0.1", "--port", str(SANDBOX_PORT)))
+        start("web", [str(VENV_BIN / "gunicorn"), "--workers", "2", "--threads", "4",
+                      "--bind", f"127.0.0.1:{WEB_PORT}", "--access-logfile", "-", "app:app"])
+        wait_http(f"http://127.0.0.1:{SANDBOX_PORT}/_sandbox/")
+        wait_http(f"http://127.0.0.1:{WEB_PORT}/login")
+        subprocess.run(flask("max", "subscribe"), cwd=ROOT, env=env, check=False)
+        start("scheduler", flask("scheduler"))
+        start("actors", flask("demo", "actors"))
+        print(
+            "\n  Migrator is running:  http://127.0.0.1:%d\n"
+            "  Demo login:           admin@example.org / demo-admin-2026\n"
+            "  Coordinator:          coordinator@example.org / demo-coord-2026\n"
+            "  Max sandbox:          http://127.0.0.1:%d/_sandbox/\n"
+            "  E-mails sent:         instance/mailbox/   Logs: instance/*.log\n"
+            "  Stop with Ctrl+C.\n" % (WEB_PORT, SANDBOX_PORT),
+            flush=True,
+        )
+        while all(p.poll() is None for p in procs):
+            time.sleep(1)
+        dead = [p.args for p in procs if p.poll() is not None]
+        print(f"A process stopped: {dead}; see instance/*.log", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Playwright drives Debian's Chromium (no browser download): headless, no sandbox."""
+
+import os
+import shutil
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is missing at {CHROMIUM}")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "headless": True,
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"],
+    }
+
+
+@pytest.fixture
+def signed_in(page, live_server):
+    """``signed_in(user)`` → the page signed in through the real form."""
+    from conftest import TEST_PASSWORD
+
+    def do(user, password=TEST_PASSWORD):
+        page.goto(live_server.url + "/login")
+        page.get_by_label("Электронная почта").fill(user.email)
+        page.get_by_label("Пароль").fill(password)
+        page.get_by_role("button", name="Вход").click()
+        page.wait_for_url(live_server.url + "/")
+        return page
+
+    return do
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
