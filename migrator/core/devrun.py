@@ -92,12 +92,12 @@ def main() -> int:
         start("scheduler", flask("scheduler"))
         start("actors", flask("demo", "actors"))
         print(
-            "\n  Migrator is running:  http://127.0.0.1:%d\n"
+            f"\n  Migrator is running:  http://127.0.0.1:{WEB_PORT}\n"
             "  Demo login:           admin@example.org / demo-admin-2026\n"
             "  Coordinator:          coordinator@example.org / demo-coord-2026\n"
-            "  Max sandbox:          http://127.0.0.1:%d/_sandbox/\n"
+            f"  Max sandbox:          http://127.0.0.1:{SANDBOX_PORT}/_sandbox/\n"
             "  E-mails sent:         instance/mailbox/   Logs: instance/*.log\n"
-            "  Stop with Ctrl+C.\n" % (WEB_PORT, SANDBOX_PORT),
+            "  Stop with Ctrl+C.\n",
             flush=True,
         )
         while all(p.poll() is None for p in procs):
