@@ -10,6 +10,7 @@ COMMANDS = [
     "migrator.auth.cli:users_cli",
     "migrator.audit.cli:audit_cli",
     "migrator.sandbox.cli:sandbox_command",
+    "migrator.imports.cli:import_command",
 ]
 
 

@@ -1,0 +1,201 @@
+"""Reading import files: CSV (UTF-8 with or without BOM, or cp1251; ``,`` or ``;``) or XLSX.
+
+The parser only turns bytes into rows of trimmed strings keyed by lower-cased column name,
+and reports file-level and header problems. Checking the values is the service's job.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from dataclasses import dataclass, field
+
+from flask_babel import lazy_gettext as _l
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The columns of one import kind, with the longest value each may hold."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    max_length: dict[str, int]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.required + self.optional
+
+
+SPECS: dict[str, Spec] = {
+    "organisations": Spec(
+        ("code", "name"), ("parent_code", "head_email"),
+        {"code": 64, "name": 500, "parent_code": 64, "head_email": 320},
+    ),
+    "employees": Spec(
+        ("email", "full_name", "org_code"), ("position", "phone"),
+        {"email": 320, "full_name": 300, "org_code": 64, "position": 300, "phone": 64},
+    ),
+    "groups": Spec(
+        ("key", "name", "platform", "org_code"), ("owner_email",),
+        {"key": 128, "name": 500, "platform": 16, "org_code": 64, "owner_email": 320},
+    ),
+    "members": Spec(("group_key", "email"), (), {"group_key": 128, "email": 320}),
+}
+KINDS = tuple(SPECS)
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem: ``line`` 0 means the whole file, ``column`` "" means the whole row.
+
+    ``reason`` is a lazy translatable string: English on the command line, Russian in the UI.
+    """
+
+    line: int
+    column: str
+    reason: object
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line else "file"
+        if self.column:
+            where += f", column {self.column}"
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class Row:
+    line: int
+    values: dict[str, str]  # column → trimmed value ("" when empty)
+
+
+@dataclass
+class ParsedFile:
+    columns: list[str] = field(default_factory=list)  # known columns present in the header
+    rows: list[Row] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+
+def is_xlsx(filename: str, data: bytes) -> bool:
+    return filename.lower().endswith((".xlsx", ".xlsm")) or data[:4] == b"PK\x03\x04"
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 (BOM optional) when it decodes strictly, else cp1251; ``ValueError`` if neither."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1251")  # raises UnicodeDecodeError (a ValueError) on bad bytes
+
+
+def detect_delimiter(header_line: str) -> str:
+    return ";" if header_line.count(";") > header_line.count(",") else ","
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _records_csv(data: bytes, errors: list[RowError]):
+    """Yield ``(line, [cells])`` of a CSV file, header first."""
+    if b"\x00" in data:
+        errors.append(RowError(0, "", _l("the file contains binary data; save it as CSV or XLSX")))
+        return
+    try:
+        text = decode(data)
+    except UnicodeDecodeError:
+        errors.append(RowError(0, "", _l("the file is neither UTF-8 nor Windows-1251 text")))
+        return
+    first = text.lstrip("\r\n").split("\n", 1)[0]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=detect_delimiter(first))
+    line = 1
+    try:
+        for cells in reader:
+            yield line, cells
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        errors.append(RowError(line, "", _l("unreadable CSV: %(error)s", error=str(exc))))
+
+
+def _records_xlsx(data: bytes, errors: list[RowError]):
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError):
+        errors.append(RowError(0, "", _l("the file is not a readable XLSX workbook")))
+        return
+    try:
+        if not wb.worksheets:
+            return
+        for number, values in enumerate(wb.worksheets[0].iter_rows(values_only=True), 1):
+            yield number, [_cell(v) for v in values]
+    finally:
+        wb.close()
+
+
+def parse(kind: str, filename: str, data: bytes, max_bytes: int) -> ParsedFile:
+    """Read ``data`` as an import file of ``kind``; collect every file and header problem."""
+    spec = SPECS[kind]
+    result = ParsedFile()
+    errors = result.errors
+    if len(data) > max_bytes:
+        errors.append(RowError(0, "", _l("the file is larger than %(max)d bytes", max=max_bytes)))
+        return result
+    if not data.strip():
+        errors.append(RowError(0, "", _l("the file is empty")))
+        return result
+    records = _records_xlsx(data, errors) if is_xlsx(filename, data) else _records_csv(
+        data, errors)
+    header: list[str] | None = None
+    for line, cells in records:
+        cells = [c.strip() for c in cells]
+        if not any(cells):
+            continue  # blank lines (and Excel's empty trailing rows) carry nothing
+        if header is None:
+            header = [c.lower() for c in cells]
+            if not _check_header(header, spec, line, errors):
+                return result
+            result.columns = [c for c in header if c in spec.columns]
+            continue
+        values: dict[str, str] = {}
+        for i, cell in enumerate(cells):
+            name = header[i] if i < len(header) else ""
+            if name:
+                values[name] = cell
+            elif cell:
+                errors.append(RowError(line, str(i + 1),
+                                       _l("a value in a column without a header")))
+        result.rows.append(Row(line, values))
+    if header is None:
+        if not errors:
+            errors.append(RowError(0, "", _l("the file is empty")))
+    elif not result.rows and not errors:
+        errors.append(RowError(0, "", _l("the file has a header but no data rows")))
+    return result
+
+
+def _check_header(header: list[str], spec: Spec, line: int, errors: list[RowError]) -> bool:
+    before = len(errors)
+    seen = set()
+    for name in header:
+        if not name:
+            continue
+        if name not in spec.columns:
+            errors.append(RowError(line, name, _l("unknown column; expected: %(columns)s",
+                                                  columns=", ".join(spec.columns))))
+        elif name in seen:
+            errors.append(RowError(line, name, _l("the column appears twice")))
+        seen.add(name)
+    for name in spec.required:
+        if name not in seen:
+            errors.append(RowError(line, name, _l("required column is missing")))
+    return len(errors) == before

@@ -1,0 +1,538 @@
+"""Importing organisations, employees, source groups and memberships: all or nothing.
+
+:func:`import_file` validates the whole file first and collects every bad row as
+``(line, column, reason)``. Only a file without a single problem is written, upserting by
+code / e-mail / key in one transaction, with one audit event for the whole import.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from migrator.audit.service import record
+from migrator.auth.models import User
+from migrator.auth.service import scope_paths
+from migrator.db import get_session, utcnow
+from migrator.groups.models import PLATFORMS, GroupMember, SourceGroup
+from migrator.imports.parser import KINDS, SPECS, Row, RowError, parse
+from migrator.org.models import Organisation
+from migrator.org.service import save_organisation
+from migrator.people.models import Employee
+
+log = logging.getLogger("migrator.imports")
+
+PREVIEW_ROWS = 20
+CHUNK = 500
+
+# Status of a row in the preview.
+NEW, UPDATE, SAME = "new", "update", "same"
+
+
+@dataclass
+class PreviewRow:
+    line: int
+    values: dict[str, str]
+    status: str  # new | update | same
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    filename: str
+    dry_run: bool
+    ok: bool = False
+    errors: list[RowError] = field(default_factory=list)
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rows: int = 0  # data rows in the file
+    columns: list[str] = field(default_factory=list)
+    preview: list[PreviewRow] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {"file": self.filename, "rows": self.rows, "created": self.created,
+                "updated": self.updated, "unchanged": self.unchanged}
+
+
+class _Plan:
+    """What the validation found: errors, per-row statuses and the work to do."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.errors: list[RowError] = []
+        self.statuses: dict[int, str] = {}  # line → status
+        self.work: list = []
+
+    def error(self, row: Row, column: str, reason) -> None:
+        self.errors.append(RowError(row.line, column, reason))
+
+    def status(self, row: Row, status: str) -> None:
+        self.statuses[row.line] = status
+
+
+# --- entry point ----------------------------------------------------------------------
+
+
+def import_file(kind: str, filename: str, data: bytes, *, dry_run: bool,
+                user: User | None = None) -> ImportResult:
+    """Validate ``data`` as an import of ``kind`` and, unless ``dry_run``, write it.
+
+    ``user`` restricts the import to that user's organisations (``None``: the command
+    line, unrestricted). Nothing is written when any row is bad.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown import kind {kind!r}")
+    result = ImportResult(kind, filename, dry_run)
+    denied = _permission_error(kind, user)
+    if denied is not None:
+        result.errors.append(RowError(0, "", denied))
+        return result
+    parsed = parse(kind, filename, data, current_app.config["IMPORT_MAX_BYTES"])
+    result.columns = parsed.columns
+    result.rows = len(parsed.rows)
+    if parsed.errors:
+        result.errors = parsed.errors
+        return result
+    session = get_session()
+    try:
+        plan = _PLANNERS[kind](parsed.rows, set(parsed.columns), _Scope(user))
+        result.errors = sorted(plan.errors, key=lambda e: (e.line, e.column))
+        counts = {NEW: 0, UPDATE: 0, SAME: 0}
+        for status in plan.statuses.values():
+            counts[status] += 1
+        result.created, result.updated, result.unchanged = counts[NEW], counts[UPDATE], counts[SAME]
+        result.preview = [PreviewRow(r.line, r.values, plan.statuses.get(r.line, SAME))
+                          for r in parsed.rows[:PREVIEW_ROWS]]
+        if result.errors or dry_run:
+            session.rollback()
+            result.ok = not result.errors
+            return result
+        _WRITERS[kind](plan)
+        record(f"import.{kind}", object_type="import", summary=result.summary())
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        log.warning("import of %s from %r failed on a concurrent change", kind, filename)
+        result.errors = [RowError(0, "", _l("the data changed while importing; try again"))]
+        return result
+    except BaseException:
+        session.rollback()
+        raise
+    result.ok = True
+    log.info("imported %s from %r: %d created, %d updated, %d unchanged",
+             kind, filename, result.created, result.updated, result.unchanged)
+    return result
+
+
+def _permission_error(kind: str, user: User | None):
+    if user is None:
+        return None
+    if user.role not in ("admin", "coordinator"):
+        return _l("your role may not import data")
+    if kind == "organisations" and user.role != "admin":
+        return _l("only administrators may import organisations")
+    return None
+
+
+class _Scope:
+    def __init__(self, user: User | None):
+        self.paths = None if user is None else scope_paths(user)
+
+    @property
+    def limited(self) -> bool:
+        return self.paths is not None
+
+    def allows(self, org_path: str) -> bool:
+        return self.paths is None or any(org_path.startswith(p) for p in self.paths)
+
+
+# --- shared checks --------------------------------------------------------------------
+
+
+def _chunks(items: Iterable, size: int = CHUNK) -> Iterator[list]:
+    items = list(items)
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _check_lengths(kind: str, row: Row, plan: _Plan) -> bool:
+    ok = True
+    for column, limit in SPECS[kind].max_length.items():
+        if len(row.values.get(column, "")) > limit:
+            plan.error(row, column, _l("the value is longer than %(max)d characters", max=limit))
+            ok = False
+    return ok
+
+
+def _required(row: Row, column: str, plan: _Plan) -> str | None:
+    value = row.values.get(column, "")
+    if not value:
+        plan.error(row, column, _l("a value is required"))
+        return None
+    return value
+
+
+def _email(row: Row, column: str, plan: _Plan, *, required: bool) -> str | None:
+    """The lower-cased e-mail of ``column``; "" when optional and empty; ``None`` if bad."""
+    value = row.values.get(column, "")
+    if not value:
+        if required:
+            plan.error(row, column, _l("a value is required"))
+            return None
+        return ""
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        plan.error(row, column, _l("not a valid e-mail address"))
+        return None
+    return value.lower()
+
+
+def _unique(row: Row, column: str, value: str, seen: dict[str, int], plan: _Plan) -> bool:
+    if value in seen:
+        plan.error(row, column, _l("duplicate of line %(line)d", line=seen[value]))
+        return False
+    seen[value] = row.line
+    return True
+
+
+def _orgs_by_code(codes: Iterable[str]) -> dict[str, Organisation]:
+    found = {}
+    session = get_session()
+    for chunk in _chunks(set(codes)):
+        for org in session.exec(select(Organisation).where(Organisation.code.in_(chunk))):
+            found[org.code] = org
+    return found
+
+
+def _org_ref(row: Row, column: str, orgs: dict[str, Organisation], scope: _Scope,
+             plan: _Plan) -> Organisation | None:
+    code = _required(row, column, plan)
+    if code is None:
+        return None
+    org = orgs.get(code)
+    if org is None:
+        plan.error(row, column, _l("unknown organisation code"))
+        return None
+    if not scope.allows(org.path):
+        plan.error(row, column, _l("organisation outside your scope"))
+        return None
+    return org
+
+
+def _org_paths(ids: Iterable[int]) -> dict[int, str]:
+    found = {}
+    session = get_session()
+    for chunk in _chunks(set(ids)):
+        found.update(session.execute(
+            sa.select(Organisation.id, Organisation.path).where(Organisation.id.in_(chunk))
+        ).all())
+    return found
+
+
+# --- organisations --------------------------------------------------------------------
+
+
+@dataclass
+class _OrgWork:
+    code: str
+    name: str
+    parent_code: str | None
+    head_email: str | None
+    depth: int = 0
+
+
+def _plan_organisations(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
+    plan = _Plan("organisations")
+    session = get_session()
+    existing = {code: (oid, parent_id, name, head) for oid, code, parent_id, name, head in
+                session.execute(sa.select(Organisation.id, Organisation.code,
+                                          Organisation.parent_id, Organisation.name,
+                                          Organisation.head_email))}
+    code_by_id = {oid: code for code, (oid, *_rest) in existing.items()}
+    # The tree as it will be: every organisation's parent code after the import.
+    parent_of = {code: code_by_id.get(v[1]) for code, v in existing.items()}
+    seen: dict[str, int] = {}
+    candidates: list[tuple[Row, _OrgWork]] = []
+    for row in rows:
+        ok = _check_lengths("organisations", row, plan)
+        code = _required(row, "code", plan)
+        name = _required(row, "name", plan)
+        head = _email(row, "head_email", plan, required=False)
+        if code is not None and not _unique(row, "code", code, seen, plan):
+            code = None
+        if None in (code, name, head) or not ok:
+            continue
+        if "parent_code" in columns:
+            parent = row.values.get("parent_code") or None
+        else:
+            parent = parent_of.get(code)
+        if "head_email" not in columns and code in existing:
+            head = existing[code][3] or ""
+        candidates.append((row, _OrgWork(code, name, parent, head or None)))
+    file_codes = set(seen)
+    for _row, work in candidates:
+        parent_of[work.code] = work.parent_code
+    depth_of: dict[str, int] = {}
+    for row, work in candidates:
+        if work.parent_code and work.parent_code not in existing \
+                and work.parent_code not in file_codes:
+            plan.error(row, "parent_code", _l("unknown organisation code"))
+            continue
+        depth = _depth(work.code, parent_of, depth_of)
+        if depth is None:
+            plan.error(row, "parent_code", _l("this parent makes a cycle in the organisation tree"))
+            continue
+        work.depth = depth
+        old = existing.get(work.code)
+        if old is None:
+            plan.status(row, NEW)
+        elif (old[2], code_by_id.get(old[1]), old[3]) != (work.name, work.parent_code,
+                                                          work.head_email):
+            plan.status(row, UPDATE)
+        else:
+            plan.status(row, SAME)
+            continue
+        plan.work.append(work)
+    plan.work.sort(key=lambda w: w.depth)
+    return plan
+
+
+def _depth(code: str, parent_of: dict[str, str | None], memo: dict[str, int]) -> int | None:
+    """Depth of ``code`` in the future tree, or ``None`` when its ancestry loops."""
+    chain, seen = [], set()
+    node = code
+    while node is not None and node not in memo:
+        if node in seen:
+            return None
+        seen.add(node)
+        chain.append(node)
+        node = parent_of.get(node)
+    base = -1 if node is None else memo[node]
+    for i, c in enumerate(reversed(chain), 1):
+        memo[c] = base + i
+    return memo[code]
+
+
+def _write_organisations(plan: _Plan) -> None:
+    for work in plan.work:  # parents first: sorted by their depth in the future tree
+        save_organisation(work.code, work.name, work.parent_code, work.head_email)
+
+
+# --- employees ------------------------------------------------------------------------
+
+
+def _plan_employees(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
+    plan = _Plan("employees")
+    session = get_session()
+    orgs = _orgs_by_code(r.values.get("org_code", "") for r in rows)
+    emails = {r.values.get("email", "").lower() for r in rows}
+    existing: dict[str, Employee] = {}
+    for chunk in _chunks(emails):
+        for emp in session.exec(select(Employee).where(Employee.email.in_(chunk))):
+            existing[emp.email] = emp
+    current_paths = _org_paths(e.org_id for e in existing.values()) if scope.limited else {}
+    seen: dict[str, int] = {}
+    for row in rows:
+        ok = _check_lengths("employees", row, plan)
+        email = _email(row, "email", plan, required=True)
+        if email is not None and not _unique(row, "email", email, seen, plan):
+            email = None
+        name = _required(row, "full_name", plan)
+        org = _org_ref(row, "org_code", orgs, scope, plan)
+        if None in (email, name, org) or not ok:
+            continue
+        emp = existing.get(email)
+        if emp is not None and scope.limited and not scope.allows(current_paths[emp.org_id]):
+            plan.error(row, "email", _l("this e-mail belongs to an employee outside your scope"))
+            continue
+        new = {"full_name": name, "org_id": org.id}
+        for column in ("position", "phone"):
+            if column in columns:
+                new[column] = row.values.get(column) or None
+        if emp is None:
+            plan.status(row, NEW)
+            plan.work.append((None, {"email": email, **new}))
+        elif any(getattr(emp, k) != v for k, v in new.items()):
+            plan.status(row, UPDATE)
+            plan.work.append((emp, new))
+        else:
+            plan.status(row, SAME)
+    return plan
+
+
+def _write_employees(plan: _Plan) -> None:
+    session = get_session()
+    now = utcnow()
+    for n, (emp, values) in enumerate(plan.work, 1):
+        if emp is None:
+            session.add(Employee(**values))
+        else:
+            for k, v in values.items():
+                setattr(emp, k, v)
+            emp.updated_at = now
+            session.add(emp)
+        if n % 2000 == 0:
+            session.flush()
+    session.flush()
+
+
+# --- groups ---------------------------------------------------------------------------
+
+
+def _plan_groups(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
+    plan = _Plan("groups")
+    session = get_session()
+    orgs = _orgs_by_code(r.values.get("org_code", "") for r in rows)
+    existing: dict[str, SourceGroup] = {}
+    for chunk in _chunks({r.values.get("key", "") for r in rows}):
+        for group in session.exec(select(SourceGroup).where(SourceGroup.key.in_(chunk))):
+            existing[group.key] = group
+    current_paths = _org_paths(g.org_id for g in existing.values()) if scope.limited else {}
+    seen: dict[str, int] = {}
+    for row in rows:
+        ok = _check_lengths("groups", row, plan)
+        key = _required(row, "key", plan)
+        if key is not None and not _unique(row, "key", key, seen, plan):
+            key = None
+        name = _required(row, "name", plan)
+        platform = _required(row, "platform", plan)
+        if platform is not None:
+            platform = platform.lower()
+            if platform not in PLATFORMS:
+                plan.error(row, "platform", _l("unknown platform; allowed: %(platforms)s",
+                                               platforms=", ".join(PLATFORMS)))
+                platform = None
+        owner = _email(row, "owner_email", plan, required=False)
+        org = _org_ref(row, "org_code", orgs, scope, plan)
+        if None in (key, name, platform, owner, org) or not ok:
+            continue
+        group = existing.get(key)
+        if group is not None and scope.limited and not scope.allows(current_paths[group.org_id]):
+            plan.error(row, "key", _l("this key belongs to a group outside your scope"))
+            continue
+        new = {"name": name, "platform": platform, "org_id": org.id}
+        if "owner_email" in columns:
+            new["owner_email"] = owner or None
+        if group is None:
+            plan.status(row, NEW)
+            plan.work.append((None, {"key": key, **new}))
+        elif any(getattr(group, k) != v for k, v in new.items()):
+            plan.status(row, UPDATE)
+            plan.work.append((group, new))
+        else:
+            plan.status(row, SAME)
+    return plan
+
+
+def _write_groups(plan: _Plan) -> None:
+    session = get_session()
+    now = utcnow()
+    for n, (group, values) in enumerate(plan.work, 1):
+        if group is None:
+            session.add(SourceGroup(member_count=0, **values))
+        else:
+            for k, v in values.items():
+                setattr(group, k, v)
+            group.updated_at = now
+            session.add(group)
+        if n % 2000 == 0:
+            session.flush()
+    session.flush()
+
+
+# --- members --------------------------------------------------------------------------
+
+
+def _plan_members(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
+    plan = _Plan("members")
+    session = get_session()
+    groups: dict[str, tuple[int, str]] = {}
+    for chunk in _chunks({r.values.get("group_key", "") for r in rows}):
+        for key, gid, path in session.execute(
+            sa.select(SourceGroup.key, SourceGroup.id, Organisation.path)
+            .join(Organisation, Organisation.id == SourceGroup.org_id)
+            .where(SourceGroup.key.in_(chunk))
+        ):
+            groups[key] = (gid, path)
+    people: dict[str, tuple[int, str]] = {}
+    for chunk in _chunks({r.values.get("email", "").lower() for r in rows}):
+        for email, eid, path in session.execute(
+            sa.select(Employee.email, Employee.id, Organisation.path)
+            .join(Organisation, Organisation.id == Employee.org_id)
+            .where(Employee.email.in_(chunk))
+        ):
+            people[email] = (eid, path)
+    present: set[tuple[int, int]] = set()
+    for chunk in _chunks({gid for gid, _path in groups.values()}):
+        present.update(session.execute(
+            sa.select(GroupMember.group_id, GroupMember.employee_id)
+            .where(GroupMember.group_id.in_(chunk))
+        ).tuples())
+    seen: dict[str, int] = {}
+    for row in rows:
+        ok = _check_lengths("members", row, plan)
+        key = _required(row, "group_key", plan)
+        group = None
+        if key is not None:
+            group = groups.get(key)
+            if group is None:
+                plan.error(row, "group_key", _l("unknown group key"))
+            elif not scope.allows(group[1]):
+                plan.error(row, "group_key", _l("organisation outside your scope"))
+                group = None
+        email = _email(row, "email", plan, required=True)
+        person = None
+        if email is not None:
+            person = people.get(email)
+            if person is None or not scope.allows(person[1]):
+                plan.error(row, "email", _l("no employee with this e-mail in your organisations")
+                           if scope.limited else _l("unknown employee e-mail"))
+                person = None
+        if group is None or person is None or not ok:
+            continue
+        if not _unique(row, "email", f"{key}\x00{email}", seen, plan):
+            continue
+        pair = (group[0], person[0])
+        if pair in present:
+            plan.status(row, SAME)
+        else:
+            plan.status(row, NEW)
+            plan.work.append(pair)
+    return plan
+
+
+def _write_members(plan: _Plan) -> None:
+    session = get_session()
+    for n, (group_id, employee_id) in enumerate(plan.work, 1):
+        session.add(GroupMember(group_id=group_id, employee_id=employee_id))
+        if n % 2000 == 0:
+            session.flush()
+    session.flush()
+    refresh_member_counts({gid for gid, _eid in plan.work})
+
+
+def refresh_member_counts(group_ids: Iterable[int]) -> None:
+    """Recount ``SourceGroup.member_count`` of these groups from their memberships."""
+    session = get_session()
+    count = (sa.select(sa.func.count()).select_from(GroupMember)
+             .where(GroupMember.group_id == SourceGroup.id).scalar_subquery())
+    for chunk in _chunks(group_ids):
+        session.execute(sa.update(SourceGroup).where(SourceGroup.id.in_(chunk))
+                        .values(member_count=count),
+                        execution_options={"synchronize_session": False})
+
+
+_PLANNERS = {"organisations": _plan_organisations, "employees": _plan_employees,
+             "groups": _plan_groups, "members": _plan_members}
+_WRITERS = {"organisations": _write_organisations, "employees": _write_employees,
+            "groups": _write_groups, "members": _write_members}
