@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from importlib import import_module
 
 # Modules that register panels when imported (each feature appends its own line).
-PANEL_MODULES: list[str] = []
+PANEL_MODULES: list[str] = [
+    "migrator.audit.panels",
+]
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ NAV = [
     ("people.employees", _l("Employees"), None),
     ("groups.groups", _l("Groups"), None),
     ("imports.upload", _l("Import"), ("admin", "coordinator")),
+    ("audit.events", _l("Audit log"), None),
 ]
 
 
