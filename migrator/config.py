@@ -51,6 +51,18 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict:
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
         "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS")),
         "MAIL_FROM": env.get("MAIL_FROM") or "migrator@localhost",
+        # Outbox senders (e-mail and bot replies): attempts before "failed", first retry delay
+        # (doubling), the claim lease after which a crashed sender's rows are sent again.
+        "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", env.get("MAIL_MAX_ATTEMPTS"), 8),
+        "MAIL_RETRY_SECONDS": _int("MAIL_RETRY_SECONDS", env.get("MAIL_RETRY_SECONDS"), 60),
+        "MAIL_LEASE_SECONDS": _int("MAIL_LEASE_SECONDS", env.get("MAIL_LEASE_SECONDS"), 300),
+        "SMTP_TIMEOUT": _int("SMTP_TIMEOUT", env.get("SMTP_TIMEOUT"), 30),
+        "BOT_MESSAGE_MAX_ATTEMPTS": _int(
+            "BOT_MESSAGE_MAX_ATTEMPTS", env.get("BOT_MESSAGE_MAX_ATTEMPTS"), 8
+        ),
+        # Invitation reminders: every N days after the last e-mail, at most this many.
+        "REMINDER_EVERY_DAYS": _int("REMINDER_EVERY_DAYS", env.get("REMINDER_EVERY_DAYS"), 3),
+        "MAX_REMINDERS": _int("MAX_REMINDERS", env.get("MAX_REMINDERS"), 3),
         "MIGRATOR_TZ": env.get("MIGRATOR_TZ") or "Asia/Yekaterinburg",
         "MIGRATOR_BASE_URL": (env.get("MIGRATOR_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
         # Invitation deep-link tokens expire after this many days.

@@ -7,12 +7,13 @@ from migrator.groups.models import GroupMember, SourceGroup
 from migrator.mail.models import OutboxMessage
 from migrator.max.models import MaxChat, MaxChatMember, MaxUpdate
 from migrator.org.models import Organisation
+from migrator.people.invite_models import BotMessage
 from migrator.people.models import Employee, InviteToken
 from migrator.progress.models import ProgressSnapshot
 from migrator.waves.models import Setting, Step, Wave
 
 __all__ = [
-    "ApiToken", "AuditEvent", "AuditHead", "Employee", "GroupMember", "Heartbeat",
+    "ApiToken", "AuditEvent", "AuditHead", "BotMessage", "Employee", "GroupMember", "Heartbeat",
     "InviteToken", "LoginAttempt", "MaxChat", "MaxChatMember", "MaxUpdate", "Organisation",
     "OutboxMessage", "ProgressSnapshot", "Setting", "SourceGroup", "Step", "User",
     "UserOrgScope", "Wave",
