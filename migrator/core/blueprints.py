@@ -10,6 +10,10 @@ BLUEPRINTS = [
     "migrator.auth.views:bp",
     "migrator.core.views:bp",
     "migrator.audit.views:bp",
+    "migrator.imports.views:bp",
+    "migrator.org.views:bp",
+    "migrator.people.views:bp",
+    "migrator.groups.views:bp",
 ]
 
 
