@@ -118,7 +118,7 @@ def export(fmt: str):
     p = query.plan(f, current_user)
     rows = query.iter_events(p)
     if fmt == "csv":
-        codes = dict(session.execute(sa.select(Organisation.id, Organisation.code)).tuples())
+        codes = dict(session.execute(sa.select(Organisation.id, Organisation.code)).all())
         body = query.csv_chunks(rows, codes)
     else:
         body = query.jsonl_chunks(rows)
