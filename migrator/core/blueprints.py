@@ -9,6 +9,7 @@ from flask import Flask
 BLUEPRINTS = [
     "migrator.auth.views:bp",
     "migrator.core.views:bp",
+    "migrator.progress.views:bp",
     "migrator.audit.views:bp",
     "migrator.imports.views:bp",
     "migrator.org.views:bp",

@@ -9,6 +9,7 @@ from flask import Flask
 COMMANDS = [
     "migrator.auth.cli:users_cli",
     "migrator.audit.cli:audit_cli",
+    "migrator.core.demo:demo_cli",
     "migrator.sandbox.cli:sandbox_command",
     "migrator.imports.cli:import_command",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import sqlalchemy as sa
 from flask import Blueprint, render_template
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
@@ -20,6 +19,7 @@ ROLE_LABELS = {"admin": _l("administrator"), "coordinator": _l("coordinator"),
 # (endpoint, label, roles allowed or None for all). Features add their entries here.
 NAV = [
     ("core.dashboard", _l("Dashboard"), None),
+    ("progress.attention", _l("Needs attention"), None),
     ("org.tree", _l("Organisations"), None),
     ("people.employees", _l("Employees"), None),
     ("groups.groups", _l("Groups"), None),
@@ -60,34 +60,10 @@ def template_helpers():
 @bp.route("/")
 @login_required
 def dashboard():
-    from migrator.auth.service import scoped
-    from migrator.groups.models import SourceGroup
-    from migrator.org.models import Organisation
-    from migrator.people.models import Employee
+    """Progress from the region down to one organisation (``?org=CODE``), within scope."""
+    from migrator.progress.views import dashboard_context
 
-    session = get_session()
-    emp = (
-        sa.select(Employee.org_id, sa.func.count().label("n"),
-                  sa.func.count(Employee.max_user_id).label("linked"))
-        .group_by(Employee.org_id).subquery()
-    )
-    grp = sa.select(SourceGroup.org_id, sa.func.count().label("n")).group_by(
-        SourceGroup.org_id).subquery()
-    q = (
-        sa.select(Organisation, sa.func.coalesce(emp.c.n, 0), sa.func.coalesce(emp.c.linked, 0),
-                  sa.func.coalesce(grp.c.n, 0))
-        .outerjoin(emp, emp.c.org_id == Organisation.id)
-        .outerjoin(grp, grp.c.org_id == Organisation.id)
-        .order_by(Organisation.path)
-    )
-    rows = session.execute(scoped(q, Organisation.id).limit(500)).all()
-    totals = {
-        "employees": sum(r[1] for r in rows),
-        "linked": sum(r[2] for r in rows),
-        "groups": sum(r[3] for r in rows),
-        "orgs": len(rows),
-    }
-    return render_template("core/dashboard.html", rows=rows, totals=totals)
+    return render_template("core/dashboard.html", **dashboard_context())
 
 
 @bp.app_errorhandler(403)

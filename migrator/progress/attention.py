@@ -1,0 +1,133 @@
+"""What needs a coordinator now: one query per section, each restricted to the user's scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from migrator.auth.service import scoped
+from migrator.groups.models import GroupMember, SourceGroup
+from migrator.max.models import MaxChat
+from migrator.org.models import Organisation
+from migrator.people.models import Employee
+from migrator.progress.service import (
+    DONE_STEP_STATUSES,
+    OPEN_WAVE_STATUSES,
+    OVERDUE_GRACE,
+    missing_rights_condition,
+)
+from migrator.waves.models import Step, Wave
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: object
+    hint: object
+    query: object  # a function (user, now) -> SELECT
+    sorts: dict
+    default_sort: str
+
+
+def _failed_steps(user, now):
+    q = (sa.select(Step, SourceGroup, Organisation)
+         .join(SourceGroup, SourceGroup.id == Step.group_id)
+         .join(Organisation, Organisation.id == SourceGroup.org_id)
+         .where(Step.status == "failed"))
+    return scoped(q, SourceGroup.org_id, user)
+
+
+def _waiting_steps(user, now):
+    q = (sa.select(Step, SourceGroup, Organisation)
+         .join(SourceGroup, SourceGroup.id == Step.group_id)
+         .join(Organisation, Organisation.id == SourceGroup.org_id)
+         .where(Step.status == "waiting"))
+    return scoped(q, SourceGroup.org_id, user)
+
+
+def _failed_members(user, now):
+    q = (sa.select(GroupMember, Employee, SourceGroup)
+         .join(Employee, Employee.id == GroupMember.employee_id)
+         .join(SourceGroup, SourceGroup.id == GroupMember.group_id)
+         .where(GroupMember.add_status == "failed"))
+    return scoped(q, SourceGroup.org_id, user)
+
+
+def _heads(user, now):
+    q = (sa.select(Organisation, Employee)
+         .outerjoin(Employee, Employee.email == Organisation.head_email)
+         .where(Organisation.head_email.is_not(None), Employee.max_user_id.is_(None)))
+    return scoped(q, Organisation.id, user)
+
+
+def _chats(user, now):
+    q = (sa.select(MaxChat, Organisation)
+         .outerjoin(Organisation, Organisation.id == MaxChat.org_id)
+         .where(sa.or_(MaxChat.status == "removed", missing_rights_condition()),
+                # A freshly discovered chat is not a problem until someone links it.
+                sa.or_(MaxChat.status != "discovered", MaxChat.bot_is_admin.is_(True))))
+    return scoped(q, MaxChat.org_id, user)
+
+
+def _flagged_groups(user, now):
+    q = (sa.select(SourceGroup, Organisation)
+         .join(Organisation, Organisation.id == SourceGroup.org_id)
+         .where(SourceGroup.needs_attention.is_(True)))
+    return scoped(q, SourceGroup.org_id, user)
+
+
+def _overdue_steps(user, now):
+    q = (sa.select(Step, SourceGroup, Organisation)
+         .join(SourceGroup, SourceGroup.id == Step.group_id)
+         .join(Organisation, Organisation.id == SourceGroup.org_id)
+         .where(Step.status.not_in(DONE_STEP_STATUSES), Step.due_at < now - OVERDUE_GRACE))
+    return scoped(q, SourceGroup.org_id, user)
+
+
+def _overdue_waves(user, now):
+    from migrator.auth.service import scope_org_ids_subquery
+
+    q = sa.select(Wave).where(Wave.status.in_(OPEN_WAVE_STATUSES), Wave.deadline < now)
+    sub = scope_org_ids_subquery(user)
+    if sub is None:
+        return q
+    groups = sa.select(SourceGroup.wave_id).where(SourceGroup.org_id.in_(sub))
+    return q.where(sa.or_(Wave.id.in_(groups), Wave.org_id.in_(sub)))
+
+
+SECTIONS = [
+    Section("failed", _l("Failed steps"),
+            _l("Retry, skip with a reason or reset the step on the group page."),
+            _failed_steps, {"due": Step.due_at, "group": SourceGroup.name}, "due"),
+    Section("waiting", _l("Waiting for your confirmation"),
+            _l("Manual steps: confirm them on the group page once done."),
+            _waiting_steps, {"due": Step.due_at, "group": SourceGroup.name}, "due"),
+    Section("members", _l("Members who could not be added"),
+            _l("Max refused to add these people to the chat; the reason is shown."),
+            _failed_members, {"name": Employee.full_name, "group": SourceGroup.name}, "group"),
+    Section("heads", _l("Heads of organisations not yet in Max"),
+            _l("Heads must register in Max first; resend their invitation."),
+            _heads, {"name": Organisation.name}, "name"),
+    Section("chats", _l("Chats where the bot lost its rights"),
+            _l("Make the bot an administrator with the rights to add members, pin and write."),
+            _chats, {"title": MaxChat.title}, "title"),
+    Section("groups", _l("Groups flagged for attention"),
+            _l("Something outside the plan happened to these groups."),
+            _flagged_groups, {"name": SourceGroup.name}, "name"),
+    Section("overdue", _l("Overdue steps"),
+            _l("Steps not finished more than a day after they were due."),
+            _overdue_steps, {"due": Step.due_at, "group": SourceGroup.name}, "due"),
+    Section("waves", _l("Overdue waves"),
+            _l("The deadline has passed and the wave is not completed."),
+            _overdue_waves, {"deadline": Wave.deadline, "name": Wave.name}, "deadline"),
+]
+SECTION_BY_KEY = {s.key: s for s in SECTIONS}
+
+
+def count(query) -> int:
+    from migrator.db import get_session
+
+    return get_session().scalar(
+        sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0

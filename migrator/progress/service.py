@@ -1,0 +1,507 @@
+"""Progress figures for dashboards, reports, the digest and daily snapshots.
+
+Every figure of an organisation covers its whole subtree. The figures of many
+organisations are computed together: a few queries grouped by ``org_id`` give each
+organisation's own counts, then each count is added to the organisation's ancestors
+(read from the materialised path) in Python. The dashboard, the XLSX report, the API and
+the digest all call :func:`figures`, so they show the same numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlmodel import select
+
+from migrator.db import get_session, utcnow
+from migrator.groups.models import GroupMember, SourceGroup
+from migrator.max.models import REQUIRED_PERMISSIONS, MaxChat
+from migrator.org.models import Organisation
+from migrator.people.models import Employee
+from migrator.progress.models import ProgressSnapshot
+from migrator.waves.models import STEP_KINDS, STEP_STATUSES, Step, Wave
+
+log = logging.getLogger("migrator.progress")
+
+DONE_STEP_STATUSES = ("succeeded", "skipped")
+OPEN_WAVE_STATUSES = ("planned", "active", "paused")
+IN_CHAT_STATUSES = ("added", "already")
+# A step still unfinished this long after its due time counts as overdue.
+OVERDUE_GRACE = timedelta(days=1)
+
+COUNTERS = ("employees", "linked", "groups_total", "groups_linked", "groups_done",
+            "groups_attention", "members_total", "members_in_chat", "overdue_steps")
+
+
+def tz() -> ZoneInfo:
+    return ZoneInfo(current_app.config["MIGRATOR_TZ"])
+
+
+def local_today(now: datetime | None = None) -> date:
+    return (now or utcnow()).astimezone(tz()).date()
+
+
+def day_start(day: date) -> datetime:
+    """The first instant of ``day`` in the configured zone, as aware UTC."""
+    return datetime.combine(day, time(0), tzinfo=tz()).astimezone(UTC)
+
+
+def days_left(deadline: datetime | None, now: datetime | None = None) -> int | None:
+    """Whole days from today to the deadline's date, both in the configured zone."""
+    if deadline is None:
+        return None
+    return (deadline.astimezone(tz()).date() - local_today(now)).days
+
+
+def pct(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+@dataclass
+class Row:
+    """Figures of one organisation's subtree (or of a whole scope when ``org`` is None)."""
+
+    org: Organisation | None
+    employees: int = 0
+    linked: int = 0
+    groups_total: int = 0
+    groups_linked: int = 0
+    groups_done: int = 0
+    groups_attention: int = 0
+    members_total: int = 0
+    members_in_chat: int = 0
+    overdue_steps: int = 0
+    deadline: datetime | None = None
+    days_left: int | None = None
+
+    @property
+    def linked_pct(self) -> float | None:
+        return pct(self.linked, self.employees)
+
+    @property
+    def coverage_pct(self) -> float | None:
+        return pct(self.members_in_chat, self.members_total)
+
+    @property
+    def done_pct(self) -> float | None:
+        return pct(self.groups_done, self.groups_total)
+
+    def add(self, counts: dict) -> None:
+        for name in COUNTERS:
+            setattr(self, name, getattr(self, name) + counts.get(name, 0))
+        d = counts.get("deadline")
+        if d is not None and (self.deadline is None or d > self.deadline):
+            self.deadline = d
+
+    def as_dict(self) -> dict:
+        org = self.org
+        return {
+            "org_code": org.code if org else None,
+            "org_name": org.name if org else None,
+            **{name: getattr(self, name) for name in COUNTERS},
+            "linked_pct": self.linked_pct,
+            "coverage_pct": self.coverage_pct,
+            "done_pct": self.done_pct,
+            "deadline": self.deadline.isoformat() if self.deadline else None,
+            "days_left": self.days_left,
+        }
+
+
+@dataclass
+class Figures(Row):
+    """The dashboard's figures: totals, the children's rows and the breakdowns."""
+
+    children: list[Row] = field(default_factory=list)
+    # steps[kind][status] = number of groups whose step ``kind`` is in ``status``.
+    steps: dict = field(default_factory=dict)
+    groups_unplanned: int = 0
+    chats: dict = field(default_factory=dict)  # status -> count
+    chats_missing_rights: int = 0
+    overdue_waves: int = 0
+    waves: list[dict] = field(default_factory=list)  # open waves, nearest deadline first
+    roots: list[Organisation] = field(default_factory=list)
+
+    @property
+    def overdue(self) -> int:
+        return self.overdue_steps + self.overdue_waves
+
+    def as_dict(self) -> dict:
+        data = super().as_dict()
+        data.update({
+            "steps": self.steps,
+            "groups_unplanned": self.groups_unplanned,
+            "chats": self.chats,
+            "chats_missing_rights": self.chats_missing_rights,
+            "overdue_waves": self.overdue_waves,
+            "waves": [{**w, "deadline": w["deadline"].isoformat() if w["deadline"] else None}
+                      for w in self.waves],
+            "children": [c.as_dict() for c in self.children],
+        })
+        return data
+
+
+# --- scope ----------------------------------------------------------------------------
+
+
+def visible_roots(user) -> list[Organisation] | None:
+    """The top organisations ``user`` sees (scope roots), or ``None`` for the whole region."""
+    from migrator.auth.service import scope_paths
+
+    paths = scope_paths(user)
+    if paths is None:
+        return None
+    paths = sorted(set(paths), key=len)
+    kept: list[str] = []
+    for p in paths:  # drop scopes nested in another scope of the same user
+        if not any(p.startswith(k) for k in kept):
+            kept.append(p)
+    if not kept:
+        return []
+    return list(get_session().exec(
+        select(Organisation).where(Organisation.path.in_(kept)).order_by(Organisation.name)
+    ).all())
+
+
+def top_orgs(user) -> list[Organisation]:
+    """The organisations the dashboard starts from: the region root(s) or the user's scopes."""
+    roots = visible_roots(user)
+    if roots is not None:
+        return roots
+    return list(get_session().exec(
+        select(Organisation).where(Organisation.parent_id.is_(None)).order_by(Organisation.name)
+    ).all())
+
+
+def _subtree_filter(roots: list[Organisation] | None):
+    """A condition on ``Organisation`` selecting the subtrees of ``roots`` (None: all)."""
+    if roots is None:
+        return sa.true()
+    if not roots:
+        return sa.false()
+    return sa.or_(*[Organisation.path.startswith(r.path) for r in roots])
+
+
+def _org_ids(roots):
+    return sa.select(Organisation.id).where(_subtree_filter(roots))
+
+
+# --- per-organisation counts --------------------------------------------------------------
+
+
+def own_counts(roots: list[Organisation] | None, cutoff: datetime | None = None,
+               now: datetime | None = None) -> dict[int, dict]:
+    """Each organisation's own counts (not its subtree's), for the subtrees of ``roots``.
+
+    With ``cutoff`` the counts are as of that instant (for back-filled snapshots).
+    """
+    session = get_session()
+    now = now or utcnow()
+    counts: dict[int, dict] = defaultdict(dict)
+    in_scope = None if roots is None else _org_ids(roots)
+
+    def limit(q, col):
+        return q if in_scope is None else q.where(col.in_(in_scope))
+
+    # Employees and how many of them are linked to Max.
+    if cutoff is None:
+        linked = sa.func.count(Employee.max_user_id)
+        q = sa.select(Employee.org_id, sa.func.count(), linked).group_by(Employee.org_id)
+    else:
+        linked = sa.func.sum(sa.case((sa.and_(Employee.max_user_id.is_not(None),
+                                              Employee.linked_at < cutoff), 1), else_=0))
+        q = (sa.select(Employee.org_id, sa.func.count(), linked)
+             .where(Employee.created_at < cutoff).group_by(Employee.org_id))
+    for org_id, n, n_linked in session.execute(limit(q, Employee.org_id)):
+        counts[org_id].update(employees=n, linked=int(n_linked or 0))
+
+    # Groups: total, mapped to a Max chat, flagged.
+    grp = sa.select(
+        SourceGroup.org_id, sa.func.count(), sa.func.count(SourceGroup.max_chat_id),
+        sa.func.sum(sa.case((SourceGroup.needs_attention, 1), else_=0)),
+    ).group_by(SourceGroup.org_id)
+    if cutoff is not None:
+        grp = grp.where(SourceGroup.created_at < cutoff)
+    for org_id, n, n_linked, n_attention in session.execute(limit(grp, SourceGroup.org_id)):
+        counts[org_id].update(groups_total=n, groups_linked=n_linked,
+                              groups_attention=int(n_attention or 0))
+    if cutoff is not None:  # the mapping as of the cutoff
+        q = (sa.select(SourceGroup.org_id, sa.func.count())
+             .where(SourceGroup.linked_at < cutoff, SourceGroup.max_chat_id.is_not(None))
+             .group_by(SourceGroup.org_id))
+        for org_id, n in session.execute(limit(q, SourceGroup.org_id)):
+            counts[org_id]["groups_linked"] = n
+
+    # Groups cut over: their cutover step succeeded.
+    q = (sa.select(SourceGroup.org_id, sa.func.count())
+         .join(Step, Step.group_id == SourceGroup.id)
+         .where(Step.kind == "cutover", Step.status == "succeeded")
+         .group_by(SourceGroup.org_id))
+    if cutoff is not None:
+        q = q.where(Step.finished_at < cutoff)
+    for org_id, n in session.execute(limit(q, SourceGroup.org_id)):
+        counts[org_id]["groups_done"] = n
+
+    # Memberships and how many are in the Max chat: grouped per group first (index only),
+    # then per organisation.
+    in_chat = GroupMember.add_status.in_(IN_CHAT_STATUSES)
+    if cutoff is not None:
+        in_chat = sa.and_(in_chat, sa.func.coalesce(GroupMember.added_at,
+                                                    GroupMember.created_at) < cutoff)
+    per_group = sa.select(
+        GroupMember.group_id.label("group_id"), sa.func.count().label("n"),
+        sa.func.sum(sa.case((in_chat, 1), else_=0)).label("in_chat"),
+    )
+    if cutoff is not None:
+        per_group = per_group.where(GroupMember.created_at < cutoff)
+    if in_scope is not None:
+        per_group = per_group.where(GroupMember.group_id.in_(
+            sa.select(SourceGroup.id).where(SourceGroup.org_id.in_(in_scope))))
+    per_group = per_group.group_by(GroupMember.group_id).subquery()
+    q = (sa.select(SourceGroup.org_id, sa.func.sum(per_group.c.n),
+                   sa.func.sum(per_group.c.in_chat))
+         .join(per_group, per_group.c.group_id == SourceGroup.id)
+         .group_by(SourceGroup.org_id))
+    for org_id, n, n_in in session.execute(q):
+        counts[org_id].update(members_total=int(n or 0), members_in_chat=int(n_in or 0))
+
+    if cutoff is None:
+        # Overdue steps and the latest deadline of the open waves, per organisation.
+        q = (sa.select(SourceGroup.org_id, sa.func.count())
+             .join(Step, Step.group_id == SourceGroup.id)
+             .where(Step.status.not_in(DONE_STEP_STATUSES), Step.due_at < now - OVERDUE_GRACE)
+             .group_by(SourceGroup.org_id))
+        for org_id, n in session.execute(limit(q, SourceGroup.org_id)):
+            counts[org_id]["overdue_steps"] = n
+        q = (sa.select(SourceGroup.org_id, sa.func.max(Wave.deadline))
+             .join(Wave, Wave.id == SourceGroup.wave_id)
+             .where(Wave.status.in_(OPEN_WAVE_STATUSES))
+             .group_by(SourceGroup.org_id))
+        for org_id, deadline in session.execute(limit(q, SourceGroup.org_id)):
+            counts[org_id]["deadline"] = deadline
+    return counts
+
+
+def _orgs(roots, max_depth: int | None = None) -> list:
+    q = sa.select(Organisation.id, Organisation.path).where(_subtree_filter(roots))
+    if max_depth is not None:
+        q = q.where(Organisation.depth <= max_depth)
+    return get_session().execute(q).all()
+
+
+def rollup(paths: dict[int, str], counts: dict[int, dict],
+           targets: dict[int, Row]) -> None:
+    """Add each organisation's own ``counts`` to every target among its ancestors (itself
+    included). ``paths`` maps org id → materialised path."""
+    for org_id, c in counts.items():
+        path = paths.get(org_id)
+        if path is None:
+            continue
+        for part in path.strip("/").split("/"):
+            row = targets.get(int(part))
+            if row is not None:
+                row.add(c)
+
+
+# --- the public figures ---------------------------------------------------------------------
+
+
+def figures(org: Organisation | None, user, now: datetime | None = None) -> Figures:
+    """Figures of ``org``'s subtree (or of everything ``user`` sees when ``org`` is None),
+    with one row per child organisation. The caller checks that ``user`` may see ``org``."""
+    session = get_session()
+    now = now or utcnow()
+    if org is not None:
+        roots = [org]
+        children = list(session.exec(
+            select(Organisation).where(Organisation.parent_id == org.id)
+            .order_by(Organisation.name)).all())
+    else:
+        visible = visible_roots(user)
+        roots = visible
+        children = top_orgs(user)
+    fig = Figures(org=org, roots=children if org is None else [org])
+    child_rows = {c.id: Row(org=c) for c in children}
+    counts = own_counts(roots, now=now)
+    if org is not None:
+        paths = {i: p for i, p in session.execute(
+            sa.select(Organisation.id, Organisation.path).where(
+                Organisation.id.in_(list(counts)) if counts else sa.false()))}
+        rollup(paths, counts, child_rows)
+        for c in counts.values():
+            fig.add(c)
+    else:
+        paths = dict(_orgs(roots)) if counts else {}
+        rollup(paths, counts, child_rows)
+        for org_id, c in counts.items():
+            if org_id in paths:
+                fig.add(c)
+    fig.children = [child_rows[c.id] for c in children]
+    for row in [fig, *fig.children]:
+        row.days_left = days_left(row.deadline, now)
+
+    in_scope = None if roots is None else _org_ids(roots)
+
+    def limit(q, col):
+        return q if in_scope is None else q.where(col.in_(in_scope))
+
+    # Groups by step and status; groups without a wave.
+    fig.steps = {k: {s: 0 for s in STEP_STATUSES} for k in STEP_KINDS}
+    q = (sa.select(Step.kind, Step.status, sa.func.count())
+         .join(SourceGroup, SourceGroup.id == Step.group_id).group_by(Step.kind, Step.status))
+    for kind, status, n in session.execute(limit(q, SourceGroup.org_id)):
+        fig.steps.setdefault(kind, {})[status] = n
+    q = sa.select(sa.func.count()).select_from(SourceGroup).where(SourceGroup.wave_id.is_(None))
+    fig.groups_unplanned = session.scalar(limit(q, SourceGroup.org_id)) or 0
+
+    # Max chats: by status, and those where the bot lacks a right it needs.
+    q = sa.select(MaxChat.status, sa.func.count()).group_by(MaxChat.status)
+    fig.chats = {"discovered": 0, "linked": 0, "removed": 0}
+    for status, n in session.execute(limit(q, MaxChat.org_id)):
+        fig.chats[status] = n
+    q = sa.select(sa.func.count()).select_from(MaxChat).where(missing_rights_condition())
+    fig.chats_missing_rights = session.scalar(limit(q, MaxChat.org_id)) or 0
+
+    # Open waves touching the subtree, nearest deadline first; overdue waves.
+    q = (sa.select(Wave.id, Wave.name, Wave.status, Wave.deadline,
+                   sa.func.count(SourceGroup.id))
+         .join(SourceGroup, SourceGroup.wave_id == Wave.id)
+         .where(Wave.status.in_(OPEN_WAVE_STATUSES))
+         .group_by(Wave.id, Wave.name, Wave.status, Wave.deadline)
+         .order_by(Wave.deadline, Wave.id))
+    waves = session.execute(limit(q, SourceGroup.org_id)).all()
+    done = dict(session.execute(limit(
+        sa.select(SourceGroup.wave_id, sa.func.count())
+        .join(Step, Step.group_id == SourceGroup.id)
+        .where(Step.kind == "cutover", Step.status == "succeeded",
+               SourceGroup.wave_id.in_([w.id for w in waves]))
+        .group_by(SourceGroup.wave_id), SourceGroup.org_id)).all()) if waves else {}
+    fig.overdue_waves = sum(1 for w in waves if w.deadline < now)
+    fig.waves = [
+        {"id": w.id, "name": w.name, "status": w.status, "deadline": w.deadline,
+         "days_left": days_left(w.deadline, now), "groups": w[4], "done": done.get(w.id, 0),
+         "overdue": w.deadline < now}
+        for w in waves
+    ]
+    return fig
+
+
+def missing_rights_condition():
+    """SQL: a chat that is not removed but where the bot lacks admin or a needed right."""
+    perms = sa.func.coalesce(MaxChat.bot_permissions, "")
+    lacks = [sa.not_(("," + perms + ",").contains(f",{p},")) for p in REQUIRED_PERMISSIONS]
+    return sa.and_(MaxChat.status != "removed",
+                   sa.or_(MaxChat.bot_is_admin.is_(False), *lacks))
+
+
+def report_rows(org: Organisation | None, user, now: datetime | None = None) -> list[Row]:
+    """One row per organisation in the subtree (path order) with its subtree figures,
+    the first row being the whole scope (``org`` or the user's region)."""
+    session = get_session()
+    now = now or utcnow()
+    roots = [org] if org is not None else visible_roots(user)
+    orgs = list(session.exec(
+        select(Organisation).where(_subtree_filter(roots)).order_by(Organisation.path)).all())
+    rows = {o.id: Row(org=o) for o in orgs}
+    total = Row(org=org)
+    counts = own_counts(roots, now=now)
+    rollup({o.id: o.path for o in orgs}, counts, rows)
+    for org_id, c in counts.items():
+        if org_id in rows:
+            total.add(c)
+    ordered = _tree_order(orgs)
+    result = [total] + [rows[o.id] for o in ordered]
+    for row in result:
+        row.days_left = days_left(row.deadline, now)
+    return result
+
+
+def _tree_order(orgs: list[Organisation]) -> list[Organisation]:
+    """Depth-first order, siblings by name (the path orders by id, not by name)."""
+    by_parent: dict = defaultdict(list)
+    ids = {o.id for o in orgs}
+    for o in orgs:
+        by_parent[o.parent_id if o.parent_id in ids else None].append(o)
+    out: list[Organisation] = []
+    stack = sorted(by_parent[None], key=lambda o: o.name, reverse=True)
+    while stack:
+        o = stack.pop()
+        out.append(o)
+        stack.extend(sorted(by_parent.get(o.id, []), key=lambda c: c.name, reverse=True))
+    return out
+
+
+def digest_rows(user, now: datetime | None = None) -> list[dict]:
+    """Rows for the daily digest e-mail of ``user``: first the whole scope, then each top
+    organisation below it (same numbers as the dashboard). Each row is ``Row.as_dict()``
+    plus ``overdue_waves`` on the first row."""
+    fig = figures(None, user, now=now)
+    first = Row.as_dict(fig)
+    first["org_name"] = first["org_name"] or "*"
+    first["overdue_waves"] = fig.overdue_waves
+    rows = [first]
+    # A single region root: list its children, which is what the reader acts on.
+    if len(fig.children) == 1:
+        fig = figures(fig.children[0].org, user, now=now)
+    rows.extend(c.as_dict() for c in fig.children)
+    return rows
+
+
+# --- snapshots --------------------------------------------------------------------------------
+
+
+def take_snapshots(day: date | None = None, commit: bool = True) -> int:
+    """Store every organisation's subtree figures for ``day`` (default: today in the
+    configured zone), replacing that day's earlier snapshot. A past day is computed as of
+    the end of that day (from linked_at / added_at / finished_at). Returns the row count."""
+    session = get_session()
+    today = local_today()
+    day = day or today
+    cutoff = None if day >= today else day_start(day + timedelta(days=1))
+    orgs = session.execute(sa.select(Organisation.id, Organisation.path)).all()
+    rows = {org_id: Row(org=None) for org_id, _ in orgs}
+    rollup(dict(orgs), own_counts(None, cutoff=cutoff), rows)
+    session.execute(sa.delete(ProgressSnapshot).where(ProgressSnapshot.day == day))
+    values = [
+        {"org_id": org_id, "day": day, "employees": r.employees, "linked": r.linked,
+         "groups_total": r.groups_total, "groups_done": r.groups_done,
+         "members_total": r.members_total, "members_in_chat": r.members_in_chat,
+         "created_at": utcnow()}
+        for org_id, r in rows.items()
+    ]
+    for i in range(0, len(values), 2000):
+        session.execute(sa.insert(ProgressSnapshot), values[i:i + 2000])
+    if commit:
+        session.commit()
+    log.debug("progress snapshots for %s: %d organisations", day, len(values))
+    return len(values)
+
+
+def history(org: Organisation | None, user, days: int = 60) -> list[dict]:
+    """Daily snapshot figures of ``org`` (or of the user's top organisations summed)."""
+    session = get_session()
+    ids = [org.id] if org is not None else [o.id for o in top_orgs(user)]
+    if not ids:
+        return []
+    since = local_today() - timedelta(days=days)
+    q = (sa.select(ProgressSnapshot.day, sa.func.sum(ProgressSnapshot.employees),
+                   sa.func.sum(ProgressSnapshot.linked),
+                   sa.func.sum(ProgressSnapshot.groups_total),
+                   sa.func.sum(ProgressSnapshot.groups_done),
+                   sa.func.sum(ProgressSnapshot.members_total),
+                   sa.func.sum(ProgressSnapshot.members_in_chat))
+         .where(ProgressSnapshot.org_id.in_(ids), ProgressSnapshot.day >= since)
+         .group_by(ProgressSnapshot.day).order_by(ProgressSnapshot.day))
+    out = []
+    for day, emp, linked, gt, gd, mt, mi in session.execute(q):
+        out.append({"day": day, "employees": int(emp or 0), "linked": int(linked or 0),
+                    "groups_total": int(gt or 0), "groups_done": int(gd or 0),
+                    "members_total": int(mt or 0), "members_in_chat": int(mi or 0),
+                    "linked_pct": pct(int(linked or 0), int(emp or 0)) or 0.0,
+                    "coverage_pct": pct(int(mi or 0), int(mt or 0)) or 0.0})
+    return out

@@ -1,0 +1,213 @@
+"""Progress pages: the "needs attention" list, the printable report and its XLSX export.
+
+The dashboard itself is ``core.dashboard`` (the home page); it uses :func:`dashboard_context`.
+"""
+
+from __future__ import annotations
+
+import io
+
+from flask import Blueprint, abort, current_app, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from werkzeug.routing import BuildError
+
+from migrator.core.pagination import paginate
+from migrator.db import get_session, utcnow
+from migrator.org.models import Organisation
+from migrator.progress import service
+from migrator.progress.attention import SECTION_BY_KEY, SECTIONS, count
+from migrator.progress.charts import progress_chart
+
+bp = Blueprint("progress", __name__)
+
+ATTENTION_CAP = 10  # rows per section on the overview; "show all" pages the rest
+
+
+# --- helpers shared with the dashboard ------------------------------------------------------
+
+
+def maybe_url(endpoint: str, *attempts: dict, **query) -> str | None:
+    """``url_for`` if another feature provides ``endpoint`` (tried with each set of
+    arguments in turn), else ``None``."""
+    if endpoint not in current_app.view_functions:
+        return None
+    for kwargs in attempts or ({},):
+        try:
+            return url_for(endpoint, **kwargs, **query)
+        except BuildError:
+            continue
+    return None
+
+
+def group_url(group) -> str | None:
+    return maybe_url("groups.detail", {"key": group.key}, {"group_id": group.id},
+                     {"id": group.id})
+
+
+def wave_url(wave) -> str | None:
+    wave_id = wave["id"] if isinstance(wave, dict) else wave.id
+    return maybe_url("waves.detail", {"wave_id": wave_id}, {"id": wave_id})
+
+
+def groups_list_url(org: Organisation | None) -> str | None:
+    return maybe_url("groups.groups", **({"org": org.code} if org else {}))
+
+
+def selected_org() -> Organisation | None:
+    """The organisation in ``?org=CODE``; 404 when unknown or outside the user's scope."""
+    from migrator.auth.service import require_org
+    from migrator.org.service import get_by_code
+
+    code = (request.args.get("org") or "").strip()
+    if not code:
+        return None
+    return require_org(get_by_code(code))
+
+
+def default_org(org: Organisation | None) -> Organisation | None:
+    """With no ``?org``: a single visible top organisation is the starting node."""
+    if org is not None:
+        return org
+    tops = service.top_orgs(current_user)
+    return tops[0] if len(tops) == 1 else None
+
+
+def breadcrumbs(org: Organisation | None) -> list[Organisation]:
+    """The visible ancestors of ``org`` (root first), for the drill-down trail."""
+    from migrator.auth.service import can_see_org
+
+    if org is None:
+        return []
+    ids = [int(p) for p in org.path.strip("/").split("/")[:-1]]
+    if not ids:
+        return []
+    from sqlmodel import select
+
+    rows = {o.id: o for o in get_session().exec(
+        select(Organisation).where(Organisation.id.in_(ids))).all()}
+    return [rows[i] for i in ids if i in rows and can_see_org(rows[i])]
+
+
+def chart_for(org: Organisation | None, fig) -> object:
+    history = service.history(org, current_user)
+    deadline = fig.deadline.astimezone(service.tz()).date() if fig.deadline else None
+    name = org.name if org else _("All your organisations")
+    return progress_chart(history, deadline, name), history
+
+
+def dashboard_context() -> dict:
+    org = default_org(selected_org())
+    fig = service.figures(org, current_user)
+    chart, history = chart_for(org, fig)
+    nearest = next((w for w in fig.waves if not w["overdue"]), None)
+    return {
+        "org": org, "fig": fig, "chart": chart, "history": history, "crumbs": breadcrumbs(org),
+        "nearest": nearest, "group_url": group_url, "wave_url": wave_url,
+        "groups_list_url": groups_list_url, "today": service.local_today(),
+    }
+
+
+# --- needs attention --------------------------------------------------------------------------
+
+
+@bp.route("/attention")
+@login_required
+def attention():
+    now = utcnow()
+    key = request.args.get("section")
+    if key:
+        section = SECTION_BY_KEY.get(key) or abort(404)
+        page = paginate(section.query(current_user, now), sorts=section.sorts,
+                        default_sort=section.default_sort,
+                        per_page=current_app.config["PER_PAGE"])
+        blocks = [(section, page.items, page.total)]
+        return render_template("progress/attention.html", blocks=blocks, page=page,
+                               single=section, group_url=group_url, wave_url=wave_url, now=now)
+    blocks = []
+    session = get_session()
+    for section in SECTIONS:
+        q = section.query(current_user, now)
+        default = section.sorts[section.default_sort]
+        rows = session.execute(q.order_by(default).limit(ATTENTION_CAP + 1)).all()
+        items = [r[0] if len(r) == 1 else r for r in rows[:ATTENTION_CAP]]
+        total = len(rows) if len(rows) <= ATTENTION_CAP else count(q)
+        blocks.append((section, items, total))
+    return render_template("progress/attention.html", blocks=blocks, page=None, single=None,
+                           group_url=group_url, wave_url=wave_url, now=now, cap=ATTENTION_CAP)
+
+
+# --- reports ------------------------------------------------------------------------------------
+
+
+@bp.route("/progress/report")
+@login_required
+def report():
+    org = selected_org()
+    rows = service.report_rows(org, current_user)
+    return render_template("progress/report.html", org=org, rows=rows, total=rows[0],
+                           generated=utcnow(), today=service.local_today())
+
+
+REPORT_COLUMNS = [
+    (_l("Organisation code"), 14), (_l("Organisation"), 60), (_l("Employees"), 11),
+    (_l("Linked to Max"), 11), (_l("Linked"), 10), (_l("Groups"), 9),
+    (_l("Groups linked to a Max chat"), 12), (_l("Groups cut over"), 12), (_l("Members"), 10),
+    (_l("Members in Max chats"), 12), (_l("Coverage"), 11), (_l("Deadline"), 12),
+    (_l("Days left"), 9), (_l("Overdue steps"), 10),
+]
+
+
+def report_workbook(org: Organisation | None, rows: list) -> bytes:
+    """The region's progress report as an XLSX workbook (one row per organisation)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook(write_only=False)
+    ws = wb.active
+    ws.title = _("Progress")[:31]
+    title = _("Progress of the migration to Max: %(name)s",
+              name=org.name if org else _("all your organisations"))
+    ws.append([title])
+    ws["A1"].font = Font(bold=True, size=13)
+    ws.append([_("As of %(date)s", date=service.local_today().strftime("%d.%m.%Y"))])
+    ws.append([])
+    ws.append([str(name) + (", %" if i in (4, 10) else "")
+              for i, (name, _w) in enumerate(REPORT_COLUMNS)])
+    for cell in ws[4]:
+        cell.font = Font(bold=True)
+    for i, (_name, width) in enumerate(REPORT_COLUMNS, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    zone = service.tz()
+    for n, row in enumerate(rows):
+        o = row.org
+        if n == 0:
+            code, name = (o.code if o else ""), _("Total")
+        else:
+            code, name = o.code, "    " * (o.depth - (org.depth if org else 0)) + o.name
+        deadline = row.deadline.astimezone(zone).date() if row.deadline else None
+        ws.append([code, name, row.employees, row.linked, row.linked_pct, row.groups_total,
+                   row.groups_linked, row.groups_done, row.members_total, row.members_in_chat,
+                   row.coverage_pct, deadline, row.days_left, row.overdue_steps])
+        if deadline is not None:
+            ws.cell(row=ws.max_row, column=12).number_format = "DD.MM.YYYY"
+        if n == 0:
+            for cell in ws[ws.max_row]:
+                cell.font = Font(bold=True)
+    ws.freeze_panes = "C5"
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+@bp.route("/progress/report.xlsx")
+@login_required
+def report_xlsx():
+    org = selected_org()
+    rows = service.report_rows(org, current_user)
+    data = report_workbook(org, rows)
+    name = f"progress-{org.code if org else 'all'}-{service.local_today():%Y%m%d}.xlsx"
+    return send_file(io.BytesIO(data), as_attachment=True, download_name=name,
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
