@@ -1,0 +1,55 @@
+"""Several writer processes append at once: the chain stays linear and complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from migrator.audit.models import AuditEvent, AuditHead
+from migrator.audit.service import verify
+
+WRITER = Path(__file__).with_name("audit_writer.py")
+ROOT = Path(__file__).resolve().parents[2]
+WORKERS, TRANSACTIONS = 4, 25
+
+
+@pytest.mark.slow
+def test_concurrent_writer_processes_keep_a_valid_chain(database_url, ctx, runner):
+    start_at = time.time() + 3
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen([sys.executable, str(WRITER), database_url, str(w), str(TRANSACTIONS),
+                          str(start_at)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env, cwd=ROOT)
+        for w in range(WORKERS)
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err[-2000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    expected = sum(r["committed"] for r in results)
+    assert expected == WORKERS * TRANSACTIONS * 2 * 4 // 5
+    seqs = ctx.scalars(sa.select(AuditEvent.seq).order_by(AuditEvent.seq)).all()
+    assert seqs == list(range(1, expected + 1))
+    assert ctx.get(AuditHead, 1).last_seq == expected
+    # the writers really interleaved (not one after the other)
+    actors = ctx.scalars(sa.select(AuditEvent.actor_id).order_by(AuditEvent.seq)).all()
+    switches = sum(1 for a, b in zip(actors, actors[1:], strict=False) if a != b)
+    assert switches > WORKERS
+    # each transaction's two events are adjacent in the chain
+    rows = ctx.execute(sa.select(AuditEvent.actor_id, AuditEvent.action, AuditEvent.summary)
+                       .order_by(AuditEvent.seq)).all()
+    for first, second in zip(rows[::2], rows[1::2], strict=True):
+        assert first.action == "concurrency.first" and second.action == "concurrency.second"
+        assert (first.actor_id, first.summary) == (second.actor_id, second.summary)
+    assert verify(ctx).ok
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0 and f"{expected} events verified" in result.output
