@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
@@ -83,7 +83,7 @@ def groups():
                                   "platform": SourceGroup.platform, "org": Organisation.name,
                                   "members": SourceGroup.member_count,
                                   "linked": SourceGroup.linked_at},
-                    default_sort="name")
+                    default_sort="name", per_page=current_app.config["PER_PAGE"])
     cover = coverage_for(g.id for g, _org, _chat in page.items)
     return render_template(
         "groups/groups.html", page=page, cover=cover, orgs=org_options(), waves=waves,
@@ -112,7 +112,7 @@ def detail(key: str):
     page = paginate(query, sorts={"name": Employee.full_name, "email": Employee.email,
                                   "status": GroupMember.add_status,
                                   "invited": GroupMember.invited_at},
-                    default_sort="name")
+                    default_sort="name", per_page=current_app.config["PER_PAGE"])
     members = [(m, e, member_state(m, e)) for m, e in page.items]
     return render_template(
         "groups/detail.html", group=group, org=org, chat=chat, wave=wave, counts=counts,

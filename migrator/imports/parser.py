@@ -75,6 +75,11 @@ class ParsedFile:
     rows: list[Row] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
 
+    @property
+    def fatal(self) -> bool:
+        """The file or its header is unusable (row-level problems are not fatal)."""
+        return any(e.line <= 1 or not e.column for e in self.errors) or not self.rows
+
 
 def is_xlsx(filename: str, data: bytes) -> bool:
     return filename.lower().endswith((".xlsx", ".xlsm")) or data[:4] == b"PK\x03\x04"

@@ -99,13 +99,13 @@ def import_file(kind: str, filename: str, data: bytes, *, dry_run: bool,
     parsed = parse(kind, filename, data, current_app.config["IMPORT_MAX_BYTES"])
     result.columns = parsed.columns
     result.rows = len(parsed.rows)
-    if parsed.errors:
+    if parsed.fatal:
         result.errors = parsed.errors
         return result
     session = get_session()
     try:
         plan = _PLANNERS[kind](parsed.rows, set(parsed.columns), _Scope(user))
-        result.errors = sorted(plan.errors, key=lambda e: (e.line, e.column))
+        result.errors = sorted(parsed.errors + plan.errors, key=lambda e: (e.line, e.column))
         counts = {NEW: 0, UPDATE: 0, SAME: 0}
         for status in plan.statuses.values():
             counts[status] += 1
@@ -474,10 +474,10 @@ def _plan_members(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
             people[email] = (eid, path)
     present: set[tuple[int, int]] = set()
     for chunk in _chunks({gid for gid, _path in groups.values()}):
-        present.update(session.execute(
+        present.update((gid, eid) for gid, eid in session.execute(
             sa.select(GroupMember.group_id, GroupMember.employee_id)
             .where(GroupMember.group_id.in_(chunk))
-        ).tuples())
+        ))
     seen: dict[str, int] = {}
     for row in rows:
         ok = _check_lengths("members", row, plan)

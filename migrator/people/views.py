@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from markupsafe import Markup
@@ -48,7 +48,7 @@ def employees():
         query = query.where(Employee.max_user_id.is_(None))
     page = paginate(query, sorts={"name": Employee.full_name, "email": Employee.email,
                                   "org": Organisation.name, "linked": Employee.linked_at},
-                    default_sort="name")
+                    default_sort="name", per_page=current_app.config["PER_PAGE"])
     return render_template("people/employees.html", page=page, orgs=org_options(),
                            linked_choices=LINKED_CHOICES, selected_org=org, args=request.args)
 

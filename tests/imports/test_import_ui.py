@@ -1,0 +1,124 @@
+"""The import page: upload → preview → confirm; errors inline; roles and scope."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+from flask import g
+from sqlmodel import select
+
+from migrator.audit.models import AuditEvent
+from migrator.people.models import Employee
+
+EMPLOYEES = "email;full_name;org_code\nanna@example.ru;Анна Иванова;A\nboris@example.ru;Борис;A\n"
+
+
+def as_other_user(app, login, user):
+    """A second signed-in client. Requests share the test's app context (and so Flask-Login's
+    cached user in ``g``), which is cleared first."""
+    g.pop("_login_user", None)
+    return login(app.test_client(), user)
+
+
+def upload(client, kind, content: bytes | str, name="file.csv"):
+    if isinstance(content, str):
+        content = content.encode("cp1251")
+    return client.post("/imports/", data={"kind": kind, "file": (io.BytesIO(content), name)},
+                       content_type="multipart/form-data")
+
+
+def upload_id(html: str) -> str:
+    return re.search(r'name="upload" type="hidden" value="([^"]+)"', html).group(1)
+
+
+def emails(ctx):
+    ctx.rollback()
+    return {e.email for e in ctx.exec(select(Employee)).all()}
+
+
+def test_upload_preview_then_confirm(app, client, ctx, make_org, make_user, login):
+    make_org(code="A", name="Орг А")
+    login(client, make_user("admin"))
+    resp = upload(client, "employees", EMPLOYEES)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200, html
+    assert "Анна Иванова" in html and "новая" in html
+    assert emails(ctx) == set()  # the preview writes nothing
+    uid = upload_id(html)
+    stored = Path(app.instance_path) / "uploads" / f"{uid}.bin"
+    assert stored.exists()
+
+    resp = client.post("/imports/confirm", data={"upload": uid})
+    assert resp.status_code == 302
+    assert emails(ctx) == {"anna@example.ru", "boris@example.ru"}
+    assert not stored.exists()
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "создано 2" in page
+    event = ctx.exec(select(AuditEvent).where(AuditEvent.action == "import.employees")).one()
+    assert event.actor_type == "user"
+    # The same upload cannot be applied twice.
+    assert client.post("/imports/confirm", data={"upload": uid}).status_code == 404
+
+
+def test_broken_upload_shows_every_error_and_writes_nothing(client, ctx, make_org, make_user,
+                                                           login):
+    make_org(code="A")
+    login(client, make_user("admin"))
+    text = ("email;full_name;org_code\nanna@example.ru;Анна;A\nbad-address;Борис;A\n"
+            "c@example.ru;;ZZ\n")
+    resp = upload(client, "employees", text)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert 'role="alert"' in html and "3 ошибки" in html
+    rows = re.findall(
+        r"<tr><td class=\"num\">(\d+)</td><td><code>(\w+)</code></td><td>([^<]+)</td>", html)
+    assert ("3", "email", "некорректный адрес электронной почты") in rows
+    assert ("4", "full_name", "значение обязательно") in rows
+    assert ("4", "org_code", "неизвестный код организации") in rows
+    assert 'name="upload"' not in html  # nothing to confirm
+    assert emails(ctx) == set()
+
+
+def test_confirm_revalidates_and_rejects_foreign_or_forged_ids(client, ctx, make_org, make_user,
+                                                              login, app):
+    make_org(code="A")
+    admin, other = make_user("admin"), make_user("admin")
+    login(client, admin)
+    uid = upload_id(upload(client, "employees", EMPLOYEES).get_data(as_text=True))
+    assert client.post("/imports/confirm", data={"upload": "../../etc/passwd"}).status_code == 400
+
+    other_client = as_other_user(app, login, other)
+    assert other_client.post("/imports/confirm", data={"upload": uid}).status_code == 404
+    assert emails(ctx) == set()
+
+
+def test_templates_download(client, make_user, login):
+    login(client, make_user("admin"))
+    resp = client.get("/imports/template/groups.csv")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    body = resp.data.decode("utf-8-sig")
+    assert body.startswith("key;name;platform;org_code;owner_email\r\n")
+
+
+def test_coordinator_scope_and_auditor_cannot_import(app, client, ctx, make_org, make_user,
+                                                     login):
+    a, b = make_org(code="A"), make_org(code="B")
+    login(client, make_user("coordinator", orgs=[a]))
+    page = client.get("/imports/").get_data(as_text=True)
+    assert 'value="organisations"' not in page
+    resp = upload(client, "employees", "email,full_name,org_code\nx@example.ru,Икс,A\n"
+                                       "y@example.ru,Игрек,B\n")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert "организация вне вашей зоны ответственности" in html
+    assert upload(client, "organisations", "code,name\nC,Це\n").status_code == 400
+    assert client.get("/imports/template/organisations.csv").status_code == 404
+    assert emails(ctx) == set()
+    assert b.code == "B"
+
+    auditor_client = as_other_user(app, login, make_user("auditor"))
+    assert auditor_client.get("/imports/").status_code == 403
+    assert upload(auditor_client, "employees", EMPLOYEES).status_code == 403
+    assert auditor_client.post("/imports/confirm", data={"upload": "x" * 32}).status_code == 403
