@@ -1,0 +1,114 @@
+"""Every kind of action leaves an event: drive the real services and read the trail.
+
+This walks what exists through its real entry points (CLI, sign-in form, pages, API) and
+asserts the events — actor, object, organisation, request data — not just their names.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlmodel import select
+
+from migrator.audit.models import AuditEvent
+from migrator.audit.service import verify
+from migrator.db import get_session
+from migrator.org.models import Organisation
+
+PASSWORD = "trail-password-123"
+
+
+def _events(app, action: str) -> list[AuditEvent]:
+    # A fresh app context per read: one shared with the requests would keep their user.
+    with app.app_context():
+        return list(get_session().exec(select(AuditEvent).where(AuditEvent.action == action)
+                                       .order_by(AuditEvent.seq)))
+
+
+def _import(runner, tmp_path, kind: str, text: str) -> None:
+    path = tmp_path / f"{kind}.csv"
+    path.write_text(text, encoding="utf-8")
+    result = runner.invoke(args=["import", kind, str(path)])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_campaign_leaves_a_complete_verifiable_trail(app, runner, client, tmp_path):
+    # --- inventory through the import command -----------------------------------------
+    _import(runner, tmp_path, "organisations",
+            "code,name,parent_code,head_email\nREG,Регион,,head@example.org\n"
+            "EDU,Минобразования,REG,edu@example.org\n")
+    _import(runner, tmp_path, "employees",
+            "email,full_name,org_code,position,phone\n"
+            "ivanov@example.org,Иванов И. И.,EDU,Специалист,\n"
+            "petrova@example.org,Петрова А. А.,EDU,Начальник,\n")
+    _import(runner, tmp_path, "groups",
+            "key,name,platform,org_code,owner_email\n"
+            "edu-main,Отдел образования,whatsapp,EDU,petrova@example.org\n")
+    _import(runner, tmp_path, "members",
+            "group_key,email\nedu-main,ivanov@example.org\nedu-main,petrova@example.org\n")
+    for kind, rows in (("organisations", 2), ("employees", 2), ("groups", 1), ("members", 2)):
+        (ev,) = _events(app, f"import.{kind}")
+        assert ev.actor_type == "system" and ev.actor_id == "cli"
+        assert json.loads(ev.summary)["rows"] == rows
+
+    # --- users and tokens through the users command -----------------------------------
+    result = runner.invoke(args=["users", "create", "coord@example.org", "--role", "coordinator",
+                                 "--org", "EDU", "--password-stdin"], input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["users", "create", "admin@example.org", "--role", "admin",
+                                 "--password-stdin"], input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    created = _events(app, "user.create")
+    assert [json.loads(e.summary)["email"] for e in created] == ["coord@example.org",
+                                                                 "admin@example.org"]
+    assert json.loads(created[0].summary)["orgs"] == ["EDU"]
+    result = runner.invoke(args=["users", "token", "coord@example.org"])
+    assert result.exit_code == 0
+    token = result.output.strip().splitlines()[-1]
+    (tok,) = _events(app, "token.create")
+    assert token[:10] == json.loads(tok.summary)["prefix"] and token not in tok.summary
+
+    # --- sign-in, a failed sign-in, sign-out ------------------------------------------
+    resp = client.post("/login", data={"email": "coord@example.org", "password": "wrong-one!"})
+    assert resp.status_code == 401
+    (failed,) = _events(app, "auth.login_failed")
+    assert failed.actor_label == "coord@example.org" and failed.client_ip == "127.0.0.1"
+    assert "wrong-one" not in failed.summary
+    resp = client.post("/login", data={"email": "coord@example.org", "password": PASSWORD},
+                       headers={"X-Request-Id": "req-trail-1"})
+    assert resp.status_code == 302
+    (login,) = _events(app, "auth.login")
+    assert login.actor_label == "coord@example.org" and login.request_id == "req-trail-1"
+    assert login.client_ip == "127.0.0.1"
+
+    # --- an export of the trail is itself audited -------------------------------------
+    resp = client.get("/audit/export.jsonl?action=import.")
+    assert resp.status_code == 200
+    (export,) = _events(app, "audit.export")
+    assert export.actor_label == "coord@example.org"
+    assert json.loads(export.summary) == {"format": "jsonl", "filters": {"action": "import."}}
+
+    # --- reading through the API (not audited: reads change nothing) -----------------
+    admin_token = runner.invoke(args=["users", "token", "admin@example.org"]).output.split()[-1]
+    api = app.test_client()  # no session cookie: the Bearer token decides
+    everything = api.get("/api/v1/audit?since=0&limit=1000",
+                            headers={"Authorization": f"Bearer {admin_token}"}).get_json()
+    actions = {e["action"] for e in everything["events"]}
+    assert {"import.organisations", "user.create", "auth.login", "audit.export"} <= actions
+    scoped = api.get("/api/v1/audit?since=0&limit=1000",
+                        headers={"Authorization": f"Bearer {token}"}).get_json()
+    with app.app_context():
+        edu = get_session().exec(select(Organisation).where(Organisation.code == "EDU")).one()
+    # the coordinator sees only events of EDU (and below), none of the region-wide ones
+    assert all(e["org_id"] == edu.id for e in scoped["events"])
+    assert not {"import.organisations", "user.create"} & {e["action"] for e in scoped["events"]}
+
+    resp = client.post("/logout")
+    assert resp.status_code == 302
+    assert _events(app, "auth.logout")[0].actor_label == "coord@example.org"
+
+    # --- and the whole trail verifies ----------------------------------------------------
+    with app.app_context():
+        assert verify(get_session()).ok
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
