@@ -69,6 +69,16 @@ class Step(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=2000)  # skip/override reason, confirmation
     changed_by: str | None = Field(default=None, max_length=200)  # user e-mail or "job:<name>"
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # announce: the intent to post is committed before the call, the message id right after
+    # it and the pin time after pinning — a restarted runner resumes instead of re-posting.
+    send_intent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    message_id: str | None = Field(default=None, max_length=200)
+    pinned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # cutover: a coordinator's override of the coverage threshold (reason in ``note``).
+    override_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    override_reason: str | None = Field(default=None, max_length=2000)
+    # When the failure/overdue escalation e-mail was queued (sent once per failure).
+    escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     __table_args__ = (
         sa.UniqueConstraint("group_id", "kind", name="uq_step_group_kind"),

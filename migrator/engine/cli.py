@@ -1,0 +1,57 @@
+"""``flask run-due``, ``flask scheduler`` and ``flask demo-actors``."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+
+@click.command("run-due")
+@click.option("--limit", default=20, show_default=True, help="Steps claimed per batch.")
+@click.option("--no-mail", is_flag=True, help="Do not send the e-mail and bot outboxes.")
+@click.option("--loop", "loop_seconds", type=float, default=0,
+              help="Repeat every N seconds until killed (a plain worker).")
+@with_appcontext
+def run_due_command(limit: int, no_mail: bool, loop_seconds: float) -> None:
+    """Run the steps that are due now once (cron-friendly), send the outboxes, then exit."""
+    import time
+
+    from migrator.db import close_session
+    from migrator.engine.runner import run_due, runner_id
+
+    rid = runner_id()
+    while True:
+        summary = run_due(rid, limit=limit, send_mail=not no_mail)
+        click.echo(f"run-due {rid}: {summary.line()}")
+        for line in summary.details:
+            click.echo(f"  {line}")
+        if not loop_seconds:
+            break
+        close_session()
+        time.sleep(loop_seconds)
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler_command() -> None:
+    """The long-running scheduler: due steps, outboxes, reminders, snapshots, digest."""
+    from migrator.engine.scheduler import run_scheduler
+
+    run_scheduler(current_app._get_current_object())
+
+
+@click.command("demo-actors")
+@click.option("--sandbox-url", default=None, help="Default: MAX_API_URL.")
+@click.option("--interval", default=3.0, show_default=True, help="Seconds between rounds.")
+@click.option("--share", default=0.3, show_default=True,
+              help="Share of the waiting people who press Start in each round.")
+@click.option("--once", is_flag=True, help="One round, then exit.")
+@with_appcontext
+def demo_actors_command(sandbox_url, interval, share, once) -> None:
+    """Play employees in the sandbox: press Start on the links of sent invitation e-mails."""
+    from migrator.engine.demo_actors import simulate_people
+
+    simulate_people(sandbox_url or current_app.config["MAX_API_URL"],
+                    current_app._get_current_object(), interval=interval, share=share,
+                    once=once)

@@ -1,0 +1,93 @@
+"""Periodic jobs: reminders, the daily snapshot hook, the coordinators' digest, heartbeat."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlmodel import select
+
+from migrator.audit.service import Actor, acting_as
+from migrator.auth.models import User
+from migrator.db import get_session, utcnow
+from migrator.engine.models import Heartbeat
+from migrator.groups.models import SourceGroup
+from migrator.waves.models import Step, Wave
+
+log = logging.getLogger("migrator.engine")
+
+
+def beat(name: str, info: str = "") -> None:
+    session = get_session()
+    hb = session.get(Heartbeat, name) or Heartbeat(name=name)
+    hb.seen_at = utcnow()
+    hb.info = info[:500]
+    session.add(hb)
+    session.commit()
+
+
+def send_reminders(now: datetime | None = None) -> int:
+    """Re-run the invitation logic (reminders, late joiners) for groups before cutover."""
+    from migrator.people.invites import issue_invitations
+
+    session = get_session()
+    now = now or utcnow()
+    groups = session.exec(
+        select(SourceGroup)
+        .join(Step, (Step.group_id == SourceGroup.id) & (Step.kind == "invite"))
+        .join(Wave, Wave.id == Step.wave_id)
+        .where(Wave.status.in_(("planned", "active")),
+               Step.status.in_(("succeeded", "due", "pending")), Step.due_at <= now,
+               SourceGroup.id.in_(select(Step.group_id).where(
+                   Step.kind == "cutover", Step.status.not_in(("succeeded", "skipped")))))
+    ).all()
+    n = 0
+    with acting_as(Actor("job", "reminders", "reminders")):
+        for group in groups:
+            session.commit()
+            issue_invitations(group, now=now)
+            session.commit()
+            n += 1
+    return n
+
+
+def take_snapshots() -> int | None:
+    try:
+        from migrator.progress.service import take_snapshots as snap
+    except ImportError:
+        return None
+    return snap()
+
+
+def send_digest(now: datetime | None = None) -> int:
+    """The daily digest e-mail to every active coordinator (once per local day)."""
+    from migrator.engine.notify import queue, render
+
+    now = now or utcnow()
+    day = now.astimezone(ZoneInfo(current_app.config["MIGRATOR_TZ"])).date()
+    session = get_session()
+    users = session.exec(select(User).where(User.role == "coordinator",
+                                            User.is_active.is_(True))).all()
+    n = 0
+    with acting_as(Actor("job", "digest", "digest")):
+        for user in users:
+            rows = []
+            try:
+                from migrator.progress.service import digest_rows
+
+                rows = digest_rows(user, now)
+            except Exception:  # progress not there or failing: a short digest still goes
+                log.warning("digest rows unavailable for %s", user.email)
+            lines = "\n".join(f"- {r.get('name', r)}" for r in rows[:50] if isinstance(r, dict))
+            subject, text, html = render(
+                "digest", f"Migrator: сводка за {day:%d.%m.%Y}",
+                f"Сводка о переходе в Max на {day:%d.%m.%Y}.\n{lines}\n\n"
+                f"Подробности — на странице «Обзор» в Migrator.",
+                user=user, rows=rows, day=day)
+            queue(f"digest:{user.id}:{day.isoformat()}", user.email, subject, text, html,
+                  kind="digest", org_id=None)
+            n += 1
+        session.commit()
+    return n

@@ -1,0 +1,35 @@
+"""The steps panel on the group page (timeline, controls, dry-run preview)."""
+
+from __future__ import annotations
+
+from flask_login import current_user
+
+from migrator.core.panels import register_panel
+from migrator.db import get_session, utcnow
+
+
+def steps_context(group) -> dict:
+    from migrator.auth.service import can_write
+    from migrator.engine.control import group_steps, preview
+    from migrator.groups.service import coverage
+    from migrator.waves.models import Wave
+    from migrator.waves.settings import get_setting
+
+    steps = group_steps(group)
+    wave = get_session().get(Wave, group.wave_id) if group.wave_id else None
+    in_chat, total = coverage(group)
+    return {
+        "group": group,
+        "steps": steps,
+        "wave": wave,
+        "preview": preview(group) if steps else [],
+        "in_chat": in_chat,
+        "total": total,
+        "threshold": get_setting("coverage_threshold"),
+        "can_write": can_write(),
+        "is_admin": current_user.is_authenticated and current_user.role == "admin",
+        "now": utcnow(),
+    }
+
+
+register_panel("group", "engine/_steps.html", steps_context, order=20)

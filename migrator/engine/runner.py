@@ -1,0 +1,416 @@
+"""The due-step runner: claim due steps with a lease, execute them, record the outcome.
+
+Claiming: PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED`` then ``status=running`` with
+``claimed_by``/``claimed_until`` and COMMIT; on SQLite every transaction holds the single
+write lock (``BEGIN IMMEDIATE``), which serialises claims the same way. A step whose lease
+expired (its runner was killed) is claimable again; every executor is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlmodel import select
+
+from migrator.audit.service import Actor, acting_as, record
+from migrator.db import get_session, is_sqlite, utcnow
+from migrator.groups.models import SourceGroup
+from migrator.waves.models import STEP_KINDS, Step, Wave
+
+log = logging.getLogger("migrator.engine")
+
+LEASE_SECONDS = 120
+MAX_ATTEMPTS = 5
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_MAX_SECONDS = 3600
+RUNNABLE_WAVES = ("planned", "active")
+KIND_ORDER = {k: i for i, k in enumerate(STEP_KINDS)}
+
+
+def runner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def cfg(name: str, default):
+    return current_app.config.get(name, default)
+
+
+def runner_actor(rid: str | None = None) -> Actor:
+    return Actor("job", "runner", rid or runner_id())
+
+
+class Postpone(Exception):  # noqa: N818 (a control-flow signal, not an error)
+    """The step cannot run yet (precondition); try again later without counting an attempt."""
+
+    def __init__(self, reason: str, seconds: float = 300, attention: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.seconds = seconds
+        self.attention = attention
+
+
+class StepFailed(Exception):
+    """A permanent failure: no retry makes sense (e.g. the announcement footer is missing)."""
+
+
+@dataclass
+class Outcome:
+    """What an executor decided: the next status and, for a re-run, when."""
+
+    status: str  # succeeded | waiting | due (re-run later, e.g. delta sync)
+    again_in: float | None = None
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    claimed: int = 0
+    succeeded: int = 0
+    waiting: int = 0
+    rescheduled: int = 0
+    retried: int = 0
+    failed: int = 0
+    reopened: int = 0
+    emails_sent: int = 0
+    bot_messages: int = 0
+    details: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (f"claimed {self.claimed}, succeeded {self.succeeded}, waiting {self.waiting}, "
+                f"re-run later {self.rescheduled}, retried {self.retried}, "
+                f"failed {self.failed}, reopened {self.reopened}, "
+                f"e-mails sent {self.emails_sent}, bot messages {self.bot_messages}")
+
+
+# -- claiming ----------------------------------------------------------------------------
+
+
+def promote_due(now: datetime | None = None) -> int:
+    """pending → due for steps whose time has come (display only; claims take both)."""
+    now = now or utcnow()
+    session = get_session()
+    runnable = select(Wave.id).where(Wave.status.in_(RUNNABLE_WAVES))
+    res = session.execute(
+        sa.update(Step).where(Step.status == "pending", Step.next_attempt_at <= now,
+                              Step.wave_id.in_(runnable))
+        .values(status="due", updated_at=now).execution_options(synchronize_session=False))
+    session.commit()
+    return res.rowcount or 0
+
+
+def claim_steps(rid: str, limit: int = 20, now: datetime | None = None,
+                lease_seconds: int | None = None) -> list[Step]:
+    """Claim up to ``limit`` due steps for runner ``rid`` and commit the claim."""
+    now = now or utcnow()
+    lease = lease_seconds or cfg("RUNNER_LEASE_SECONDS", LEASE_SECONDS)
+    session = get_session()
+    runnable = select(Wave.id).where(Wave.status.in_(RUNNABLE_WAVES))
+    q = (
+        select(Step)
+        .where(Step.wave_id.in_(runnable), Step.next_attempt_at <= now,
+               sa.or_(Step.status.in_(("pending", "due")),
+                      sa.and_(Step.status == "running", Step.claimed_until < now)))
+        .order_by(Step.next_attempt_at, Step.group_id, Step.id)
+        .limit(limit)
+    )
+    if not is_sqlite(session.get_bind()):
+        q = q.with_for_update(skip_locked=True, of=Step)
+    try:
+        steps = list(session.exec(q).all())
+        claimed = []
+        with acting_as(runner_actor(rid)):
+            for step in steps:
+                reclaimed = step.status == "running"
+                step.status = "running"
+                step.claimed_by = rid
+                step.claimed_until = now + timedelta(seconds=lease)
+                step.started_at = now
+                step.changed_by = f"job:runner:{rid}"
+                step.updated_at = now
+                session.add(step)
+                record("step.started", object_type="step", object_id=step.id,
+                       org_id=_org_id(step),
+                       summary={"kind": step.kind, "group_id": step.group_id,
+                                "attempt": step.attempts + 1, "reclaimed": reclaimed})
+                claimed.append(step)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    claimed.sort(key=lambda s: (s.group_id, KIND_ORDER[s.kind]))
+    return claimed
+
+
+def renew_lease(step: Step, rid: str) -> None:
+    """Extend the lease while a long step works (called at each chunk commit)."""
+    step.claimed_until = utcnow() + timedelta(seconds=cfg("RUNNER_LEASE_SECONDS", LEASE_SECONDS))
+    get_session().add(step)
+
+
+def _org_id(step: Step) -> int | None:
+    group = get_session().get(SourceGroup, step.group_id)
+    return group.org_id if group else None
+
+
+# -- executing ---------------------------------------------------------------------------
+
+
+def execute(step: Step, rid: str, summary: RunSummary, client_factory) -> None:
+    """Run one claimed step and record its outcome in the same transaction as its state."""
+    from migrator.engine import steps as executors
+    from migrator.max.errors import MaxError, MaxRateLimited
+
+    session = get_session()
+    with acting_as(runner_actor(rid)):
+        try:
+            outcome = executors.run(step, client_factory, rid)
+        except Postpone as p:
+            session.rollback()
+            step = session.get(Step, step.id)
+            _postpone(step, p)
+            summary.rescheduled += 1
+        except MaxRateLimited as exc:
+            # Not a failure of the wave: simply later (server hint honoured).
+            session.rollback()
+            step = session.get(Step, step.id)
+            _postpone(step, Postpone(f"rate limited: {exc}", max(exc.retry_after or 5, 5)))
+            summary.rescheduled += 1
+        except StepFailed as exc:
+            session.rollback()
+            step = session.get(Step, step.id)
+            fail_step(step, str(exc))
+            summary.failed += 1
+        except MaxError as exc:
+            session.rollback()
+            step = session.get(Step, step.id)
+            if exc.retryable:
+                if _retry_or_fail(step, str(exc)):
+                    summary.retried += 1
+                else:
+                    summary.failed += 1
+            else:
+                fail_step(step, str(exc))
+                summary.failed += 1
+        except Exception as exc:  # a bug or an outage of ours: retried, bounded
+            log.exception("step %r failed", step)
+            session.rollback()
+            step = session.get(Step, step.id)
+            if _retry_or_fail(step, f"{type(exc).__name__}: {exc}"):
+                summary.retried += 1
+            else:
+                summary.failed += 1
+        else:
+            _finish(step, outcome, summary)
+        session.commit()
+        summary.details.append(f"{step.kind} group={step.group_id}: {step.status}")
+
+
+def _release(step: Step) -> None:
+    step.claimed_by = None
+    step.claimed_until = None
+    step.updated_at = utcnow()
+
+
+def _finish(step: Step, outcome: Outcome, summary: RunSummary) -> None:
+    now = utcnow()
+    _release(step)
+    step.last_error = None
+    if outcome.status == "due":
+        step.status = "due"
+        step.next_attempt_at = now + timedelta(seconds=outcome.again_in or 600)
+        summary.rescheduled += 1
+        action = "step.ran"
+    else:
+        step.status = outcome.status
+        if outcome.status == "succeeded":
+            step.finished_at = now
+            summary.succeeded += 1
+            action = "step.succeeded"
+        else:
+            summary.waiting += 1
+            action = "step.waiting"
+    step.attempts = 0 if outcome.status != "due" else step.attempts
+    get_session().add(step)
+    record(action, object_type="step", object_id=step.id, org_id=_org_id(step),
+           summary={"kind": step.kind, "group_id": step.group_id, **outcome.info})
+    _maybe_activate_wave(step)
+
+
+def _postpone(step: Step, p: Postpone) -> None:
+    _release(step)
+    step.status = "due"
+    step.next_attempt_at = utcnow() + timedelta(seconds=p.seconds)
+    changed = step.last_error != p.reason
+    step.last_error = p.reason[:2000]
+    get_session().add(step)
+    if p.attention:
+        group = get_session().get(SourceGroup, step.group_id)
+        if group and not group.needs_attention:
+            group.needs_attention = True
+            group.attention_reason = p.attention[:500]
+            get_session().add(group)
+    if changed:  # audit a new reason once, not every poll
+        record("step.postponed", object_type="step", object_id=step.id, org_id=_org_id(step),
+               summary={"kind": step.kind, "reason": p.reason[:200]})
+
+
+def backoff_seconds(attempts: int) -> float:
+    base = cfg("RUNNER_BACKOFF_SECONDS", BACKOFF_BASE_SECONDS)
+    return min(BACKOFF_MAX_SECONDS, base * (2 ** max(attempts - 1, 0)))
+
+
+def _retry_or_fail(step: Step, error: str) -> bool:
+    """attempts+1 and a backoff, or ``failed`` after the last attempt. True if retried."""
+    step.attempts += 1
+    if step.attempts >= cfg("STEP_MAX_ATTEMPTS", MAX_ATTEMPTS):
+        fail_step(step, error)
+        return False
+    _release(step)
+    step.status = "due"
+    step.last_error = error[:2000]
+    step.next_attempt_at = utcnow() + timedelta(seconds=backoff_seconds(step.attempts))
+    get_session().add(step)
+    record("step.retried", object_type="step", object_id=step.id, org_id=_org_id(step),
+           summary={"kind": step.kind, "attempts": step.attempts,
+                    "next_attempt_at": step.next_attempt_at.isoformat(),
+                    "error": error[:200]})
+    return True
+
+
+def fail_step(step: Step, error: str) -> None:
+    """``failed``: the group needs attention and coordinators and the head get one e-mail."""
+    from migrator.engine.notify import escalate_step
+
+    now = utcnow()
+    _release(step)
+    step.status = "failed"
+    step.last_error = error[:2000]
+    step.finished_at = now
+    session = get_session()
+    session.add(step)
+    group = session.get(SourceGroup, step.group_id)
+    if group is not None:
+        group.needs_attention = True
+        group.attention_reason = f"{step.kind}: {error}"[:500]
+        session.add(group)
+    record("step.failed", object_type="step", object_id=step.id,
+           org_id=group.org_id if group else None,
+           summary={"kind": step.kind, "attempts": step.attempts, "error": error[:200]})
+    if step.escalated_at is None:
+        escalate_step(step, group, error)
+        step.escalated_at = now
+
+
+def _maybe_activate_wave(step: Step) -> None:
+    wave = get_session().get(Wave, step.wave_id)
+    if wave is not None and wave.status == "planned":
+        wave.status = "active"
+        wave.updated_at = utcnow()
+        get_session().add(wave)
+        record("wave.activate", object_type="wave", object_id=wave.id, org_id=wave.org_id,
+               summary={"before": "planned", "after": "active"})
+
+
+# -- delta sync --------------------------------------------------------------------------
+
+
+def reopen_delta(now: datetime | None = None) -> int:
+    """Re-open ``add_members`` steps (succeeded) of groups before cutover that have linked
+    members not yet in the chat: people keep pressing Start after the first run."""
+    from migrator.groups.models import GroupMember
+    from migrator.people.models import Employee
+
+    now = now or utcnow()
+    session = get_session()
+    cutover_open = select(Step.group_id).where(
+        Step.kind == "cutover", Step.status.not_in(("succeeded", "skipped")))
+    waiting_people = (
+        select(GroupMember.group_id)
+        .join(Employee, Employee.id == GroupMember.employee_id)
+        .where(Employee.max_user_id.is_not(None), GroupMember.add_status == "pending")
+    )
+    runnable = select(Wave.id).where(Wave.status.in_(RUNNABLE_WAVES))
+    steps = session.exec(
+        select(Step).where(Step.kind == "add_members", Step.status == "succeeded",
+                           Step.wave_id.in_(runnable), Step.group_id.in_(cutover_open),
+                           Step.group_id.in_(waiting_people))
+    ).all()
+    with acting_as(runner_actor()):
+        for step in steps:
+            step.status = "due"
+            step.next_attempt_at = now
+            step.updated_at = now
+            step.changed_by = "job:runner"
+            session.add(step)
+            record("step.reopened", object_type="step", object_id=step.id,
+                   org_id=_org_id(step), summary={"kind": step.kind, "reason": "delta sync"})
+    session.commit()
+    return len(steps)
+
+
+# -- one pass ----------------------------------------------------------------------------
+
+
+def run_due(rid: str | None = None, *, limit: int = 20, max_rounds: int = 50,
+            send_mail: bool = True, client_factory=None) -> RunSummary:
+    """Run everything due now once: promote, claim in batches, execute, send outboxes."""
+    from migrator.engine.maxclient import client_factory as default_factory
+
+    rid = rid or runner_id()
+    client_factory = client_factory or default_factory()
+    summary = RunSummary()
+    summary.reopened = reopen_delta()
+    promote_due()
+    seen: set[int] = set()
+    for _ in range(max_rounds):
+        steps = [s for s in claim_steps(rid, limit=limit) if s.id not in seen]
+        if not steps:
+            break
+        summary.claimed += len(steps)
+        for step in steps:
+            seen.add(step.id)
+            execute(step, rid, summary, client_factory)
+    if send_mail:
+        summary.emails_sent, summary.bot_messages = send_outboxes(client_factory)
+    return summary
+
+
+def send_outboxes(client_factory) -> tuple[int, int]:
+    """Send due e-mails (outbox) and bot dialog messages; failures there are logged only."""
+    sent = bot = 0
+    try:
+        from migrator.mail.service import send_due
+
+        sent = send_due() or 0
+    except ImportError:
+        log.warning("mail service not available yet")
+    except Exception:
+        log.exception("sending the e-mail outbox failed")
+        get_session().rollback()
+    try:
+        from migrator.people.invites import send_bot_messages
+
+        bot = send_bot_messages(client_factory()) or 0
+    except ImportError:
+        log.warning("bot message sender not available yet")
+    except Exception:
+        log.exception("sending bot messages failed")
+        get_session().rollback()
+    return _count(sent), _count(bot)
+
+
+def _count(value) -> int:
+    if isinstance(value, int):
+        return value
+    for name in ("sent", "count"):
+        if hasattr(value, name):
+            return int(getattr(value, name))
+    if isinstance(value, dict):
+        return int(value.get("sent", 0))
+    return 0

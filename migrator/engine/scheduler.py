@@ -1,0 +1,118 @@
+"""The scheduler process: APScheduler 3 with its job store in the app's database.
+
+Due work is data (step rows); the scheduler only runs a few periodic jobs. Job ids are
+fixed and ``replace_existing`` is set, so restarts never duplicate jobs; ``coalesce`` and
+``max_instances=1`` keep a slow run from piling up.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+log = logging.getLogger("migrator.engine")
+
+_APP: Flask | None = None  # the app the jobs run in (set by run_scheduler)
+
+
+def _in_app(fn, *args):
+    from migrator.db import close_session
+
+    assert _APP is not None, "the scheduler's app is not set"
+    with _APP.app_context():
+        try:
+            return fn(*args)
+        except Exception:
+            log.exception("scheduled job %s failed", getattr(fn, "__name__", fn))
+        finally:
+            close_session()
+
+
+def job_run_due() -> None:
+    from migrator.engine.jobs import beat
+    from migrator.engine.runner import run_due, runner_id
+
+    def work():
+        summary = run_due(runner_id(), send_mail=False)
+        beat("scheduler", f"{runner_id()} {summary.line()}")
+        if summary.claimed:
+            log.info("run-due: %s", summary.line())
+
+    _in_app(work)
+
+
+def job_outboxes() -> None:
+    from migrator.engine.maxclient import client_factory
+    from migrator.engine.runner import send_outboxes
+
+    _in_app(lambda: send_outboxes(client_factory()))
+
+
+def job_reminders() -> None:
+    from migrator.engine.jobs import send_reminders
+
+    _in_app(send_reminders)
+
+
+def job_snapshots() -> None:
+    from migrator.engine.jobs import take_snapshots
+
+    _in_app(take_snapshots)
+
+
+def job_digest() -> None:
+    from migrator.engine.jobs import send_digest
+
+    _in_app(send_digest)
+
+
+def runner_interval(app: Flask) -> float:
+    import os
+
+    raw = app.config.get("RUNNER_INTERVAL_SECONDS") or os.environ.get("RUNNER_INTERVAL_SECONDS")
+    return float(raw or 5)
+
+
+def build_scheduler(app: Flask, blocking: bool = True):
+    """A configured (not started) APScheduler with the jobs registered."""
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from migrator.db import make_engine
+
+    global _APP
+    _APP = app
+    tz = app.config["MIGRATOR_TZ"]
+    store = SQLAlchemyJobStore(engine=make_engine(app.config["DATABASE_URL"]),
+                               tablename="apscheduler_jobs")
+    cls = BlockingScheduler if blocking else BackgroundScheduler
+    sched = cls(jobstores={"default": store}, timezone=tz,
+                job_defaults={"coalesce": True, "max_instances": 1,
+                              "misfire_grace_time": 300})
+    interval = runner_interval(app)
+    common = {"replace_existing": True}
+    sched.add_job("migrator.engine.scheduler:job_run_due", "interval", seconds=interval,
+                  id="run_due", **common)
+    sched.add_job("migrator.engine.scheduler:job_outboxes", "interval",
+                  seconds=max(interval, 5), id="outboxes", **common)
+    sched.add_job("migrator.engine.scheduler:job_reminders", "interval", hours=1,
+                  id="reminders", **common)
+    sched.add_job("migrator.engine.scheduler:job_snapshots", "cron", hour=0, minute=15,
+                  id="snapshots", **common)
+    sched.add_job("migrator.engine.scheduler:job_digest", "cron", hour=8, minute=0,
+                  id="digest", **common)
+    return sched
+
+
+def run_scheduler(app: Flask) -> None:
+    from migrator.engine.runner import runner_id
+
+    sched = build_scheduler(app, blocking=True)
+    log.info("scheduler %s starting (runner every %ss)", runner_id(),
+             runner_interval(app))
+    try:
+        sched.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass

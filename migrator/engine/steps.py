@@ -1,0 +1,307 @@
+"""What each step kind does. Every executor is idempotent and commits as it goes.
+
+Transactions are closed before every Max API call (on SQLite a transaction holds the
+database write lock), and every intent is committed before the call that carries it out.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from migrator.audit.service import record
+from migrator.db import get_session, utcnow
+from migrator.engine.runner import Outcome, Postpone, StepFailed, cfg, renew_lease
+from migrator.groups.models import GroupMember, SourceGroup
+from migrator.max.models import MaxChat, MaxChatMember
+from migrator.people.models import Employee
+from migrator.waves.models import Step
+from migrator.waves.settings import get_setting
+
+log = logging.getLogger("migrator.engine")
+
+BATCH = 100  # ids per add call (Max limit)
+MAX_MEMBER_ATTEMPTS = 3
+PLATFORM_NAMES = {"whatsapp": "WhatsApp", "telegram": "Telegram", "viber": "Viber",
+                  "vk": "VK", "other": "другом мессенджере"}
+
+
+def run(step: Step, client_factory, rid: str) -> Outcome:
+    session = get_session()
+    group = session.get(SourceGroup, step.group_id)
+    executor = {"invite": run_invite, "add_members": run_add_members,
+                "announce": run_announce, "parallel_run": run_parallel,
+                "cutover": run_cutover}[step.kind]
+    return executor(step, group, client_factory, rid)
+
+
+def linked_chat(group: SourceGroup) -> MaxChat:
+    """The group's chat, ready for the bot to act in; otherwise postpone with attention."""
+    chat = get_session().get(MaxChat, group.max_chat_id) if group.max_chat_id else None
+    if chat is None:
+        raise Postpone("the group is not linked to a Max chat", 600,
+                       attention="not linked to a Max chat")
+    if not chat.preflight_ok:
+        missing = ", ".join(chat.missing_permissions) or chat.status
+        raise Postpone(f"pre-flight failed: {missing}", 600,
+                       attention=f"the bot lacks rights in the chat: {missing}")
+    return chat
+
+
+# -- invite ------------------------------------------------------------------------------
+
+
+def uninvited_count(group_id: int) -> int:
+    return get_session().scalar(
+        select(sa.func.count()).select_from(GroupMember)
+        .join(Employee, Employee.id == GroupMember.employee_id)
+        .where(GroupMember.group_id == group_id, Employee.max_user_id.is_(None),
+               GroupMember.invited_at.is_(None))
+    ) or 0
+
+
+def run_invite(step, group, client_factory, rid) -> Outcome:
+    from migrator.people.invites import issue_invitations
+
+    session = get_session()
+    session.commit()
+    stats = issue_invitations(group)
+    session.commit()
+    left = uninvited_count(group.id)
+    info = {"stats": _plain(stats), "left": left}
+    if left:
+        return Outcome("due", again_in=60, info=info)
+    return Outcome("succeeded", info=info)
+
+
+def _plain(stats):
+    if isinstance(stats, dict):
+        return {k: v for k, v in stats.items() if isinstance(v, int | str | bool)}
+    if hasattr(stats, "__dict__"):
+        return {k: v for k, v in vars(stats).items() if isinstance(v, int | str | bool)}
+    return str(stats)[:200]
+
+
+# -- add_members -------------------------------------------------------------------------
+
+
+def _to_add(group_id: int):
+    """(GroupMember, max_user_id) of linked members still to add (retries bounded)."""
+    max_tries = cfg("MEMBER_MAX_ATTEMPTS", MAX_MEMBER_ATTEMPTS)
+    return get_session().exec(
+        select(GroupMember, Employee.max_user_id)
+        .join(Employee, Employee.id == GroupMember.employee_id)
+        .where(GroupMember.group_id == group_id, Employee.max_user_id.is_not(None),
+               sa.or_(GroupMember.add_status == "pending",
+                      sa.and_(GroupMember.add_status == "failed",
+                              GroupMember.add_attempts < max_tries)))
+        .order_by(Employee.max_user_id)
+    ).all()
+
+
+def _mark(member: GroupMember, status: str, error: str | None = None) -> None:
+    member.add_status = status
+    member.add_error = error
+    if status in ("added", "already"):
+        member.added_at = member.added_at or utcnow()
+    get_session().add(member)
+
+
+def run_add_members(step, group, client_factory, rid) -> Outcome:
+    session = get_session()
+    chat = linked_chat(group)
+    rows = _to_add(group.id)
+    # Members the app already knows to be in the chat (updates, earlier syncs): no call.
+    known = set(session.exec(
+        select(MaxChatMember.max_user_id).where(MaxChatMember.chat_id == chat.id,
+                                                MaxChatMember.is_present.is_(True))).all())
+    todo = []
+    for member, uid in rows:
+        if uid in known:
+            _mark(member, "already")
+        else:
+            todo.append((member, uid))
+    in_flight = [m for m, _ in todo if m.add_status == "pending" and m.add_attempts > 0]
+    session.commit()
+    client = client_factory()
+    if in_flight:
+        # A previous run may have added them before it died: ask the chat, re-add no one.
+        present = {m["user_id"] for m in client.iter_members(chat.chat_id)}
+        rest = []
+        for member, uid in todo:
+            if uid in present:
+                _mark(member, "added")
+            else:
+                rest.append((member, uid))
+        todo = rest
+        session.commit()
+    added = failed = 0
+    for i in range(0, len(todo), BATCH):
+        batch = todo[i:i + BATCH]
+        for member, _uid in batch:  # the intent, committed before the call
+            member.add_attempts += 1
+            session.add(member)
+        renew_lease(step, rid)
+        session.commit()
+        result = client.add_members(chat.chat_id, [uid for _, uid in batch])
+        for member, uid in batch:
+            reason = result.reason_for(uid)
+            if reason is None:
+                _mark(member, "added")
+                added += 1
+            else:
+                _mark(member, "failed", reason[:500])
+                failed += 1
+        record("members.add", object_type="group", object_id=group.id, org_id=group.org_id,
+               summary={"chat_id": chat.chat_id, "requested": len(batch),
+                        "failed": len(result.failed_user_ids)})
+        session.commit()
+    info = {"added": added, "failed": failed}
+    retryable = [m for m, _ in _to_add(group.id) if m.add_status == "failed"]
+    exhausted = session.scalar(
+        select(sa.func.count()).select_from(GroupMember)
+        .where(GroupMember.group_id == group.id, GroupMember.add_status == "failed",
+               GroupMember.add_attempts >= cfg("MEMBER_MAX_ATTEMPTS", MAX_MEMBER_ATTEMPTS)))
+    if exhausted:
+        group.needs_attention = True
+        group.attention_reason = f"{exhausted} member(s) could not be added to the Max chat"
+        session.add(group)
+        info["gave_up"] = exhausted
+    if retryable:
+        return Outcome("due", again_in=cfg("MEMBER_RETRY_SECONDS", 900), info=info)
+    return Outcome("succeeded", info=info)
+
+
+def add_calls_needed(group: SourceGroup) -> int:
+    """Add calls the next run would make: ceil(linked-not-added / 100)."""
+    return math.ceil(len(_to_add(group.id)) / BATCH)
+
+
+# -- announce ----------------------------------------------------------------------------
+
+
+def announcement_text(group: SourceGroup) -> str:
+    """The welcome and rules message; refuses to build one without the e-mail/СЭД footer."""
+    footer = (get_setting("footer") or "").strip()
+    if not footer:
+        raise StepFailed("the announcement footer (e-mail and СЭД stay official) is not set")
+    body = (get_setting("announce_text") or "").strip()
+    try:
+        body = body.format(group=group.name,
+                           platform=PLATFORM_NAMES.get(group.platform, group.platform))
+    except (KeyError, IndexError, ValueError):
+        pass
+    if len(body) + len(footer) + 2 > 4000:
+        body = body[:4000 - len(footer) - 2]
+    return f"{body}\n\n{footer}" if body else footer
+
+
+def run_announce(step, group, client_factory, rid) -> Outcome:
+    session = get_session()
+    chat = linked_chat(group)
+    text = announcement_text(group)
+    client = client_factory()
+    if step.message_id is None and step.send_intent_at is not None:
+        # The last runner may have posted and died before recording the message: reuse a
+        # pinned message with our text instead of posting a second one.
+        session.commit()
+        pinned = client.get_pinned(chat.chat_id)
+        if pinned and (pinned.get("body") or {}).get("text") == text:
+            step.message_id = pinned["body"]["mid"]
+            step.pinned_at = step.pinned_at or utcnow()
+            session.add(step)
+            session.commit()
+    if step.message_id is None:
+        step.send_intent_at = utcnow()
+        renew_lease(step, rid)
+        session.add(step)
+        session.commit()
+        message = client.send_message(text, chat_id=chat.chat_id)
+        step.message_id = message["body"]["mid"]
+        session.add(step)
+        record("chat.announce", object_type="group", object_id=group.id, org_id=group.org_id,
+               summary={"chat_id": chat.chat_id, "message_id": step.message_id})
+        session.commit()
+    if step.pinned_at is None:
+        client.pin_message(chat.chat_id, step.message_id)
+        step.pinned_at = utcnow()
+        session.add(step)
+        record("chat.pin", object_type="group", object_id=group.id, org_id=group.org_id,
+               summary={"chat_id": chat.chat_id, "message_id": step.message_id})
+        session.commit()
+    # Now the coordinator posts the move notice in the old group and confirms.
+    return Outcome("waiting", info={"message_id": step.message_id})
+
+
+# -- parallel_run ------------------------------------------------------------------------
+
+
+def sync_members(group: SourceGroup, chat: MaxChat, client) -> dict:
+    """The chat's member list → MaxChatMember, and people who joined by themselves."""
+    session = get_session()
+    session.commit()
+    present = {m["user_id"] for m in client.iter_members(chat.chat_id)}
+    rows = {r.max_user_id: r for r in session.exec(
+        select(MaxChatMember).where(MaxChatMember.chat_id == chat.id)).all()}
+    now = utcnow()
+    for uid in present:
+        row = rows.get(uid) or MaxChatMember(chat_id=chat.id, max_user_id=uid)
+        if not row.is_present or uid not in rows:
+            row.is_present = True
+            row.updated_at = now
+            session.add(row)
+    for uid, row in rows.items():
+        if uid not in present and row.is_present:
+            row.is_present = False
+            row.updated_at = now
+            session.add(row)
+    joined = 0
+    for member, uid in session.exec(
+        select(GroupMember, Employee.max_user_id)
+        .join(Employee, Employee.id == GroupMember.employee_id)
+        .where(GroupMember.group_id == group.id, Employee.max_user_id.is_not(None),
+               GroupMember.add_status.not_in(("added", "already")))
+    ).all():
+        if uid in present:
+            _mark(member, "already")
+            joined += 1
+    session.commit()
+    return {"in_chat": len(present), "joined_by_themselves": joined}
+
+
+def run_parallel(step, group, client_factory, rid) -> Outcome:
+    chat = linked_chat(group)
+    info = sync_members(group, chat, client_factory())
+    return Outcome("due", again_in=cfg("PARALLEL_SYNC_SECONDS", 86400), info=info)
+
+
+# -- cutover -----------------------------------------------------------------------------
+
+
+def cutover_blocker(step: Step, group: SourceGroup) -> str | None:
+    """Why the cutover cannot wait for confirmation yet (None: it can)."""
+    from migrator.groups.service import coverage
+
+    announce = get_session().exec(
+        select(Step).where(Step.group_id == group.id, Step.kind == "announce")).first()
+    if announce is not None and announce.status not in ("succeeded", "skipped"):
+        return "the announcement is not confirmed yet"
+    if step.override_at is not None:
+        return None
+    in_chat, total = coverage(group)
+    threshold = get_setting("coverage_threshold")
+    if total == 0 or in_chat * 100 < threshold * total:
+        pct = round(100 * in_chat / total) if total else 0
+        return f"coverage {pct}% ({in_chat}/{total}) is below {threshold}%"
+    return None
+
+
+def run_cutover(step, group, client_factory, rid) -> Outcome:
+    blocker = cutover_blocker(step, group)
+    if blocker:
+        raise Postpone(blocker, cfg("CUTOVER_RECHECK_SECONDS", 600))
+    # The coordinator now closes the old group and confirms.
+    return Outcome("waiting", info={"override": step.override_at is not None})

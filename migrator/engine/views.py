@@ -1,0 +1,62 @@
+"""Step control from the group page: retry, skip, pause/resume, confirm, override, reset."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, request
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from migrator.auth.service import roles_required
+from migrator.db import get_session
+from migrator.engine import control
+from migrator.groups.service import get_group_by_key
+from migrator.waves.models import STEP_KINDS
+
+bp = Blueprint("engine", __name__, url_prefix="/engine")
+
+ACTIONS = {
+    "retry": lambda s, u, text: control.retry(s, u),
+    "skip": lambda s, u, text: control.skip(s, u, text),
+    "pause": lambda s, u, text: control.pause(s, u),
+    "resume": lambda s, u, text: control.resume(s, u),
+    "confirm": lambda s, u, text: control.confirm(s, u, text),
+    "override": lambda s, u, text: control.override(s, u, text),
+}
+ADMIN_ACTIONS = {
+    "reset": lambda s, u, text: control.reset(s, u),
+    "mark-failed": lambda s, u, text: control.mark_failed(s, u, text),
+}
+
+
+def _back(group) -> str:
+    from migrator.waves.views import group_link
+
+    target = request.form.get("next") or ""
+    if target.startswith("/") and not target.startswith("//"):
+        return target
+    return group_link(group.key) or "/"
+
+
+@bp.post("/groups/<key>/steps/<kind>/<action>")
+@login_required
+@roles_required("admin", "coordinator")
+def step_action(key: str, kind: str, action: str):
+    group = get_group_by_key(key)
+    if kind not in STEP_KINDS:
+        abort(404)
+    fn = ACTIONS.get(action)
+    if fn is None and current_user.role == "admin":
+        fn = ADMIN_ACTIONS.get(action)
+    if fn is None:
+        abort(404)
+    step = control.get_step(group, kind)
+    if step is None:
+        abort(404)
+    try:
+        fn(step, current_user, request.form.get("text", ""))
+        get_session().commit()
+        flash(_("Done."), "success")
+    except control.ControlError as exc:
+        get_session().rollback()
+        flash(str(exc), "error")
+    return redirect(_back(group))

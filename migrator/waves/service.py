@@ -1,0 +1,326 @@
+"""Planning waves: validation, the steps of each group, pause/resume/reschedule, previews."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlmodel import select
+
+from migrator.audit.service import record
+from migrator.auth.service import can_see_org_id
+from migrator.db import get_session, utcnow
+from migrator.groups.models import SourceGroup
+from migrator.max.models import MaxChat
+from migrator.org.models import Organisation
+from migrator.waves.models import STEP_KINDS, Step, Wave
+from migrator.waves.settings import get_setting
+
+log = logging.getLogger("migrator.waves")
+
+DATE_FIELDS = ("invite_at", "add_members_at", "announce_at", "cutover_at", "deadline")
+# Which wave date each step kind is due at.
+STEP_DATE = {
+    "invite": "invite_at",
+    "add_members": "add_members_at",
+    "announce": "announce_at",
+    "parallel_run": "announce_at",
+    "cutover": "cutover_at",
+}
+OPEN_WAVE_STATUSES = ("planned", "active", "paused")
+# Steps whose due time a reschedule may move (not started or only postponed).
+MOVABLE_STEP_STATUSES = ("pending", "due", "paused")
+
+
+class WaveError(Exception):
+    """Bad input: ``details`` maps a field name to a message (shown inline / in the API)."""
+
+    def __init__(self, details: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in details.items()))
+        self.details = details
+
+
+class GroupsNotFound(Exception):
+    """Some group keys are unknown or outside the user's scope (404, never tell which)."""
+
+    def __init__(self, keys: list[str]):
+        super().__init__(", ".join(keys))
+        self.keys = keys
+
+
+class WriteForbidden(Exception):
+    """The user may see but not change (403)."""
+
+
+@dataclass
+class GroupPreview:
+    group: SourceGroup
+    chat: MaxChat | None
+    warnings: list[str] = field(default_factory=list)
+
+
+def validate_dates(dates: dict[str, datetime | None]) -> dict[str, str]:
+    """Errors for missing, naive or out-of-order dates (invite ≤ add ≤ announce ≤ cutover ≤
+    deadline)."""
+    errors: dict[str, str] = {}
+    for name in DATE_FIELDS:
+        value = dates.get(name)
+        if value is None:
+            errors[name] = str(_l("This date is required."))
+        elif value.tzinfo is None:
+            errors[name] = str(_l("The date needs a time zone offset."))
+    if errors:
+        return errors
+    for earlier, later in zip(DATE_FIELDS, DATE_FIELDS[1:], strict=False):
+        if dates[later] < dates[earlier]:
+            errors[later] = str(_l("Must not be earlier than the previous step."))
+    return errors
+
+
+def default_dates(start: datetime) -> dict[str, datetime]:
+    """The wave's dates from its start (invitations) and the region-wide offsets."""
+    return {
+        "invite_at": start,
+        "add_members_at": start + timedelta(days=get_setting("offset_add_members_days")),
+        "announce_at": start + timedelta(days=get_setting("offset_announce_days")),
+        "cutover_at": start + timedelta(days=get_setting("offset_cutover_days")),
+        "deadline": start + timedelta(days=get_setting("offset_deadline_days")),
+    }
+
+
+def groups_by_keys(keys: list[str], user) -> list[SourceGroup]:
+    """The groups for ``keys`` (order kept, duplicates dropped); 404 semantics on scope."""
+    wanted = list(dict.fromkeys(k.strip() for k in keys if k and k.strip()))
+    rows = get_session().exec(select(SourceGroup).where(SourceGroup.key.in_(wanted))).all()
+    found = {g.key: g for g in rows if can_see_org_id(g.org_id, user)}
+    missing = [k for k in wanted if k not in found]
+    if missing:
+        raise GroupsNotFound(missing)
+    return [found[k] for k in wanted]
+
+
+def select_groups(user, org: Organisation | None = None, platforms=(),
+                  only_free: bool = True) -> list[SourceGroup]:
+    """Bulk selection: every group of ``org``'s subtree (and platforms), visible to the user."""
+    from migrator.auth.service import scoped
+
+    q = select(SourceGroup).join(Organisation, Organisation.id == SourceGroup.org_id)
+    if org is not None:
+        q = q.where(Organisation.path.startswith(org.path))
+    if platforms:
+        q = q.where(SourceGroup.platform.in_(list(platforms)))
+    if only_free:
+        busy = select(Wave.id).where(Wave.status.in_(OPEN_WAVE_STATUSES))
+        q = q.where(sa.or_(SourceGroup.wave_id.is_(None), SourceGroup.wave_id.not_in(busy)))
+    q = scoped(q, SourceGroup.org_id, user).order_by(SourceGroup.key).limit(5000)
+    return list(get_session().exec(q).all())
+
+
+def preview_groups(groups: list[SourceGroup]) -> list[GroupPreview]:
+    """What each group still lacks before its steps can run (flags, not errors)."""
+    session = get_session()
+    out = []
+    for group in groups:
+        chat = session.get(MaxChat, group.max_chat_id) if group.max_chat_id else None
+        p = GroupPreview(group, chat)
+        if chat is None:
+            p.warnings.append(str(_l("not linked to a Max chat yet (needed before adding "
+                                     "members)")))
+        elif not chat.preflight_ok:
+            p.warnings.append(str(_l("the bot lacks rights in the chat: %(perms)s",
+                                     perms=", ".join(chat.missing_permissions) or "-")))
+        if not group.member_count:
+            p.warnings.append(str(_l("no members imported")))
+        out.append(p)
+    return out
+
+
+def _busy_groups(groups: list[SourceGroup]) -> list[str]:
+    ids = [g.wave_id for g in groups if g.wave_id]
+    if not ids:
+        return []
+    open_ids = set(get_session().exec(
+        select(Wave.id).where(Wave.id.in_(ids), Wave.status.in_(OPEN_WAVE_STATUSES))).all())
+    return [g.key for g in groups if g.wave_id in open_ids]
+
+
+def _common_org_id(groups: list[SourceGroup]) -> int | None:
+    """The deepest organisation whose subtree holds every group (the wave's owner)."""
+    session = get_session()
+    paths = [session.get(Organisation, g.org_id).path for g in groups]
+    parts = [p.strip("/").split("/") for p in paths]
+    common = []
+    for level in zip(*parts, strict=False):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return int(common[-1]) if common else None
+
+
+def create_wave(name: str, group_keys: list[str], invite_at: datetime | None,
+                add_members_at: datetime | None, announce_at: datetime | None,
+                cutover_at: datetime | None, deadline: datetime | None, user) -> Wave:
+    """Plan a wave and the five steps of each group; not committed.
+
+    Raises :class:`WriteForbidden` (403), :class:`GroupsNotFound` (404) or
+    :class:`WaveError` with per-field details (400).
+    """
+    if user.role not in ("admin", "coordinator"):
+        raise WriteForbidden()
+    dates = dict(zip(DATE_FIELDS, (invite_at, add_members_at, announce_at, cutover_at,
+                                   deadline), strict=True))
+    errors = validate_dates(dates)
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = str(_l("A name is required."))
+    elif len(name) > 300:
+        errors["name"] = str(_l("At most 300 characters."))
+    if not group_keys:
+        errors["group_keys"] = str(_l("Choose at least one group."))
+    if errors:
+        raise WaveError(errors)
+    groups = groups_by_keys(group_keys, user)
+    busy = _busy_groups(groups)
+    if busy:
+        raise WaveError({"group_keys": str(_l("Already in an open wave: %(keys)s",
+                                              keys=", ".join(busy)))})
+    session = get_session()
+    wave = Wave(name=name, org_id=_common_org_id(groups), status="planned",
+                created_by_id=user.id, **dates)
+    session.add(wave)
+    session.flush()
+    now = utcnow()
+    for group in groups:
+        group.wave_id = wave.id
+        group.updated_at = now
+        session.add(group)
+        existing = {s.kind: s for s in session.exec(
+            select(Step).where(Step.group_id == group.id)).all()}
+        for kind in STEP_KINDS:
+            due = dates[STEP_DATE[kind]]
+            step = existing.get(kind) or Step(group_id=group.id, kind=kind, wave_id=wave.id,
+                                              due_at=due, next_attempt_at=due)
+            _reset_step(step, wave.id, due, user.email)
+            session.add(step)
+    record("wave.create", object_type="wave", object_id=wave.id, org_id=wave.org_id,
+           summary={"name": name, "groups": [g.key for g in groups],
+                    **{k: v.isoformat() for k, v in dates.items()}})
+    log.info("wave %r planned with %d groups by %s", wave, len(groups), user.email)
+    return wave
+
+
+def _reset_step(step: Step, wave_id: int, due: datetime, changed_by: str) -> None:
+    """A fresh step (a group planned again after a cancelled wave reuses its rows)."""
+    step.wave_id = wave_id
+    step.status = "pending"
+    step.due_at = step.next_attempt_at = due
+    step.attempts = 0
+    for name in ("last_error", "started_at", "finished_at", "claimed_by", "claimed_until",
+                 "confirmed_at", "confirmed_by_id", "note", "send_intent_at", "message_id",
+                 "pinned_at", "override_at", "override_reason", "escalated_at"):
+        setattr(step, name, None)
+    step.changed_by = changed_by
+    step.updated_at = utcnow()
+
+
+def wave_steps(wave: Wave) -> list[Step]:
+    return list(get_session().exec(select(Step).where(Step.wave_id == wave.id)
+                                   .order_by(Step.group_id, Step.id)).all())
+
+
+def pause_wave(wave: Wave, user_label: str) -> int:
+    """Stop the runner from starting the wave's steps; returns how many steps were paused."""
+    if wave.status not in ("planned", "active"):
+        raise WaveError({"status": str(_l("Only a planned or active wave can be paused."))})
+    before = wave.status
+    wave.status = "paused"
+    n = _set_status(wave, ("pending", "due"), "paused", user_label)
+    _touch(wave)
+    record("wave.pause", object_type="wave", object_id=wave.id, org_id=wave.org_id,
+           summary={"before": before, "after": "paused", "steps": n})
+    return n
+
+
+def resume_wave(wave: Wave, user_label: str) -> int:
+    if wave.status != "paused":
+        raise WaveError({"status": str(_l("The wave is not paused."))})
+    wave.status = "active"
+    session = get_session()
+    now = utcnow()
+    steps = session.exec(select(Step).where(Step.wave_id == wave.id,
+                                            Step.status == "paused")).all()
+    for step in steps:
+        step.status = "due" if step.next_attempt_at <= now else "pending"
+        step.changed_by = user_label
+        step.updated_at = now
+        session.add(step)
+    _touch(wave)
+    record("wave.resume", object_type="wave", object_id=wave.id, org_id=wave.org_id,
+           summary={"before": "paused", "after": "active", "steps": len(steps)})
+    return len(steps)
+
+
+def reschedule_wave(wave: Wave, dates: dict[str, datetime | None], user_label: str) -> int:
+    """New dates for the wave; moves the due times of steps not yet started."""
+    errors = validate_dates(dates)
+    if errors:
+        raise WaveError(errors)
+    if wave.status in ("completed", "cancelled"):
+        raise WaveError({"status": str(_l("A finished wave cannot be rescheduled."))})
+    before = {k: getattr(wave, k).isoformat() for k in DATE_FIELDS}
+    for k in DATE_FIELDS:
+        setattr(wave, k, dates[k])
+    session = get_session()
+    now = utcnow()
+    moved = 0
+    for step in session.exec(select(Step).where(Step.wave_id == wave.id,
+                                                Step.status.in_(MOVABLE_STEP_STATUSES))).all():
+        due = dates[STEP_DATE[step.kind]]
+        if step.attempts == 0 and step.started_at is None:
+            step.due_at = step.next_attempt_at = due
+        else:  # a step that ran already (delta sync, backoff): only its due time moves
+            step.due_at = due
+        if step.status != "paused":
+            step.status = "due" if step.next_attempt_at <= now else "pending"
+        step.changed_by = user_label
+        step.updated_at = now
+        session.add(step)
+        moved += 1
+    _touch(wave)
+    record("wave.reschedule", object_type="wave", object_id=wave.id, org_id=wave.org_id,
+           summary={"before": before, "after": {k: dates[k].isoformat() for k in DATE_FIELDS},
+                    "steps": moved})
+    return moved
+
+
+def _set_status(wave: Wave, from_statuses, to_status: str, user_label: str) -> int:
+    session = get_session()
+    steps = session.exec(select(Step).where(Step.wave_id == wave.id,
+                                            Step.status.in_(from_statuses))).all()
+    now = utcnow()
+    for step in steps:
+        step.status = to_status
+        step.changed_by = user_label
+        step.updated_at = now
+        session.add(step)
+    return len(steps)
+
+
+def _touch(wave: Wave) -> None:
+    wave.updated_at = utcnow()
+    get_session().add(wave)
+
+
+def wave_to_json(wave: Wave, with_groups: bool = True) -> dict:
+    data = {"id": wave.id, "name": wave.name, "status": wave.status,
+            **{k: getattr(wave, k).isoformat() for k in DATE_FIELDS}}
+    if with_groups:
+        session = get_session()
+        groups = session.exec(select(SourceGroup).where(SourceGroup.wave_id == wave.id)
+                              .order_by(SourceGroup.key)).all()
+        data["group_keys"] = [g.key for g in groups]
+        data["steps"] = len(wave_steps(wave))
+    return data

@@ -1,0 +1,192 @@
+"""Wave pages: list, plan (with bulk selection and preview), detail, pause/resume/reschedule,
+and the region-wide defaults (admins)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlmodel import select
+
+from migrator.auth.service import can_see_org_id, can_write, roles_required, scoped
+from migrator.core.pagination import paginate
+from migrator.db import get_session, utcnow
+from migrator.groups.models import SourceGroup
+from migrator.org.models import Organisation
+from migrator.waves import service
+from migrator.waves.forms import RescheduleForm, SettingsForm, WaveForm
+from migrator.waves.models import STEP_KINDS, Step, Wave
+from migrator.waves.settings import DEFAULTS, all_settings, save_settings
+
+bp = Blueprint("waves", __name__, url_prefix="/waves")
+
+
+def _tz() -> ZoneInfo:
+    return ZoneInfo(current_app.config["MIGRATOR_TZ"])
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """A form's local (naive) time → aware, in the configured zone."""
+    return value.replace(tzinfo=_tz()) if value is not None and value.tzinfo is None else value
+
+
+def _local(value: datetime) -> datetime:
+    return value.astimezone(_tz()).replace(tzinfo=None)
+
+
+def _dates(form) -> dict:
+    return {k: _aware(getattr(form, k).data) for k in service.DATE_FIELDS}
+
+
+def get_wave(wave_id: int) -> Wave:
+    wave = get_session().get(Wave, wave_id)
+    if wave is None:
+        abort(404)
+    if wave.org_id is None:
+        if current_user.role == "coordinator":
+            abort(404)
+    elif not can_see_org_id(wave.org_id):
+        abort(404)
+    return wave
+
+
+@bp.route("/")
+@login_required
+def waves():
+    q = select(Wave)
+    if current_user.role == "coordinator":
+        q = scoped(q, Wave.org_id)
+    status = request.args.get("status")
+    if status:
+        q = q.where(Wave.status == status)
+    page = paginate(q, sorts={"name": Wave.name, "invite_at": Wave.invite_at,
+                              "cutover_at": Wave.cutover_at, "deadline": Wave.deadline,
+                              "status": Wave.status}, default_sort="invite_at")
+    return render_template("waves/waves.html", page=page, status=status, now=utcnow())
+
+
+def _org_choices() -> list[tuple[str, str]]:
+    q = scoped(select(Organisation).order_by(Organisation.path).limit(1000), Organisation.id)
+    orgs = get_session().exec(q).all()
+    return [("", _("— all visible —"))] + [
+        (str(o.id), "· " * o.depth + o.name) for o in orgs]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+@roles_required("admin", "coordinator")
+def new():
+    form = WaveForm()
+    form.org.choices = _org_choices()
+    if request.method == "GET":
+        start = datetime.combine(datetime.now(_tz()).date() + timedelta(days=1), time(9, 0),
+                                 tzinfo=_tz())
+        for k, v in service.default_dates(start).items():
+            getattr(form, k).data = _local(v)
+    previews = []
+    if request.method == "POST":
+        if form.select.data:
+            org = None
+            if form.org.data:
+                org = get_session().get(Organisation, int(form.org.data))
+                if org is None or not can_see_org_id(org.id):
+                    abort(404)
+            groups = service.select_groups(current_user, org, form.platforms.data or ())
+            form.group_keys.data = "\n".join(g.key for g in groups)
+            previews = service.preview_groups(groups)
+            if not groups:
+                flash(_("No free groups match the selection."), "warning")
+        elif form.validate():
+            keys = _keys(form.group_keys.data)
+            try:
+                groups = service.groups_by_keys(keys, current_user)
+                previews = service.preview_groups(groups)
+                if form.submit.data:
+                    wave = service.create_wave(form.name.data, keys, **_dates(form),
+                                               user=current_user)
+                    get_session().commit()
+                    flash(_("The wave is planned."), "success")
+                    return redirect(url_for("waves.detail", wave_id=wave.id))
+            except service.GroupsNotFound as exc:
+                form.group_keys.errors = [_("Unknown groups: %(keys)s",
+                                            keys=", ".join(exc.keys[:20]))]
+            except service.WaveError as exc:
+                for name, message in exc.details.items():
+                    field = getattr(form, name, None)
+                    if field is not None:
+                        field.errors = [*field.errors, message]
+    return render_template("waves/new.html", form=form, previews=previews)
+
+
+def _keys(text: str | None) -> list[str]:
+    return [k.strip() for k in (text or "").replace(",", "\n").splitlines() if k.strip()]
+
+
+@bp.route("/<int:wave_id>")
+@login_required
+def detail(wave_id: int):
+    wave = get_wave(wave_id)
+    session = get_session()
+    groups = session.exec(select(SourceGroup).where(SourceGroup.wave_id == wave.id)
+                          .order_by(SourceGroup.key)).all()
+    steps: dict[int, dict[str, Step]] = {}
+    for step in service.wave_steps(wave):
+        steps.setdefault(step.group_id, {})[step.kind] = step
+    form = RescheduleForm()
+    for k in service.DATE_FIELDS:
+        getattr(form, k).data = _local(getattr(wave, k))
+    return render_template("waves/detail.html", wave=wave, groups=groups, steps=steps,
+                           kinds=STEP_KINDS, form=form, can_write=can_write(), now=utcnow(),
+                           group_link=group_link)
+
+
+def group_link(key: str) -> str | None:
+    """The group page's URL, when the groups feature serves one."""
+    for endpoint in ("groups.detail", "groups.group"):
+        if endpoint in current_app.view_functions:
+            return url_for(endpoint, key=key)
+    return None
+
+
+@bp.post("/<int:wave_id>/<action>")
+@login_required
+@roles_required("admin", "coordinator")
+def change(wave_id: int, action: str):
+    wave = get_wave(wave_id)
+    try:
+        if action == "pause":
+            service.pause_wave(wave, current_user.email)
+            flash(_("The wave is paused."), "success")
+        elif action == "resume":
+            service.resume_wave(wave, current_user.email)
+            flash(_("The wave is resumed."), "success")
+        elif action == "reschedule":
+            form = RescheduleForm()
+            if not form.validate():
+                flash(_("Please give every date."), "error")
+                return redirect(url_for("waves.detail", wave_id=wave.id))
+            n = service.reschedule_wave(wave, _dates(form), current_user.email)
+            flash(_("The wave is rescheduled (%(n)d steps moved).", n=n), "success")
+        else:
+            abort(404)
+        get_session().commit()
+    except service.WaveError as exc:
+        get_session().rollback()
+        flash("; ".join(exc.details.values()), "error")
+    return redirect(url_for("waves.detail", wave_id=wave.id))
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@login_required
+@roles_required("admin")
+def settings():
+    form = SettingsForm(data=all_settings()) if request.method == "GET" else SettingsForm()
+    if form.validate_on_submit():
+        save_settings({k: getattr(form, k).data for k in DEFAULTS})
+        get_session().commit()
+        flash(_("Settings saved."), "success")
+        return redirect(url_for("waves.settings"))
+    return render_template("waves/settings.html", form=form)
