@@ -18,6 +18,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Feature modules that add routes to ``bp`` (each appends its own line).
 API_MODULES = [
     "migrator.api.meta",
+    "migrator.engine.api",
     "migrator.progress.api",
     "migrator.audit.api",
 ]

@@ -9,6 +9,8 @@ from flask import Flask
 BLUEPRINTS = [
     "migrator.auth.views:bp",
     "migrator.core.views:bp",
+    "migrator.waves.views:bp",
+    "migrator.engine.views:bp",
     "migrator.progress.views:bp",
     "migrator.audit.views:bp",
     "migrator.imports.views:bp",

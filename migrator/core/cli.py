@@ -9,6 +9,9 @@ from flask import Flask
 COMMANDS = [
     "migrator.auth.cli:users_cli",
     "migrator.audit.cli:audit_cli",
+    "migrator.engine.cli:run_due_command",
+    "migrator.engine.cli:scheduler_command",
+    "migrator.engine.cli:demo_actors_command",
     "migrator.core.demo:demo_cli",
     "migrator.sandbox.cli:sandbox_command",
     "migrator.imports.cli:import_command",

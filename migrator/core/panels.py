@@ -14,6 +14,7 @@ from importlib import import_module
 # Modules that register panels when imported (each feature appends its own line).
 PANEL_MODULES: list[str] = [
     "migrator.audit.panels",
+    "migrator.engine.panels",
 ]
 
 
