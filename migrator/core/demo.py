@@ -318,8 +318,9 @@ def seed_small(now: datetime | None = None) -> dict:
             elif invited:
                 gm.invited_at = wave.invite_at + timedelta(minutes=10)
             if adding and emp.max_user_id is not None and state != "removed":
-                if state == "failed_add" and i % 4 == 1:
-                    gm.add_status, gm.add_error, gm.add_attempts = "failed", ADD_ERRORS[i % 3], 3
+                if state == "failed_add" and i % 3 == 1:
+                    gm.add_status, gm.add_attempts = "failed", 3
+                    gm.add_error = ADD_ERRORS[(i // 3) % len(ADD_ERRORS)]
                 else:
                     gm.add_status, gm.add_attempts = ("already" if i == 0 else "added"), 1
                     gm.added_at = max(emp.linked_at, wave.add_members_at) + timedelta(hours=1)

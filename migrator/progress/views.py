@@ -144,7 +144,7 @@ def attention():
 @bp.route("/progress/report")
 @login_required
 def report():
-    org = selected_org()
+    org = default_org(selected_org())
     rows = service.report_rows(org, current_user)
     return render_template("progress/report.html", org=org, rows=rows, total=rows[0],
                            generated=utcnow(), today=service.local_today())
@@ -205,7 +205,7 @@ def report_workbook(org: Organisation | None, rows: list) -> bytes:
 @bp.route("/progress/report.xlsx")
 @login_required
 def report_xlsx():
-    org = selected_org()
+    org = default_org(selected_org())
     rows = service.report_rows(org, current_user)
     data = report_workbook(org, rows)
     name = f"progress-{org.code if org else 'all'}-{service.local_today():%Y%m%d}.xlsx"

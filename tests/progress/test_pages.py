@@ -1,0 +1,188 @@
+"""Dashboard, needs-attention page, reports and the progress API: content and scope."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import date, timedelta
+
+from openpyxl import load_workbook
+
+from migrator.progress import service
+
+
+def _text(resp) -> str:
+    return resp.get_data(as_text=True)
+
+
+def test_dashboard_drills_down_from_the_region(tree, make_user, login, client):
+    service.take_snapshots(service.local_today() - timedelta(days=1))
+    service.take_snapshots()
+    login(client, make_user("admin"))
+    html = _text(client.get("/"))
+    assert "Сводка: Регион" in html
+    assert 'href="/?org=A"' in html and 'href="/?org=B"' in html
+    assert "33.3%" in html  # 3 of 9 employees linked
+    assert "<svg" in html and "<title" in html and "<desc" in html
+    assert "Данные графика в виде таблицы" in html
+    assert "осталось 5 дней" in html  # the nearest deadline, Russian plural
+    html = _text(client.get("/?org=A"))
+    assert "Школа А1" in html and "Ведомство Б" not in html
+    assert client.get("/?org=NOPE").status_code == 404
+
+
+def test_dashboard_empty_state(make_user, login, client):
+    login(client, make_user("admin"))
+    html = _text(client.get("/"))
+    assert "Организаций пока нет" in html
+
+
+def test_coordinator_sees_only_their_scope(tree, make_user, login, client):
+    service.take_snapshots()
+    login(client, make_user("coordinator", orgs=[tree.a]))
+    html = _text(client.get("/"))
+    assert "Ведомство А" in html and "Школа А1" in html
+    assert "Ведомство Б" not in html and "Регион" not in html
+    assert client.get("/?org=B").status_code == 404
+    assert client.get("/?org=R").status_code == 404
+    assert client.get("/progress/report?org=B").status_code == 404
+    assert client.get("/progress/report.xlsx?org=B").status_code == 404
+
+
+def test_attention_lists_every_kind_of_problem_for_admin(tree, make_user, login, client):
+    login(client, make_user("admin"))
+    html = _text(client.get("/attention"))
+    assert "SMTP refused" in html  # the failed step
+    assert "Ждут вашего подтверждения" in html  # the waiting announce step
+    assert "privacy settings forbid" in html and "user.not.found in B" in html
+    assert "b1@example.org" in html  # B's head has no Max account
+    assert "Чат Б" in html and "Бот удалён из чата" in html  # the removed chat
+    assert "Чат А" in html and "Не хватает прав: add_remove_members, pin_message" in html
+    assert "Бот удалён из чата Б" in html  # the flagged group
+    assert "Волна Б" in html  # overdue wave
+    assert "a1@example.org" not in html.split('id="heads"')[1].split("</section>")[0]
+
+
+def test_attention_is_scoped_for_a_coordinator(tree, make_user, login, client):
+    login(client, make_user("coordinator", orgs=[tree.a]))
+    html = _text(client.get("/attention"))
+    assert "privacy settings forbid" in html
+    assert "user.not.found in B" not in html and "SMTP refused" not in html
+    assert "Чат Б" not in html and "Волна Б" not in html and "b1@example.org" not in html
+    html = _text(client.get("/attention?section=members"))
+    assert "privacy settings forbid" in html and "user.not.found in B" not in html
+    assert client.get("/attention?section=nope").status_code == 404
+
+
+def test_attention_links_to_the_group_page_when_it_exists(tree, make_user, login, client, app):
+    login(client, make_user("admin"))
+    html = _text(client.get("/attention?section=failed"))
+    if "groups.detail" in app.view_functions:
+        assert 'href="/groups/gB"' in html
+    else:
+        assert "Группа Б" in html
+
+
+def test_attention_caps_sections_and_pages_the_rest(tree, make_user, login, client, ctx,
+                                                    make_employee, make_group):
+    from sqlmodel import select
+
+    from migrator.groups.models import GroupMember
+
+    emps = [make_employee(tree.b) for _ in range(13)]
+    group = make_group(tree.b, key="big", members=emps)
+    for m in ctx.exec(select(GroupMember).where(GroupMember.group_id == group.id)):
+        m.add_status, m.add_error = "failed", "refused"
+    ctx.commit()
+    login(client, make_user("admin"))
+    html = _text(client.get("/attention"))
+    assert "Показать все (15)" in html
+    section = html.split('id="members"')[1].split("</section>")[0]
+    assert section.count("<tr>") == 10 + 1  # the cap plus the header row
+    page = _text(client.get("/attention?section=members"))
+    assert page.count("<tr>") == 15 + 1
+
+
+def test_xlsx_report_is_scoped(tree, make_user, login, client):
+    login(client, make_user("coordinator", orgs=[tree.a]))
+    resp = client.get("/progress/report.xlsx")
+    assert resp.status_code == 200
+    assert resp.mimetype.endswith("spreadsheetml.sheet")
+    ws = load_workbook(io.BytesIO(resp.data)).active
+    values = [[c.value for c in row] for row in ws.iter_rows()]
+    codes = [row[0] for row in values[4:]]
+    assert codes == ["A", "A", "A1"]  # total, then the tree
+    assert values[3][2] == "Сотрудники"
+    total, a1 = values[4], values[6]
+    assert total[2:5] == [5, 3, 60.0]
+    assert a1[1].strip() == "Школа А1" and a1[2:4] == [2, 1]
+    flat = str(values)
+    assert "Ведомство Б" not in flat and "'B'" not in flat
+
+
+def test_xlsx_report_for_admin_has_every_organisation(tree, make_user, login, client):
+    login(client, make_user("admin"))
+    ws = load_workbook(io.BytesIO(client.get("/progress/report.xlsx").data)).active
+    codes = [row[0].value for row in ws.iter_rows(min_row=6)]
+    assert codes == ["R", "A", "A1", "B"]
+    deadline = [row[11].value for row in ws.iter_rows(min_row=8, max_row=8)][0]
+    assert deadline.date() == tree.wave.deadline.astimezone(service.tz()).date()
+
+
+def test_printable_report(tree, make_user, login, client):
+    login(client, make_user("admin"))
+    html = _text(client.get("/progress/report?org=A"))
+    assert "Ход перехода в Max: Ведомство А" in html
+    assert "Школа А1" in html and "Ведомство Б" not in html
+    assert "progress.css" in html
+
+
+def test_progress_api_is_scoped(tree, make_user, api_token, client):
+    headers = api_token(make_user("coordinator", orgs=[tree.a]))
+    resp = client.get("/api/v1/progress?org=A", headers=headers)
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert (body["employees"], body["linked"], body["groups_done"]) == (5, 3, 1)
+    assert [c["org_code"] for c in body["children"]] == ["A1"]
+    assert client.get("/api/v1/progress?org=B", headers=headers).status_code == 404
+    assert client.get("/api/v1/progress?org=NOPE", headers=headers).status_code == 404
+    body = client.get("/api/v1/progress", headers=headers).get_json()
+    assert body["employees"] == 5
+
+
+def test_progress_api_requires_a_token(client):
+    assert client.get("/api/v1/progress").status_code == 401
+
+
+def test_progress_api_is_described(client):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    op = doc["paths"]["/progress"]["get"]
+    assert op["parameters"][0]["name"] == "org" and "404" in op["responses"]
+    assert "Progress" in doc["components"]["schemas"]
+
+
+def test_chart_points_follow_the_snapshots(app):
+    from migrator.progress.charts import LEFT, RIGHT, WIDTH, progress_chart
+
+    d0 = date(2026, 11, 1)
+    history = [{"day": d0 + timedelta(days=i), "linked_pct": p, "coverage_pct": c}
+               for i, (p, c) in enumerate([(0.0, 0.0), (50.0, 25.0), (100.0, 50.0)])]
+    with app.test_request_context("/"):
+        svg = str(progress_chart(history, d0 + timedelta(days=4), "Регион"))
+    assert svg.startswith("<svg") and 'role="img"' in svg
+    assert "<title id=\"progress-chart-title\">Динамика перехода: Регион</title>" in svg
+    assert "с 0.0% до 100.0%" in svg  # the description tells the same story
+    plot_w = WIDTH - LEFT - RIGHT  # 4 days span the plot width
+    xs = [LEFT + plot_w * i / 4 for i in range(3)]
+    linked = re.search(r'class="s-linked"[^>]*points="([^"]+)"', svg).group(1)
+    assert linked == f"{xs[0]:.1f},226.0 {xs[1]:.1f},120.0 {xs[2]:.1f},14.0"
+    coverage = re.search(r'class="s-coverage"[^>]*points="([^"]+)"', svg).group(1)
+    assert coverage == f"{xs[0]:.1f},226.0 {xs[1]:.1f},173.0 {xs[2]:.1f},120.0"
+    assert f'class="deadline" x1="{float(WIDTH - RIGHT)}"' in svg  # the deadline at the end
+
+
+def test_chart_is_empty_without_snapshots(app):
+    from migrator.progress.charts import progress_chart
+
+    with app.test_request_context("/"):
+        assert str(progress_chart([], None, "x")) == ""
