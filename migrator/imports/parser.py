@@ -10,6 +10,7 @@ import csv
 import io
 import zipfile
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
 
@@ -45,9 +46,8 @@ SPECS: dict[str, Spec] = {
 KINDS = tuple(SPECS)
 
 
-@dataclass(frozen=True)
-class RowError:
-    """One problem: ``line`` 0 means the whole file, ``column`` "" means the whole row.
+class RowError(NamedTuple):
+    """One problem as ``(line, column, reason)``: line 0 is the whole file, column "" the row.
 
     ``reason`` is a lazy translatable string: English on the command line, Russian in the UI.
     """

@@ -220,3 +220,40 @@ def test_groups_and_members(make_org, make_employee, write_file, run_import, ctx
     assert "line 3, column email: unknown employee e-mail" in result.stderr
     assert "line 5, column email: duplicate of line 4" in result.stderr
     assert {ann.id, bob.id} == {m.employee_id for m in ctx.exec(select(GroupMember)).all()}
+
+
+def test_service_scope_for_a_coordinator(ctx, make_org, make_employee, make_group, make_user):
+    from flask_babel import force_locale
+
+    from migrator.imports.service import import_file
+
+    a, b = make_org(code="A"), make_org(code="B")
+    make_employee(b, email="b-person@example.ru")
+    make_employee(a, email="a-person@example.ru")
+    make_group(b, key="gb")
+    make_group(a, key="ga")
+    coordinator = make_user("coordinator", orgs=[a])
+
+    def errors(kind, text):
+        result = import_file(kind, "f.csv", text.encode(), dry_run=False, user=coordinator)
+        assert not result.ok
+        with force_locale("en"):
+            return [str(e) for e in result.errors]
+
+    assert errors("employees", "email,full_name,org_code\nb-person@example.ru,Захват,A\n") == [
+        "line 2, column email: this e-mail belongs to an employee outside your scope"]
+    assert errors("groups", "key,name,platform,org_code\ngb,Чужая,vk,A\nnew,Новая,vk,B\n") == [
+        "line 2, column key: this key belongs to a group outside your scope",
+        "line 3, column org_code: organisation outside your scope"]
+    assert errors("members", "group_key,email\ngb,a-person@example.ru\nga,b-person@example.ru\n") \
+        == ["line 2, column group_key: organisation outside your scope",
+            "line 3, column email: no employee with this e-mail in your organisations"]
+    assert errors("organisations", "code,name\nC,Це\n") == [
+        "file: only administrators may import organisations"]
+    ok = import_file("members", "f.csv", b"group_key,email\nga,a-person@example.ru\n",
+                     dry_run=False, user=coordinator)
+    assert ok.ok and ok.created == 1
+    bad = import_file("members", "f.csv", b"group_key,email\nga,nobody\n", dry_run=True,
+                      user=coordinator)
+    [(line, column, _reason)] = bad.errors  # errors are (line, column, reason) tuples
+    assert (line, column) == (2, "email")
