@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from flask import Blueprint, render_template
 from flask_login import login_required
@@ -62,9 +64,18 @@ def build_tree(rows) -> list[Node]:
             parent.total_linked += node.total_linked
             parent.total_groups += node.total_groups
     for node in nodes.values():
-        node.children.sort(key=lambda n: n.org.name.lower())
-    roots.sort(key=lambda n: n.org.name.lower())
+        node.children.sort(key=_natural)
+    roots.sort(key=_natural)
     return roots
+
+
+def _natural_name(name: str) -> list:
+    """Sort key: "Школа 2" before "Школа 10"."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name.lower())]
+
+
+def _natural(node: Node) -> list:
+    return _natural_name(node.org.name)
 
 
 def render_panels(object_type: str, obj) -> list[Markup]:
@@ -87,9 +98,9 @@ def detail(code: str):
     session = get_session()
     org = require_org(session.exec(select(Organisation).where(Organisation.code == code)).first())
     row = session.execute(_counts_query().where(Organisation.id == org.id)).one()
-    children_rows = session.execute(
-        _counts_query().where(Organisation.parent_id == org.id).order_by(Organisation.name)
-    ).all()
+    children_rows = sorted(
+        session.execute(_counts_query().where(Organisation.parent_id == org.id)).all(),
+        key=lambda r: _natural_name(r[0].name))
     in_subtree = sa.select(Organisation.id).where(Organisation.path.startswith(org.path))
     subtree = {
         "orgs": session.scalar(sa.select(sa.func.count()).select_from(in_subtree.subquery())),
