@@ -105,7 +105,7 @@ def promote_due(now: datetime | None = None) -> int:
 
 
 def claim_steps(rid: str, limit: int = 20, now: datetime | None = None,
-                lease_seconds: int | None = None) -> list[Step]:
+                lease_seconds: int | None = None, exclude=()) -> list[Step]:
     """Claim up to ``limit`` due steps for runner ``rid`` and commit the claim."""
     now = now or utcnow()
     lease = lease_seconds or cfg("RUNNER_LEASE_SECONDS", LEASE_SECONDS)
@@ -119,6 +119,8 @@ def claim_steps(rid: str, limit: int = 20, now: datetime | None = None,
         .order_by(Step.next_attempt_at, Step.group_id, Step.id)
         .limit(limit)
     )
+    if exclude:  # steps this pass already ran (a retry waits for the next pass)
+        q = q.where(Step.id.not_in(list(exclude)))
     if not is_sqlite(session.get_bind()):
         q = q.with_for_update(skip_locked=True, of=Step)
     try:
@@ -223,7 +225,8 @@ def _finish(step: Step, outcome: Outcome, summary: RunSummary) -> None:
     step.last_error = None
     if outcome.status == "due":
         step.status = "due"
-        step.next_attempt_at = now + timedelta(seconds=outcome.again_in or 600)
+        again = 600 if outcome.again_in is None else outcome.again_in
+        step.next_attempt_at = now + timedelta(seconds=again)
         summary.rescheduled += 1
         action = "step.ran"
     else:
@@ -369,7 +372,7 @@ def run_due(rid: str | None = None, *, limit: int = 20, max_rounds: int = 50,
     promote_due()
     seen: set[int] = set()
     for _ in range(max_rounds):
-        steps = [s for s in claim_steps(rid, limit=limit) if s.id not in seen]
+        steps = claim_steps(rid, limit=limit, exclude=seen)
         if not steps:
             break
         summary.claimed += len(steps)

@@ -202,6 +202,11 @@ def announcement_text(group: SourceGroup) -> str:
 def run_announce(step, group, client_factory, rid) -> Outcome:
     session = get_session()
     chat = linked_chat(group)
+    adding = session.exec(select(Step).where(Step.group_id == group.id,
+                                             Step.kind == "add_members")).first()
+    if (adding is not None and adding.status not in ("succeeded", "skipped")
+            and adding.finished_at is None):
+        raise Postpone("waiting for the first run of adding members", 120)
     text = announcement_text(group)
     client = client_factory()
     if step.message_id is None and step.send_intent_at is not None:

@@ -1,0 +1,105 @@
+"""Helpers for the engine tests: a sandbox world (users, a chat with the bot as admin), the
+matching app rows, and a wave with every date in the past."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+
+from migrator.db import get_session, utcnow
+from migrator.max.models import MaxChat
+from migrator.waves import service
+from migrator.waves.models import Step
+
+PERMS = ["add_remove_members", "pin_message", "write"]
+
+
+class SandboxCtl:
+    """The sandbox's control surface over HTTP."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.http = httpx.Client(base_url=url, timeout=10)
+
+    def ctl(self, method: str, path: str, json=None, **params):
+        r = self.http.request(method, "/_sandbox" + path, json=json, params=params or None)
+        r.raise_for_status()
+        return r.json()
+
+    def user(self, name: str = "Иван") -> int:
+        return self.ctl("POST", "/users", {"first_name": name})["user_id"]
+
+    def chat_with_bot(self, title: str = "Чат", perms=None) -> int:
+        owner = self.user("Владелец")
+        chat = self.ctl("POST", "/chats", {"title": title, "owner_id": owner})
+        self.ctl("POST", f"/chats/{chat['chat_id']}/bot",
+                 {"permissions": PERMS if perms is None else perms, "by_user_id": owner})
+        return chat["chat_id"]
+
+    def chat(self, chat_id: int) -> dict:
+        return self.ctl("GET", f"/chats/{chat_id}")
+
+    def members(self, chat_id: int) -> list[int]:
+        return [m["user_id"] for m in self.chat(chat_id)["members"]]
+
+    def requests(self, method: str | None = None, contains: str = "") -> list[dict]:
+        return [r for r in self.ctl("GET", "/requests")["requests"]
+                if (method is None or r["method"] == method) and contains in r["path"]]
+
+    def add_calls(self, chat_id: int) -> int:
+        return len([r for r in self.requests("POST", f"/chats/{chat_id}/members")
+                    if r["status"] == 200])
+
+    def faults(self, **spec):
+        return self.ctl("POST", "/faults", spec)
+
+
+def linked_chat_row(chat_id: int, org, title: str = "Чат") -> MaxChat:
+    session = get_session()
+    chat = MaxChat(chat_id=chat_id, title=title, status="linked", org_id=org.id,
+                   bot_is_admin=True, bot_permissions=",".join(PERMS), added_at=utcnow(),
+                   checked_at=utcnow())
+    session.add(chat)
+    session.commit()
+    return chat
+
+
+def link(group, chat: MaxChat) -> None:
+    session = get_session()
+    group.max_chat_id = chat.id
+    group.linked_at = utcnow()
+    session.add(group)
+    session.commit()
+
+
+def past_wave(groups, user, name: str = "Волна 1", *, start_hours: float = 2, **overrides):
+    """A wave whose every step is due (dates in the past, in order)."""
+    now = utcnow()
+    start = now - timedelta(hours=start_hours)
+    dates = {
+        "invite_at": start,
+        "add_members_at": start + timedelta(minutes=10),
+        "announce_at": start + timedelta(minutes=20),
+        "cutover_at": start + timedelta(minutes=30),
+        "deadline": now + timedelta(days=1),
+    }
+    dates.update(overrides)
+    wave = service.create_wave(name, [g.key for g in groups], **dates, user=user)
+    get_session().commit()
+    return wave
+
+
+def step(group, kind: str) -> Step:
+    session = get_session()
+    session.expire_all()
+    return session.exec(
+        __import__("sqlmodel").select(Step).where(Step.group_id == group.id,
+                                                  Step.kind == kind)).one()
+
+
+def set_status(group, kind: str, status: str) -> None:
+    s = step(group, kind)
+    s.status = status
+    get_session().add(s)
+    get_session().commit()

@@ -1,0 +1,232 @@
+"""The runner against the Max sandbox: members added in ≤100-id calls, the announcement
+posted and pinned once with its footer, delta sync, retries, failures, cutover rules."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import sqlalchemy as sa
+from enginetest import link, linked_chat_row, past_wave, set_status, step
+
+from migrator.audit.models import AuditEvent
+from migrator.db import get_session
+from migrator.engine.runner import claim_steps, run_due
+from migrator.groups.models import GroupMember
+from migrator.waves.settings import DEFAULT_FOOTER, save_settings
+
+
+@pytest.fixture
+def world(sandbox, ctx, make_org, make_employee, make_group, make_user):
+    """``n`` linked employees (sandbox users) in a group linked to a sandbox chat."""
+
+    def build(n=5, unlinked=0, perms=None):
+        org = make_org(head_email="head@example.org")
+        emps = [make_employee(org, max_user_id=sandbox.user(f"Сотрудник{i}")) for i in range(n)]
+        emps += [make_employee(org) for _ in range(unlinked)]
+        group = make_group(org, members=emps)
+        chat_id = sandbox.chat_with_bot("Учителя", perms=perms)
+        link(group, linked_chat_row(chat_id, org))
+        admin = make_user("admin")
+        return org, group, emps, chat_id, admin
+
+    return build
+
+
+def _no_invites(group):
+    set_status(group, "invite", "skipped")
+
+
+def test_members_added_once_in_batches_of_100(world, sandbox, app):
+    org, group, emps, chat_id, admin = world(n=230)
+    past_wave([group], admin)
+    _no_invites(group)
+    summary = run_due(send_mail=False)
+    assert summary.claimed >= 4
+    in_chat = set(sandbox.members(chat_id))
+    assert {e.max_user_id for e in emps} <= in_chat
+    assert sandbox.add_calls(chat_id) == math.ceil(230 / 100)
+    assert step(group, "add_members").status == "succeeded"
+    statuses = get_session().scalars(
+        sa.select(GroupMember.add_status).where(GroupMember.group_id == group.id)).all()
+    assert set(statuses) == {"added"}
+    # A second run does nothing more against Max.
+    before = len(sandbox.requests())
+    run_due(send_mail=False)
+    assert sandbox.add_calls(chat_id) == 3
+    assert len([r for r in sandbox.requests()[before:] if r["method"] != "GET"]) == 0
+
+
+def test_announcement_pinned_once_with_footer_then_waits(world, sandbox, app):
+    org, group, emps, chat_id, admin = world(n=3)
+    past_wave([group], admin)
+    _no_invites(group)
+    run_due(send_mail=False)
+    chat = sandbox.chat(chat_id)
+    bot_messages = [m for m in chat["messages"] if m["sender"]["is_bot"]]
+    assert len(bot_messages) == 1
+    pinned = chat["pinned_message"]
+    assert pinned["body"]["mid"] == chat["pinned_message_id"] == bot_messages[0]["body"]["mid"]
+    assert pinned["body"]["text"].endswith(DEFAULT_FOOTER)
+    assert "СЭД" in pinned["body"]["text"] and group.name in pinned["body"]["text"]
+    assert step(group, "announce").status == "waiting"
+    run_due(send_mail=False)
+    assert len([m for m in sandbox.chat(chat_id)["messages"] if m["sender"]["is_bot"]]) == 1
+
+
+def test_announce_resumes_after_a_crash_between_post_and_record(world, sandbox, app):
+    """The intent was committed and the message posted and pinned, but the runner died
+    before recording it: the restart finds the pinned message and posts nothing."""
+    from migrator.db import utcnow
+    from migrator.engine.maxclient import client_factory
+    from migrator.engine.steps import announcement_text
+
+    org, group, emps, chat_id, admin = world(n=1)
+    past_wave([group], admin)
+    client = client_factory()()
+    msg = client.send_message(announcement_text(group), chat_id=chat_id)
+    client.pin_message(chat_id, msg["body"]["mid"])
+    s = step(group, "announce")
+    s.send_intent_at = utcnow()
+    get_session().add(s)
+    get_session().commit()
+    _no_invites(group)
+    run_due(send_mail=False)
+    chat = sandbox.chat(chat_id)
+    assert len([m for m in chat["messages"] if m["sender"]["is_bot"]]) == 1
+    assert step(group, "announce").message_id == msg["body"]["mid"]
+
+
+def test_announce_refuses_without_footer(world, sandbox, app):
+    org, group, emps, chat_id, admin = world(n=1)
+    save_settings({"footer": "  "})
+    get_session().commit()
+    past_wave([group], admin)
+    _no_invites(group)
+    run_due(send_mail=False)
+    s = step(group, "announce")
+    assert s.status == "failed" and "footer" in s.last_error
+    assert sandbox.chat(chat_id)["messages"] == []
+
+
+def test_crashed_add_checks_the_chat_before_re_adding(world, sandbox, app):
+    """Members marked in flight (attempt committed, outcome not) who are already in the chat
+    are not added again: the add-call count stays at the lower bound."""
+    org, group, emps, chat_id, admin = world(n=150)
+    past_wave([group], admin)
+    _no_invites(group)
+    # A previous runner added the first 100 and died before recording the outcome.
+    first = [e.max_user_id for e in emps][:100]
+    sandbox.http.post(f"/chats/{chat_id}/members", json={"user_ids": first},
+                      headers={"Authorization": app.config["MAX_BOT_TOKEN"]}).raise_for_status()
+    session = get_session()
+    for m in session.exec(sa.select(GroupMember).where(GroupMember.group_id == group.id)).scalars():
+        if m.employee_id in {e.id for e in emps[:100]}:
+            m.add_attempts = 1
+            session.add(m)
+    session.commit()
+    run_due(send_mail=False)
+    assert sandbox.add_calls(chat_id) == 1 + 1  # the crashed call and one for the other 50
+    assert set(sandbox.members(chat_id)) >= {e.max_user_id for e in emps}
+
+
+def test_delta_sync_adds_people_who_link_later(world, sandbox, app, make_employee):
+    org, group, emps, chat_id, admin = world(n=2, unlinked=2)
+    past_wave([group], admin)
+    _no_invites(group)
+    run_due(send_mail=False)
+    assert step(group, "add_members").status == "succeeded"
+    late = get_session().exec(sa.select(GroupMember).where(
+        GroupMember.group_id == group.id)).scalars().all()
+    from migrator.people.models import Employee
+
+    session = get_session()
+    newcomer = session.get(Employee, [m.employee_id for m in late
+                                      if m.employee_id not in {e.id for e in emps[:2]}][0])
+    newcomer.max_user_id = sandbox.user("Поздний")
+    session.add(newcomer)
+    session.commit()
+    summary = run_due(send_mail=False)
+    assert summary.reopened == 1
+    assert newcomer.max_user_id in sandbox.members(chat_id)
+    assert sandbox.add_calls(chat_id) == 2
+
+
+def test_privacy_failures_recorded_and_retried_bounded(world, sandbox, app):
+    org, group, emps, chat_id, admin = world(n=3)
+    sandbox.ctl("PATCH", f"/users/{emps[0].max_user_id}", {"allow_add": False})
+    app.config["MEMBER_RETRY_SECONDS"] = 0
+    past_wave([group], admin)
+    _no_invites(group)
+    for _ in range(4):
+        run_due(send_mail=False)
+    m = get_session().get(GroupMember, (group.id, emps[0].id))
+    assert m.add_status == "failed" and m.add_error == "add.participant.privacy"
+    assert m.add_attempts == 3  # bounded
+    get_session().refresh(group)
+    assert group.needs_attention
+    assert step(group, "add_members").status == "succeeded"
+
+
+def test_retryable_errors_back_off_then_succeed(world, sandbox, app):
+    org, group, emps, chat_id, admin = world(n=3)
+    past_wave([group], admin)
+    _no_invites(group)
+    sandbox.faults(fail_503={"next": 5})  # more than the client's own retries
+    run_due(send_mail=False)
+    s = step(group, "add_members")
+    assert s.status in ("due", "succeeded")
+    for _ in range(3):
+        run_due(send_mail=False)
+    assert step(group, "add_members").status == "succeeded"
+    assert set(sandbox.members(chat_id)) >= {e.max_user_id for e in emps}
+    actions = get_session().scalars(sa.select(AuditEvent.action)).all()
+    assert "step.retried" in actions or sandbox.requests("POST", "/members")
+
+
+def test_missing_rights_postpone_with_attention(world, sandbox, app):
+    org, group, emps, chat_id, admin = world(n=2)
+    chat = get_session().get(__import__("migrator.max.models", fromlist=["MaxChat"]).MaxChat,
+                             group.max_chat_id)
+    chat.bot_permissions = "write"
+    get_session().add(chat)
+    get_session().commit()
+    past_wave([group], admin)
+    _no_invites(group)
+    run_due(send_mail=False)
+    s = step(group, "add_members")
+    assert s.status == "due" and "pre-flight" in s.last_error and s.attempts == 0
+    get_session().refresh(group)
+    assert group.needs_attention
+    assert sandbox.add_calls(chat_id) == 0
+
+
+def test_paused_wave_is_not_claimed(world, sandbox, app):
+    from migrator.waves.service import pause_wave
+
+    org, group, emps, chat_id, admin = world(n=2)
+    wave = past_wave([group], admin)
+    pause_wave(wave, "x@example.org")
+    get_session().commit()
+    assert claim_steps("t:1") == []
+    assert sandbox.requests() == []
+
+
+def test_expired_lease_is_reclaimed(world, sandbox, app):
+    from datetime import timedelta
+
+    from migrator.db import utcnow
+
+    org, group, emps, chat_id, admin = world(n=1)
+    past_wave([group], admin)
+    first = claim_steps("dead:1", lease_seconds=60)
+    assert first and claim_steps("other:2") == []
+    session = get_session()
+    for s in first:
+        s = session.get(type(s), s.id)
+        s.claimed_until = utcnow() - timedelta(seconds=1)
+        session.add(s)
+    session.commit()
+    again = claim_steps("other:2")
+    assert {s.id for s in again} == {s.id for s in first}
+    assert all(s.claimed_by == "other:2" for s in again)
