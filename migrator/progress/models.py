@@ -25,3 +25,19 @@ class ProgressSnapshot(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
     __table_args__ = (sa.Index("ix_snapshot_day", "day"),)
+
+
+# Indexes on other features' tables that the progress figures and the attention list rely
+# on (migration 0008): members in the Max chats per group; groups per step kind and status.
+def _index_other_tables() -> None:
+    from migrator.groups.models import GroupMember
+    from migrator.waves.models import Step
+
+    gm, step = GroupMember.__table__, Step.__table__
+    if "ix_group_member_status_group" not in {i.name for i in gm.indexes}:
+        sa.Index("ix_group_member_status_group", gm.c.add_status, gm.c.group_id)
+    if "ix_step_kind_status" not in {i.name for i in step.indexes}:
+        sa.Index("ix_step_kind_status", step.c.kind, step.c.status)
+
+
+_index_other_tables()

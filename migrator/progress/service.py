@@ -93,11 +93,14 @@ class Row:
         return pct(self.groups_done, self.groups_total)
 
     def add(self, counts: dict) -> None:
-        for name in COUNTERS:
-            setattr(self, name, getattr(self, name) + counts.get(name, 0))
-        d = counts.get("deadline")
-        if d is not None and (self.deadline is None or d > self.deadline):
-            self.deadline = d
+        """Add one organisation's own counts (called for thousands of rows: kept lean)."""
+        values = self.__dict__
+        for name, value in counts.items():
+            if name == "deadline":
+                if value is not None and (self.deadline is None or value > self.deadline):
+                    self.deadline = value
+            else:
+                values[name] += value
 
     def as_dict(self) -> dict:
         org = self.org
@@ -224,12 +227,16 @@ def own_counts(roots: list[Organisation] | None, cutoff: datetime | None = None,
     grp = sa.select(
         SourceGroup.org_id, sa.func.count(), sa.func.count(SourceGroup.max_chat_id),
         sa.func.sum(sa.case((SourceGroup.needs_attention, 1), else_=0)),
+        sa.func.sum(SourceGroup.member_count),
     ).group_by(SourceGroup.org_id)
     if cutoff is not None:
         grp = grp.where(SourceGroup.created_at < cutoff)
-    for org_id, n, n_linked, n_attention in session.execute(limit(grp, SourceGroup.org_id)):
+    for org_id, n, n_linked, n_attention, n_members in session.execute(
+            limit(grp, SourceGroup.org_id)):
         counts[org_id].update(groups_total=n, groups_linked=n_linked,
                               groups_attention=int(n_attention or 0))
+        if cutoff is None:  # the live count is kept on the group by the services
+            counts[org_id]["members_total"] = int(n_members or 0)
     if cutoff is not None:  # the mapping as of the cutoff
         q = (sa.select(SourceGroup.org_id, sa.func.count())
              .where(SourceGroup.linked_at < cutoff, SourceGroup.max_chat_id.is_not(None))
@@ -247,28 +254,32 @@ def own_counts(roots: list[Organisation] | None, cutoff: datetime | None = None,
     for org_id, n in session.execute(limit(q, SourceGroup.org_id)):
         counts[org_id]["groups_done"] = n
 
-    # Memberships and how many are in the Max chat: grouped per group first (index only),
-    # then per organisation.
+    # Memberships in the Max chat (live: through the (add_status, group_id) index).
     in_chat = GroupMember.add_status.in_(IN_CHAT_STATUSES)
-    if cutoff is not None:
+    if cutoff is None:
+        q = (sa.select(SourceGroup.org_id, sa.func.count()).select_from(GroupMember)
+             .join(SourceGroup, SourceGroup.id == GroupMember.group_id)
+             .where(in_chat).group_by(SourceGroup.org_id))
+        for org_id, n in session.execute(limit(q, SourceGroup.org_id)):
+            counts[org_id]["members_in_chat"] = n
+    else:
+        # As of a past day: every membership and whether it was in the chat then.
         in_chat = sa.and_(in_chat, sa.func.coalesce(GroupMember.added_at,
                                                     GroupMember.created_at) < cutoff)
-    per_group = sa.select(
-        GroupMember.group_id.label("group_id"), sa.func.count().label("n"),
-        sa.func.sum(sa.case((in_chat, 1), else_=0)).label("in_chat"),
-    )
-    if cutoff is not None:
-        per_group = per_group.where(GroupMember.created_at < cutoff)
-    if in_scope is not None:
-        per_group = per_group.where(GroupMember.group_id.in_(
-            sa.select(SourceGroup.id).where(SourceGroup.org_id.in_(in_scope))))
-    per_group = per_group.group_by(GroupMember.group_id).subquery()
-    q = (sa.select(SourceGroup.org_id, sa.func.sum(per_group.c.n),
-                   sa.func.sum(per_group.c.in_chat))
-         .join(per_group, per_group.c.group_id == SourceGroup.id)
-         .group_by(SourceGroup.org_id))
-    for org_id, n, n_in in session.execute(q):
-        counts[org_id].update(members_total=int(n or 0), members_in_chat=int(n_in or 0))
+        per_group = (sa.select(
+            GroupMember.group_id.label("group_id"), sa.func.count().label("n"),
+            sa.func.sum(sa.case((in_chat, 1), else_=0)).label("in_chat"),
+        ).where(GroupMember.created_at < cutoff))
+        if in_scope is not None:
+            per_group = per_group.where(GroupMember.group_id.in_(
+                sa.select(SourceGroup.id).where(SourceGroup.org_id.in_(in_scope))))
+        per_group = per_group.group_by(GroupMember.group_id).subquery()
+        q = (sa.select(SourceGroup.org_id, sa.func.sum(per_group.c.n),
+                       sa.func.sum(per_group.c.in_chat))
+             .join(per_group, per_group.c.group_id == SourceGroup.id)
+             .group_by(SourceGroup.org_id))
+        for org_id, n, n_in in session.execute(q):
+            counts[org_id].update(members_total=int(n or 0), members_in_chat=int(n_in or 0))
 
     if cutoff is None:
         # Overdue steps and the latest deadline of the open waves, per organisation.
@@ -327,16 +338,27 @@ def figures(org: Organisation | None, user, now: datetime | None = None) -> Figu
         children = top_orgs(user)
     fig = Figures(org=org, roots=children if org is None else [org])
     child_rows = {c.id: Row(org=c) for c in children}
+    if org is not None and org.parent_id is None and session.scalar(
+            sa.select(sa.func.count()).select_from(Organisation)
+            .where(Organisation.parent_id.is_(None))) == 1:
+        roots = None  # the only region root: its subtree is everything, no filter needed
     counts = own_counts(roots, now=now)
+    paths = dict(session.execute(sa.select(Organisation.id, Organisation.path)
+                                 .where(_subtree_filter(roots))).all()) if counts else {}
     if org is not None:
-        paths = {i: p for i, p in session.execute(
-            sa.select(Organisation.id, Organisation.path).where(
-                Organisation.id.in_(list(counts)) if counts else sa.false()))}
-        rollup(paths, counts, child_rows)
-        for c in counts.values():
+        # Each count goes to the total and to the child on its path (one level below org).
+        level = org.depth + 1
+        for org_id, c in counts.items():
+            path = paths.get(org_id)
+            if path is None:
+                continue
             fig.add(c)
+            parts = path[1:-1].split("/")
+            if len(parts) > level:
+                row = child_rows.get(int(parts[level]))
+                if row is not None:
+                    row.add(c)
     else:
-        paths = dict(_orgs(roots)) if counts else {}
         rollup(paths, counts, child_rows)
         for org_id, c in counts.items():
             if org_id in paths:
@@ -352,9 +374,11 @@ def figures(org: Organisation | None, user, now: datetime | None = None) -> Figu
 
     # Groups by step and status; groups without a wave.
     fig.steps = {k: {s: 0 for s in STEP_STATUSES} for k in STEP_KINDS}
-    q = (sa.select(Step.kind, Step.status, sa.func.count())
-         .join(SourceGroup, SourceGroup.id == Step.group_id).group_by(Step.kind, Step.status))
-    for kind, status, n in session.execute(limit(q, SourceGroup.org_id)):
+    q = sa.select(Step.kind, Step.status, sa.func.count()).group_by(Step.kind, Step.status)
+    if in_scope is not None:
+        q = q.join(SourceGroup, SourceGroup.id == Step.group_id).where(
+            SourceGroup.org_id.in_(in_scope))
+    for kind, status, n in session.execute(q):
         fig.steps.setdefault(kind, {})[status] = n
     q = sa.select(sa.func.count()).select_from(SourceGroup).where(SourceGroup.wave_id.is_(None))
     fig.groups_unplanned = session.scalar(limit(q, SourceGroup.org_id)) or 0
