@@ -23,7 +23,7 @@ from migrator.groups.service import (
     member_state_counts,
 )
 from migrator.max.models import MaxChat
-from migrator.org.filters import org_filter, org_options
+from migrator.org.filters import org_filter, org_options, text_filter
 from migrator.org.models import Organisation
 from migrator.people.models import Employee
 from migrator.waves.models import Wave
@@ -62,8 +62,7 @@ def groups():
     args = request.args
     text = args.get("q", "").strip()
     if text:
-        query = query.where(sa.or_(SourceGroup.name.icontains(text, autoescape=True),
-                                   SourceGroup.key.icontains(text, autoescape=True)))
+        query = query.where(text_filter(text, SourceGroup.name, SourceGroup.key))
     query, org = org_filter(query, SourceGroup.org_id)
     if args.get("platform") in PLATFORMS:
         query = query.where(SourceGroup.platform == args["platform"])

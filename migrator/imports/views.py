@@ -41,7 +41,9 @@ def _kinds() -> list[str]:
 
 
 def _upload_dir() -> Path:
-    path = Path(current_app.instance_path) / "uploads"
+    """Where uploads wait between preview and confirmation (``IMPORT_UPLOAD_DIR``)."""
+    path = Path(current_app.config.get("IMPORT_UPLOAD_DIR")
+                or Path(current_app.instance_path) / "uploads")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -1,4 +1,4 @@
-"""Filtering lists by organisation (``?org=CODE&sub=0|1``), shared by the list pages."""
+"""Filters shared by the list pages: by organisation (``?org=CODE&sub=0|1``) and by text."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from flask import request
 from sqlmodel import select
 
 from migrator.auth.service import require_org, scoped
-from migrator.db import get_session
+from migrator.db import get_engine, get_session, is_sqlite
 from migrator.org.models import Organisation
 from migrator.org.service import subtree_ids
 
@@ -34,3 +34,15 @@ def org_filter(query, org_id_column):
     if request.args.get("sub", "1") == "0":
         return query.where(org_id_column == org.id), org
     return query.where(org_id_column.in_(subtree_ids(org))), org
+
+
+def text_filter(text: str, *columns):
+    """Case-insensitive "contains" ``text`` in any of ``columns``.
+
+    SQLite folds the case of ASCII letters only, so there the usual capitalisations of a
+    Cyrillic search ("иван", "Иван", "ИВАН") are tried as well.
+    """
+    variants = {text}
+    if is_sqlite(get_engine()):
+        variants |= {text.lower(), text.upper(), text.capitalize(), text.title()}
+    return sa.or_(*[c.icontains(v, autoescape=True) for c in columns for v in variants])

@@ -15,7 +15,7 @@ from migrator.core.panels import panels_for
 from migrator.db import get_session
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.groups.service import member_state
-from migrator.org.filters import org_filter, org_options
+from migrator.org.filters import org_filter, org_options, text_filter
 from migrator.org.models import Organisation
 from migrator.people.models import Employee, InviteToken
 
@@ -38,8 +38,7 @@ def employees():
     query = scoped(query, Employee.org_id)
     text = request.args.get("q", "").strip()
     if text:
-        query = query.where(sa.or_(Employee.full_name.icontains(text, autoescape=True),
-                                   Employee.email.icontains(text, autoescape=True)))
+        query = query.where(text_filter(text, Employee.full_name, Employee.email))
     query, org = org_filter(query, Employee.org_id)
     linked = request.args.get("linked", "")
     if linked == "yes":

@@ -5,6 +5,12 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _upload_dir(app_config, tmp_path):
+    """Uploads waiting for confirmation go to the test's own folder."""
+    app_config["IMPORT_UPLOAD_DIR"] = str(tmp_path / "uploads")
+
+
 @pytest.fixture
 def write_file(tmp_path):
     def write(name: str, text: str | bytes, encoding: str = "utf-8"):

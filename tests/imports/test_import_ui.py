@@ -47,7 +47,7 @@ def test_upload_preview_then_confirm(app, client, ctx, make_org, make_user, logi
     assert "Анна Иванова" in html and "новая" in html
     assert emails(ctx) == set()  # the preview writes nothing
     uid = upload_id(html)
-    stored = Path(app.instance_path) / "uploads" / f"{uid}.bin"
+    stored = Path(app.config["IMPORT_UPLOAD_DIR"]) / f"{uid}.bin"
     assert stored.exists()
 
     resp = client.post("/imports/confirm", data={"upload": uid})

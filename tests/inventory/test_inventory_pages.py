@@ -91,6 +91,10 @@ def test_employee_filters_and_sorting(app, client, make_org, make_employee, make
     assert "Борис Бетов" in html(client, "/employees/?q=BOB@")
     found = html(client, "/employees/?q=alice")
     assert "Алиса Альфова" in found and "Борис Бетов" not in found
+    found = html(client, "/employees/?q=альфова")  # Cyrillic, any case
+    assert "Алиса Альфова" in found and "Зоя Альфова" in found and "Борис" not in found
+    assert "Сотрудники Бета" in html(client, "/groups/?q=сотрудники")
+    assert "Борис" not in html(client, "/employees/?q=100%25")  # % is literal
     linked = html(client, "/employees/?linked=yes")
     assert "Борис Бетов" in linked and "Алиса Альфова" not in linked
     unlinked = html(client, "/employees/?linked=no")
