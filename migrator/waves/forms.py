@@ -13,6 +13,7 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -42,7 +43,7 @@ class DatesMixin:
 class WaveForm(DatesMixin, FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=300)])
     org = SelectField(_l("Organisation (with its subordinates)"), validators=[Optional()])
-    platforms = MultiCheckboxField(_l("Platforms"), choices=[(p, p) for p in PLATFORMS],
+    platforms = MultiCheckboxField(_l("Platforms"), choices=[SelectChoice(p, p) for p in PLATFORMS],
                                    validators=[Optional()])
     group_keys = TextAreaField(_l("Groups (keys, one per line)"), validators=[Optional()],
                                description=_l("Fill it with “Select groups” or type keys."))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -182,6 +182,7 @@ def create_wave(name: str, group_keys: list[str], invite_at: datetime | None,
         errors["group_keys"] = str(_l("Choose at least one group."))
     if errors:
         raise WaveError(errors)
+    dates = {k: v.astimezone(UTC) for k, v in dates.items()}
     groups = groups_by_keys(group_keys, user)
     busy = _busy_groups(groups)
     if busy:
@@ -270,6 +271,7 @@ def reschedule_wave(wave: Wave, dates: dict[str, datetime | None], user_label: s
         raise WaveError(errors)
     if wave.status in ("completed", "cancelled"):
         raise WaveError({"status": str(_l("A finished wave cannot be rescheduled."))})
+    dates = {k: v.astimezone(UTC) for k, v in dates.items()}
     before = {k: getattr(wave, k).isoformat() for k in DATE_FIELDS}
     for k in DATE_FIELDS:
         setattr(wave, k, dates[k])

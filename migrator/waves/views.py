@@ -68,11 +68,13 @@ def waves():
     return render_template("waves/waves.html", page=page, status=status, now=utcnow())
 
 
-def _org_choices() -> list[tuple[str, str]]:
+def _org_choices() -> list:
+    from wtforms.fields.choices import SelectChoice
+
     q = scoped(select(Organisation).order_by(Organisation.path).limit(1000), Organisation.id)
     orgs = get_session().exec(q).all()
-    return [("", _("— all visible —"))] + [
-        (str(o.id), "· " * o.depth + o.name) for o in orgs]
+    return [SelectChoice("", _("— all visible —"))] + [
+        SelectChoice(str(o.id), "· " * o.depth + o.name) for o in orgs]
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -114,11 +116,19 @@ def new():
                 form.group_keys.errors = [_("Unknown groups: %(keys)s",
                                             keys=", ".join(exc.keys[:20]))]
             except service.WaveError as exc:
-                for name, message in exc.details.items():
-                    field = getattr(form, name, None)
-                    if field is not None:
-                        field.errors = [*field.errors, message]
+                _field_errors(form, exc.details)
+        else:  # report the order of the dates together with the other errors
+            dates = _dates(form)
+            if all(dates.values()):
+                _field_errors(form, service.validate_dates(dates))
     return render_template("waves/new.html", form=form, previews=previews)
+
+
+def _field_errors(form, details: dict) -> None:
+    for name, message in details.items():
+        field = getattr(form, name, None)
+        if field is not None:
+            field.errors = [*field.errors, message]
 
 
 def _keys(text: str | None) -> list[str]:

@@ -1,0 +1,191 @@
+"""Planning waves: the API as in DESIGN.md, the form, scope, pause/resume/reschedule."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from migrator.audit.models import AuditEvent
+from migrator.db import get_session
+from migrator.waves.models import Setting, Step, Wave
+
+DATES = {
+    "invite_at": "2026-12-01T09:00:00+05:00",
+    "add_members_at": "2026-12-08T09:00:00+05:00",
+    "announce_at": "2026-12-11T09:00:00+05:00",
+    "cutover_at": "2026-12-22T09:00:00+05:00",
+    "deadline": "2026-12-29T18:00:00+05:00",
+}
+
+
+def _body(keys, **over):
+    return {"name": "Школы, волна 1", "group_keys": keys, **DATES, **over}
+
+
+def test_api_creates_wave_and_steps(client, ctx, make_org, make_group, make_user, api_token):
+    org = make_org()
+    g1, g2 = make_group(org), make_group(org, platform="telegram")
+    user = make_user("coordinator", orgs=[org])
+    resp = client.post("/api/v1/waves", json=_body([g1.key, g2.key]), headers=api_token(user))
+    assert resp.status_code == 201, resp.json
+    data = resp.json
+    assert data["status"] == "planned" and sorted(data["group_keys"]) == sorted([g1.key, g2.key])
+    assert data["cutover_at"] == "2026-12-22T04:00:00+00:00"
+    steps = ctx.exec(select(Step).where(Step.group_id == g1.id)).all()
+    due = {s.kind: s.due_at for s in steps}
+    assert set(due) == {"invite", "add_members", "announce", "parallel_run", "cutover"}
+    assert due["parallel_run"] == due["announce"] == datetime.fromisoformat(DATES["announce_at"])
+    assert due["cutover"] == datetime.fromisoformat(DATES["cutover_at"])
+    assert all(s.status == "pending" for s in steps)
+    wave = ctx.get(Wave, data["id"])
+    assert wave.org_id == org.id
+    assert ctx.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "wave.create")) == 1
+
+
+def test_api_rejects_bad_dates_with_details(client, ctx, make_org, make_group, make_user,
+                                            api_token):
+    org = make_org()
+    g = make_group(org)
+    headers = api_token(make_user("admin"))
+    resp = client.post("/api/v1/waves", json=_body([g.key], cutover_at="2026-12-02T09:00:00+05:00"),
+                       headers=headers)
+    assert resp.status_code == 400 and "cutover_at" in resp.json["details"]
+    resp = client.post("/api/v1/waves", json=_body([g.key], invite_at="2026-12-01T09:00:00"),
+                       headers=headers)
+    assert resp.status_code == 400 and "invite_at" in resp.json["details"]
+    resp = client.post("/api/v1/waves", json=_body([]), headers=headers)
+    assert resp.status_code == 400 and "group_keys" in resp.json["details"]
+    assert ctx.scalar(sa.select(sa.func.count()).select_from(Wave)) == 0
+
+
+def test_api_scope_404_and_auditor_403(client, ctx, make_org, make_group, make_user, api_token):
+    mine, other = make_org(), make_org()
+    g_mine, g_other = make_group(mine), make_group(other)
+    coord = make_user("coordinator", orgs=[mine])
+    resp = client.post("/api/v1/waves", json=_body([g_mine.key, g_other.key]),
+                       headers=api_token(coord))
+    assert resp.status_code == 404
+    assert g_other.key in resp.json["details"]["group_keys"]
+    assert ctx.scalar(sa.select(sa.func.count()).select_from(Step)) == 0
+
+
+def test_api_auditor_403(client, ctx, make_org, make_group, make_user, api_token):
+    g = make_group(make_org())
+    resp = client.post("/api/v1/waves", json=_body([g.key]),
+                       headers=api_token(make_user("auditor")))
+    assert resp.status_code == 403
+
+
+def test_group_cannot_be_in_two_open_waves(client, ctx, make_org, make_group, make_user,
+                                           api_token):
+    org = make_org()
+    g = make_group(org)
+    headers = api_token(make_user("admin"))
+    assert client.post("/api/v1/waves", json=_body([g.key]), headers=headers).status_code == 201
+    resp = client.post("/api/v1/waves", json=_body([g.key], name="again"), headers=headers)
+    assert resp.status_code == 400 and g.key in resp.json["details"]["group_keys"]
+
+
+def test_form_prefills_defaults_and_shows_inline_errors(client, ctx, make_org, make_group,
+                                                        make_user, login):
+    org = make_org()
+    g = make_group(org)
+    ctx.add(Setting(key="offset_cutover_days", value="30"))
+    ctx.commit()
+    login(client, make_user("coordinator", orgs=[org]))
+    page = client.get("/waves/new").get_data(as_text=True)
+    assert "Запланировать волну" in page
+    # bulk selection by organisation fills the keys and shows the pre-flight flags
+    resp = client.post("/waves/new", data={"org": str(org.id), "select": "1", "name": "x"})
+    text = resp.get_data(as_text=True)
+    assert g.key in text and "ещё не сопоставлена с чатом Max" in text
+    resp = client.post("/waves/new", data={
+        "name": "", "group_keys": g.key, "submit": "1",
+        "invite_at": "2026-12-10T09:00", "add_members_at": "2026-12-01T09:00",
+        "announce_at": "2026-12-11T09:00", "cutover_at": "2026-12-20T09:00",
+        "deadline": "2026-12-30T09:00"})
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and 'aria-invalid="true"' in text
+    assert "Не раньше предыдущего шага." in text
+    resp = client.post("/waves/new", data={
+        "name": "Волна", "group_keys": g.key, "submit": "1",
+        "invite_at": "2026-12-01T09:00", "add_members_at": "2026-12-02T09:00",
+        "announce_at": "2026-12-03T09:00", "cutover_at": "2026-12-20T09:00",
+        "deadline": "2026-12-30T09:00"})
+    assert resp.status_code == 302
+    wave = ctx.exec(select(Wave)).one()
+    # the form's local times are in MIGRATOR_TZ (UTC+5)
+    assert wave.invite_at.isoformat() == "2026-12-01T04:00:00+00:00"
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert g.key in page and "запланирован" in page
+
+
+def test_pause_resume_reschedule_audited(client, ctx, make_org, make_group, make_user, login):
+    org = make_org()
+    g = make_group(org)
+    admin = make_user("admin")
+    login(client, admin)
+    from migrator.waves.service import create_wave
+
+    wave = create_wave("W", [g.key], *[datetime.fromisoformat(DATES[k]) for k in
+                                       ("invite_at", "add_members_at", "announce_at",
+                                        "cutover_at", "deadline")], user=admin)
+    ctx.commit()
+    assert client.post(f"/waves/{wave.id}/pause").status_code == 302
+    ctx.expire_all()
+    assert ctx.get(Wave, wave.id).status == "paused"
+    assert {s.status for s in ctx.exec(select(Step)).all()} == {"paused"}
+    client.post(f"/waves/{wave.id}/resume")
+    ctx.expire_all()
+    assert {s.status for s in ctx.exec(select(Step)).all()} == {"pending"}
+    client.post(f"/waves/{wave.id}/reschedule", data={
+        "invite_at": "2027-01-10T09:00", "add_members_at": "2027-01-11T09:00",
+        "announce_at": "2027-01-12T09:00", "cutover_at": "2027-01-20T09:00",
+        "deadline": "2027-01-30T09:00"})
+    ctx.expire_all()
+    cut = ctx.exec(select(Step).where(Step.kind == "cutover")).one()
+    assert cut.due_at == cut.next_attempt_at == datetime.fromisoformat("2027-01-20T04:00:00+00:00")
+    events = ctx.exec(select(AuditEvent).where(AuditEvent.action.like("wave.%"))
+                      .order_by(AuditEvent.seq)).all()
+    assert [e.action for e in events] == ["wave.create", "wave.pause", "wave.resume",
+                                          "wave.reschedule"]
+    assert "2027-01-20T04:00:00+00:00" in events[-1].summary
+
+
+def test_coordinator_does_not_see_other_wave(client, ctx, make_org, make_group, make_user, login):
+    mine, other = make_org(), make_org()
+    g = make_group(other)
+    admin = make_user("admin")
+    from migrator.waves.service import create_wave
+
+    start = datetime.fromisoformat(DATES["invite_at"])
+    wave = create_wave("Other", [g.key], *(start + timedelta(days=i) for i in range(5)),
+                       user=admin)
+    ctx.commit()
+    login(client, make_user("coordinator", orgs=[mine]))
+    assert client.get(f"/waves/{wave.id}").status_code == 404
+    assert "Other" not in client.get("/waves/").get_data(as_text=True)
+
+
+def test_settings_not_for_auditors(client, ctx, make_user, login):
+    login(client, make_user("auditor"))
+    assert client.get("/waves/settings").status_code == 403
+
+
+def test_settings_saved_footer_mandatory(client, ctx, make_user, login):
+    client2 = client
+    login(client2, make_user("admin"))
+    form = {"offset_add_members_days": 5, "offset_announce_days": 9, "offset_cutover_days": 20,
+            "offset_deadline_days": 27, "coverage_threshold": 85, "reminder_interval_days": 2,
+            "max_reminders": 4, "announce_text": "Привет, {group}!", "footer": ""}
+    resp = client2.post("/waves/settings", data=form)
+    assert resp.status_code == 200 and 'aria-invalid="true"' in resp.get_data(as_text=True)
+    form["footer"] = "Официальная переписка — только e-mail и СЭД."
+    assert client2.post("/waves/settings", data=form).status_code == 302
+    from migrator.waves.settings import get_setting
+
+    get_session().expire_all()
+    assert get_setting("coverage_threshold") == 85
+    assert get_setting("footer") == form["footer"]
