@@ -122,3 +122,19 @@ def test_coordinator_scope_and_auditor_cannot_import(app, client, ctx, make_org,
     assert auditor_client.get("/imports/").status_code == 403
     assert upload(auditor_client, "employees", EMPLOYEES).status_code == 403
     assert auditor_client.post("/imports/confirm", data={"upload": "x" * 32}).status_code == 403
+
+
+def test_confirm_validates_again(client, ctx, make_org, make_employee, make_user, login):
+    a, b = make_org(code="A"), make_org(code="B")
+    login(client, make_user("coordinator", orgs=[a]))
+    uid = upload_id(upload(client, "employees", "email,full_name,org_code\nx@example.ru,Икс,A\n")
+                    .get_data(as_text=True))
+    make_employee(b, email="x@example.ru", full_name="Икс из Б")  # arrives meanwhile
+    ctx.rollback()
+    resp = client.post("/imports/confirm", data={"upload": uid})
+    assert resp.status_code == 422
+    assert "этот адрес принадлежит сотруднику вне вашей зоны ответственности" in resp.get_data(
+        as_text=True)
+    ctx.rollback()
+    person = ctx.exec(select(Employee)).one()
+    assert (person.org_id, person.full_name) == (b.id, "Икс из Б")
