@@ -108,6 +108,11 @@ def confirm(step: Step, user, note: str) -> None:
     step.note = (note or "").strip()[:2000] or step.note
     step.finished_at = now
     _change(step, "step.confirmed", user, before, note=(note or "")[:200])
+    if step.kind == "announce":  # the cutover waited for this: let it check again now
+        cut = get_step(session.get(SourceGroup, step.group_id), "cutover")
+        if cut is not None and cut.status == "due":
+            cut.next_attempt_at = now
+            session.add(cut)
     if step.kind == "cutover":
         group = session.get(SourceGroup, step.group_id)
         in_chat, total = coverage(group)

@@ -6,12 +6,19 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlmodel import select
 
-from migrator.auth.service import can_see_org_id, can_write, roles_required, scoped
+from migrator.auth.service import (
+    can_see_org_id,
+    can_write,
+    roles_required,
+    scope_org_ids_subquery,
+    scoped,
+)
 from migrator.core.pagination import paginate
 from migrator.db import get_session, utcnow
 from migrator.groups.models import SourceGroup
@@ -45,10 +52,7 @@ def get_wave(wave_id: int) -> Wave:
     wave = get_session().get(Wave, wave_id)
     if wave is None:
         abort(404)
-    if wave.org_id is None:
-        if current_user.role == "coordinator":
-            abort(404)
-    elif not can_see_org_id(wave.org_id):
+    if wave.org_id is not None and not can_see_org_id(wave.org_id):
         abort(404)
     return wave
 
@@ -57,8 +61,9 @@ def get_wave(wave_id: int) -> Wave:
 @login_required
 def waves():
     q = select(Wave)
-    if current_user.role == "coordinator":
-        q = scoped(q, Wave.org_id)
+    sub = scope_org_ids_subquery(current_user)
+    if sub is not None:  # region-wide waves (no organisation) are listed for everyone
+        q = q.where(sa.or_(Wave.org_id.is_(None), Wave.org_id.in_(sub)))
     status = request.args.get("status")
     if status:
         q = q.where(Wave.status == status)
@@ -140,8 +145,8 @@ def _keys(text: str | None) -> list[str]:
 def detail(wave_id: int):
     wave = get_wave(wave_id)
     session = get_session()
-    groups = session.exec(select(SourceGroup).where(SourceGroup.wave_id == wave.id)
-                          .order_by(SourceGroup.key)).all()
+    groups = session.exec(scoped(select(SourceGroup).where(SourceGroup.wave_id == wave.id),
+                                 SourceGroup.org_id).order_by(SourceGroup.key)).all()
     steps: dict[int, dict[str, Step]] = {}
     for step in service.wave_steps(wave):
         steps.setdefault(step.group_id, {})[step.kind] = step
