@@ -64,18 +64,18 @@ def _store_upload(kind: str, filename: str, data: bytes) -> str:
     return upload_id
 
 
-def _load_upload(upload_id: str) -> tuple[dict, bytes]:
-    """The stored upload of the current user, or 404 (unknown, expired, someone else's)."""
+def _load_upload(upload_id: str | None) -> tuple[dict, bytes] | None:
+    """The stored upload of the current user; ``None`` if unknown, expired or someone else's."""
     if not re.fullmatch(UPLOAD_ID, upload_id or ""):
-        abort(404)
+        return None
     folder = _upload_dir()
     try:
         meta = json.loads((folder / f"{upload_id}.json").read_text(encoding="utf-8"))
         data = (folder / f"{upload_id}.bin").read_bytes()
     except (OSError, ValueError):
-        abort(404)
+        return None
     if meta.get("user_id") != current_user.id or meta.get("kind") not in _kinds():
-        abort(404)
+        return None
     return meta, data
 
 
@@ -115,10 +115,12 @@ def upload():
 @roles_required("admin", "coordinator")
 def confirm():
     form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
     upload_id = form.upload.data
-    meta, data = _load_upload(upload_id)
+    loaded = _load_upload(upload_id) if form.validate_on_submit() else None
+    if loaded is None:
+        flash(_("This upload is no longer available. Please upload the file again."), "error")
+        return redirect(url_for("imports.upload"))
+    meta, data = loaded
     kind = meta["kind"]
     # Validated again: the data may have changed since the preview.
     result = import_file(kind, meta["filename"], data, dry_run=False,

@@ -59,7 +59,10 @@ def test_upload_preview_then_confirm(app, client, ctx, make_org, make_user, logi
     event = ctx.exec(select(AuditEvent).where(AuditEvent.action == "import.employees")).one()
     assert event.actor_type == "user"
     # The same upload cannot be applied twice.
-    assert client.post("/imports/confirm", data={"upload": uid}).status_code == 404
+    again = client.post("/imports/confirm", data={"upload": uid}, follow_redirects=True)
+    assert "Загрузите файл заново" in again.get_data(as_text=True)
+    assert len(ctx.exec(select(AuditEvent).where(AuditEvent.action == "import.employees"))
+               .all()) == 1
 
 
 def test_broken_upload_shows_every_error_and_writes_nothing(client, ctx, make_org, make_user,
@@ -87,10 +90,10 @@ def test_confirm_revalidates_and_rejects_foreign_or_forged_ids(client, ctx, make
     admin, other = make_user("admin"), make_user("admin")
     login(client, admin)
     uid = upload_id(upload(client, "employees", EMPLOYEES).get_data(as_text=True))
-    assert client.post("/imports/confirm", data={"upload": "../../etc/passwd"}).status_code == 400
+    assert client.post("/imports/confirm", data={"upload": "../../etc/passwd"}).status_code == 302
 
     other_client = as_other_user(app, login, other)
-    assert other_client.post("/imports/confirm", data={"upload": uid}).status_code == 404
+    assert other_client.post("/imports/confirm", data={"upload": uid}).status_code == 302
     assert emails(ctx) == set()
 
 
