@@ -1,0 +1,268 @@
+"""The e-mail outbox: queue messages in the caller's transaction, send them over SMTP later.
+
+Delivery is at-least-once at the SMTP boundary: a row is claimed (``sending``) and that
+claim committed before SMTP is spoken; it is marked ``sent`` in its own commit right after
+the server accepted it. If the process dies in between, the row's lease
+(``MAIL_LEASE_SECONDS``) runs out and the next sender sends it again with the SAME
+``Message-ID`` header (fixed when the row was queued), so a receiving system can drop the
+duplicate. The window is the one message that was in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from migrator.audit.service import Actor, acting_as, record
+from migrator.db import get_session, utcnow
+from migrator.mail.models import OutboxMessage
+from migrator.mail.outbox import claim_due, mark_failed_attempt, mark_sent, release
+
+log = logging.getLogger("migrator.mail")
+
+MAILER = Actor("job", "mailer", "mailer")
+KINDS = ("invite", "reminder", "schedule", "escalation", "report", "digest")
+
+
+@dataclass
+class SendStats:
+    """What one :func:`send_due` run did."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0  # failed this time, back to pending with backoff
+    failed: int = 0  # gave up (attempts exhausted or permanent refusal)
+    resent: int = 0  # taken over from a sender that died (lease ran out): sent again
+    released: int = 0  # claimed but not tried (lease nearly over): back to pending
+
+
+# --- queueing -------------------------------------------------------------------------
+
+
+def mail_domain(mail_from: str) -> str:
+    """The domain of ``MAIL_FROM`` (for Message-IDs); ``localhost`` when it has none."""
+    addr = parseaddr(mail_from)[1]
+    return addr.rpartition("@")[2] or "localhost"
+
+
+def _clean_header(value: str) -> str:
+    return " ".join(value.split())  # no CR/LF: no header injection
+
+
+def _existing(session, idem_key: str) -> OutboxMessage | None:
+    return session.scalar(sa.select(OutboxMessage).where(OutboxMessage.idem_key == idem_key))
+
+
+def queue_email_ex(
+    idem_key: str, to: str, subject: str, text: str, html: str | None = None, *,
+    kind: str, org_id: int | None = None,
+) -> tuple[OutboxMessage, bool]:
+    """:func:`queue_email`, also telling whether the row was created now."""
+    session = get_session()
+    found = _existing(session, idem_key)
+    if found is not None:
+        return found, False
+    to = to.strip()
+    if not to or "@" not in to or any(c in to for c in "\r\n,;<>"):
+        raise ValueError(f"not a single e-mail address: {to!r}")
+    msg = OutboxMessage(
+        idem_key=idem_key, kind=kind, to_addr=to, subject=_clean_header(subject)[:500],
+        body_text=text, body_html=html, org_id=org_id, status="pending",
+        message_id=make_msgid(domain=mail_domain(current_app.config["MAIL_FROM"])),
+    )
+    try:
+        with session.begin_nested():  # a concurrent writer of the same key wins cleanly
+            session.add(msg)
+            session.flush()
+    except IntegrityError:
+        found = _existing(session, idem_key)
+        if found is None:
+            raise
+        return found, False
+    return msg, True
+
+
+def queue_email(
+    idem_key: str, to: str, subject: str, text: str, html: str | None = None, *,
+    kind: str, org_id: int | None = None,
+) -> OutboxMessage:
+    """Add an e-mail to the outbox in the caller's transaction (not committed).
+
+    The same ``idem_key`` never makes a second message: the existing row is returned
+    unchanged. The ``Message-ID`` is fixed now, so every (re)send carries the same one.
+    """
+    return queue_email_ex(idem_key, to, subject, text, html, kind=kind, org_id=org_id)[0]
+
+
+# --- sending --------------------------------------------------------------------------
+
+
+def build_message(row: OutboxMessage, mail_from: str) -> EmailMessage:
+    """The MIME message for an outbox row: plain text, plus an HTML alternative if any."""
+    msg = EmailMessage()
+    msg["From"] = mail_from
+    msg["To"] = row.to_addr
+    msg["Subject"] = row.subject
+    msg["Message-ID"] = row.message_id
+    msg["Date"] = format_datetime(utcnow())
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(row.body_text)
+    if row.body_html:
+        msg.add_alternative(row.body_html, subtype="html")
+    return msg
+
+
+class _ConnectError(Exception):
+    """The SMTP server could not be reached or refused the session (login, STARTTLS)."""
+
+
+class SmtpConnection:
+    """One SMTP session for a batch, opened lazily and reopened after a disconnect."""
+
+    def __init__(self, config) -> None:
+        self.host = config["SMTP_HOST"]
+        self.port = int(config["SMTP_PORT"])
+        self.user = config.get("SMTP_USER") or ""
+        self._password = config.get("SMTP_PASSWORD") or ""
+        self.starttls = bool(config.get("SMTP_STARTTLS"))
+        self.timeout = config.get("SMTP_TIMEOUT", 30)
+        self.conn: smtplib.SMTP | None = None
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._password, "***") if self._password else text
+
+    def _connect(self) -> smtplib.SMTP:
+        try:
+            if self.port == 465:  # implicit TLS ("SMTPS")
+                conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                        context=ssl.create_default_context())
+            else:
+                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            try:
+                conn.ehlo()
+                if self.starttls:
+                    conn.starttls(context=ssl.create_default_context())
+                    conn.ehlo()
+                if self.user:
+                    conn.login(self.user, self._password)
+            except BaseException:
+                conn.close()
+                raise
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _ConnectError(self.redact(f"{type(exc).__name__}: {exc}")) from exc
+        return conn
+
+    def send(self, msg: EmailMessage) -> None:
+        """Send over the open session; one reconnect if the server dropped it."""
+        if self.conn is None:
+            self.conn = self._connect()
+        try:
+            self.conn.send_message(msg)
+        except (smtplib.SMTPServerDisconnected, ConnectionError):
+            self.close()
+            self.conn = self._connect()
+            self.conn.send_message(msg)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.quit()
+            except (OSError, smtplib.SMTPException):
+                self.conn.close()
+            self.conn = None
+
+
+def _is_permanent(exc: Exception) -> bool:
+    """Only a refusal of every recipient with a 5xx code is final (a bad address)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _msg in exc.recipients.values()]
+        return bool(codes) and all(500 <= code < 600 for code in codes)
+    return False
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        err = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) \
+            else str(exc.smtp_error)
+        return f"{type(exc).__name__}: {exc.smtp_code} {err}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _summary(row: OutboxMessage, **extra) -> dict:
+    return {"to": row.to_addr, "kind": row.kind, "idem_key": row.idem_key,
+            "message_id": row.message_id, **extra}
+
+
+def send_due(limit: int = 200, now: datetime | None = None) -> SendStats:
+    """Send up to ``limit`` due e-mails; commits claims and outcomes in the context session.
+
+    Call it with no unfinished work in the app context's session (the scheduler gives it an
+    app context of its own). The SMTP password is never logged or stored in ``last_error``.
+    """
+    cfg = current_app.config
+    session = get_session()
+    now = now or utcnow()
+    lease = int(cfg.get("MAIL_LEASE_SECONDS", 300))
+    max_attempts = int(cfg.get("MAIL_MAX_ATTEMPTS", 8))
+    retry_base = int(cfg.get("MAIL_RETRY_SECONDS", 60))
+    stats = SendStats()
+    with acting_as(MAILER):
+        claim = claim_due(session, OutboxMessage, limit=limit, now=now, lease_seconds=lease)
+        stats.claimed, stats.resent = len(claim.rows), claim.reclaimed
+        if not claim.rows:
+            return stats
+        started = time.monotonic()
+        smtp = SmtpConnection(cfg)
+        down: str | None = None  # set when the server cannot be reached: fail the rest fast
+        try:
+            for index, row in enumerate(claim.rows):
+                if time.monotonic() - started > lease * 0.8:
+                    stats.released = release(session, OutboxMessage, claim.rows[index:],
+                                             claim.lease_until, now)
+                    session.commit()
+                    log.warning("mail batch stopped before its lease ran out; %d released",
+                                stats.released)
+                    break
+                error, permanent = down, False
+                if error is None:
+                    try:
+                        smtp.send(build_message(row, cfg["MAIL_FROM"]))
+                    except _ConnectError as exc:
+                        error = down = str(exc)
+                    except (OSError, smtplib.SMTPException) as exc:
+                        error, permanent = smtp.redact(_describe(exc)), _is_permanent(exc)
+                        if not isinstance(exc, smtplib.SMTPResponseException):
+                            smtp.close()
+                if error is None:
+                    if mark_sent(session, OutboxMessage, row, claim.lease_until, utcnow()):
+                        record("mail.sent", object_type="outbox_message", object_id=row.id,
+                               org_id=row.org_id, summary=_summary(row))
+                        stats.sent += 1
+                    session.commit()
+                    log.info("mail %s sent (%s)", row.idem_key, row.message_id)
+                    continue
+                status = mark_failed_attempt(
+                    session, OutboxMessage, row, claim.lease_until, now=now, error=error,
+                    max_attempts=max_attempts, retry_base=retry_base, permanent=permanent)
+                if status == "failed":
+                    record("mail.failed", object_type="outbox_message", object_id=row.id,
+                           org_id=row.org_id,
+                           summary=_summary(row, attempts=row.attempts, error=error[:300]))
+                    stats.failed += 1
+                elif status == "pending":
+                    stats.retried += 1
+                session.commit()
+                log.warning("mail %s attempt %d failed: %s", row.idem_key, row.attempts, error)
+        finally:
+            smtp.close()
+    return stats
