@@ -61,6 +61,21 @@ def take_snapshots() -> int | None:
     return snap()
 
 
+def overdue_steps(user, now: datetime | None = None, limit: int = 50) -> list[dict]:
+    """Steps of the user's groups more than a day past due and not done."""
+    from datetime import timedelta
+
+    from migrator.auth.service import scoped
+
+    now = now or utcnow()
+    q = (select(Step, SourceGroup).join(SourceGroup, SourceGroup.id == Step.group_id)
+         .where(Step.status.in_(("due", "failed", "waiting", "running")),
+                Step.due_at < now - timedelta(days=1))
+         .order_by(Step.due_at).limit(limit))
+    rows = get_session().exec(scoped(q, SourceGroup.org_id, user)).all()
+    return [{"group_name": g.name, "step": s.kind, "due_at": s.due_at} for s, g in rows]
+
+
 def send_digest(now: datetime | None = None) -> int:
     """The daily digest e-mail to every active coordinator (once per local day)."""
     from migrator.engine.notify import queue, render
@@ -79,13 +94,15 @@ def send_digest(now: datetime | None = None) -> int:
 
                 rows = digest_rows(user, now)
             except Exception:  # progress not there or failing: a short digest still goes
-                log.warning("digest rows unavailable for %s", user.email)
-            lines = "\n".join(f"- {r.get('name', r)}" for r in rows[:50] if isinstance(r, dict))
+                log.warning("digest rows unavailable for %s", user.email, exc_info=True)
+            overdue = overdue_steps(user, now)
             subject, text, html = render(
                 "digest", f"Migrator: сводка за {day:%d.%m.%Y}",
-                f"Сводка о переходе в Max на {day:%d.%m.%Y}.\n{lines}\n\n"
+                f"Сводка о переходе в Max на {day:%d.%m.%Y}.\n"
+                f"Просроченных шагов: {len(overdue)}.\n"
                 f"Подробности — на странице «Обзор» в Migrator.",
-                user=user, rows=rows, day=day)
+                full_name=user.full_name, day=day, rows=rows, overdue=overdue,
+                url=current_app.config["MIGRATOR_BASE_URL"] + "/")
             queue(f"digest:{user.id}:{day.isoformat()}", user.email, subject, text, html,
                   kind="digest", org_id=None)
             n += 1

@@ -110,3 +110,53 @@ def test_group_page_panel_and_dry_run(planned, client, login, app):
     assert "Что сделает следующий запуск" in page
     # 4 linked members to add: one add call; announce: post + pin
     assert "вызовов API Max: 1" in page and "вызовов API Max: 2" in page
+
+
+def test_cutover_confirm_sends_report_once_and_completes_wave(planned, client, login, app):
+    from migrator.mail.models import OutboxMessage
+    from migrator.waves.models import Wave
+
+    org, group, coord, chat_id = planned
+    run_due(send_mail=False)
+    login(client, coord)
+    client.post(f"/engine/groups/{group.key}/steps/announce/confirm", data={"text": "ok"})
+    client.post(f"/engine/groups/{group.key}/steps/cutover/override",
+                data={"text": "Один сотрудник уволился"})
+    client.post(f"/engine/groups/{group.key}/steps/cutover/confirm",
+                data={"text": "Группа WhatsApp закрыта"})
+    client.post(f"/engine/groups/{group.key}/steps/cutover/confirm", data={"text": "again"})
+    session = get_session()
+    session.expire_all()
+    reports = session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "report")).all()
+    assert [r.to_addr for r in reports] == ["head@example.org"]
+    assert group.name in reports[0].body_text and reports[0].body_html  # the shared template
+    assert {s.status for s in [step(group, k) for k in ("add_members", "parallel_run",
+                                                          "cutover")]} == {"succeeded"}
+    assert session.get(Wave, step(group, "cutover").wave_id).status == "completed"
+
+
+def test_failure_escalates_once_to_coordinators_and_head(planned, app):
+    from migrator.mail.models import OutboxMessage
+    from migrator.waves.settings import save_settings
+
+    org, group, coord, chat_id = planned
+    save_settings({"footer": ""})
+    get_session().commit()
+    run_due(send_mail=False)
+    run_due(send_mail=False)
+    assert step(group, "announce").status == "failed"
+    to = sorted(get_session().scalars(sa.select(OutboxMessage.to_addr).where(
+        OutboxMessage.kind == "escalation")).all())
+    assert to == sorted([coord.email, "head@example.org"])
+
+
+def test_digest_once_per_day(planned, app):
+    from migrator.engine.jobs import send_digest
+    from migrator.mail.models import OutboxMessage
+
+    org, group, coord, chat_id = planned
+    assert send_digest() == 1
+    send_digest()
+    rows = get_session().scalars(sa.select(OutboxMessage).where(
+        OutboxMessage.kind == "digest")).all()
+    assert [r.to_addr for r in rows] == [coord.email]
