@@ -19,10 +19,15 @@ IN_CHAT_STATUSES = ("added", "already")
 MEMBER_STATES = ("in_chat", "failed", "linked", "reminded", "invited", "not_invited")
 
 
+def find_group_by_key(key: str, user=None) -> SourceGroup | None:
+    """The group with ``key`` if the (current) user may see it, else ``None`` (for the API)."""
+    query = scoped(select(SourceGroup).where(SourceGroup.key == key), SourceGroup.org_id, user)
+    return get_session().exec(query).first()
+
+
 def get_group_by_key(key: str, user=None) -> SourceGroup:
     """The group with ``key`` if the (current) user may see it; 404 otherwise."""
-    query = scoped(select(SourceGroup).where(SourceGroup.key == key), SourceGroup.org_id, user)
-    group = get_session().exec(query).first()
+    group = find_group_by_key(key, user)
     if group is None:
         abort(404)
     return group

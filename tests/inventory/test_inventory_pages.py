@@ -9,7 +9,12 @@ from sqlmodel import select
 
 from migrator.db import utcnow
 from migrator.groups.models import GroupMember
-from migrator.groups.service import coverage, get_group_by_key, member_state_counts
+from migrator.groups.service import (
+    coverage,
+    find_group_by_key,
+    get_group_by_key,
+    member_state_counts,
+)
 from migrator.max.models import MaxChat
 from migrator.waves.models import Wave
 
@@ -199,6 +204,8 @@ def test_get_group_by_key_respects_scope(app, ctx, make_org, make_group, make_us
     make_group(b, key="gb")
     coordinator = make_user("coordinator", orgs=[a])
     assert get_group_by_key("ga", coordinator).key == "ga"
+    assert find_group_by_key("gb", coordinator) is None
+    assert find_group_by_key("gb", make_user("admin")).key == "gb"
     try:
         get_group_by_key("gb", coordinator)
     except Exception as exc:  # werkzeug's NotFound
