@@ -6,7 +6,8 @@ warm-up, then ``--repeat`` timed requests each. Prints p50/p95 per page and data
 ratio of the region-scale p95 to the small-data p95.
 
 Databases:
-- SQLite: files under ``--sqlite-dir`` (default ``instance/``), kept between runs.
+- SQLite: files under ``--sqlite-dir`` (default ``bench/results/``, git-ignored), kept
+  between runs.
 - PostgreSQL: ``BENCH_DATABASE_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/
   test``), in the schemas ``bench_region`` and ``bench_small`` (created when missing, so the
   test suite's ``public`` schema is left alone). Skipped when unreachable.
@@ -184,7 +185,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--sqlite-dir",
-                        default=os.environ.get("BENCH_SQLITE_DIR", str(ROOT / "instance")))
+                        default=os.environ.get("BENCH_SQLITE_DIR", str(ROOT / "bench" / "results")))
     parser.add_argument("--orgs", type=int, default=2000)
     parser.add_argument("--groups", type=int, default=10000)
     parser.add_argument("--employees", type=int, default=60000)
@@ -198,6 +199,7 @@ def main() -> int:
     dbs = []
     if args.db in ("sqlite", "both"):
         d = Path(args.sqlite_dir)
+        d.mkdir(parents=True, exist_ok=True)
         dbs.append(("sqlite", f"sqlite:///{d / 'migrator-bench-small.db'}",
                     f"sqlite:///{d / 'migrator-bench-region.db'}"))
     if args.db in ("postgresql", "both"):

@@ -729,8 +729,21 @@ def _analyze() -> None:
         if is_sqlite(engine):
             conn.exec_driver_sql("ANALYZE")
             conn.commit()
-        else:
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+        else:  # VACUUM too: index-only scans need the visibility map of the new rows
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                "VACUUM ANALYZE")
+
+
+def _snapshot_today_if_missing() -> None:
+    """A demo started again days later still shows today's point on the charts."""
+    from migrator.progress.models import ProgressSnapshot
+    from migrator.progress.service import local_today, take_snapshots
+
+    today = local_today()
+    if get_session().exec(select(ProgressSnapshot).where(ProgressSnapshot.day == today)
+                          .limit(1)).first() is None:
+        take_snapshots(today)
+        click.echo("Today's progress snapshot taken.")
 
 
 # --- CLI ------------------------------------------------------------------------------------------
@@ -759,6 +772,7 @@ def seed_command(scale, orgs, groups, employees, memberships, audit_events, wave
     with acting_as(SYSTEM):
         if demo_present():
             click.echo("Demo region already present; nothing to do.")
+            _snapshot_today_if_missing()
         else:
             stats = seed_small()
             click.echo("Demo region «{}» seeded: {}.".format(

@@ -423,23 +423,28 @@ def missing_rights_condition():
                    sa.or_(MaxChat.bot_is_admin.is_(False), *lacks))
 
 
-def report_rows(org: Organisation | None, user, now: datetime | None = None) -> list[Row]:
-    """One row per organisation in the subtree (path order) with its subtree figures,
-    the first row being the whole scope (``org`` or the user's region)."""
+def report_rows(org: Organisation | None, user, now: datetime | None = None,
+                levels: int | None = None) -> list[Row]:
+    """One row per organisation in the subtree (tree order) with its subtree figures, the
+    first row being the whole scope (``org`` or the user's region). ``levels`` limits the
+    rows to that many levels below the top (the figures still cover everything)."""
     session = get_session()
     now = now or utcnow()
     roots = [org] if org is not None else visible_roots(user)
-    orgs = list(session.exec(
-        select(Organisation).where(_subtree_filter(roots)).order_by(Organisation.path)).all())
+    q = select(Organisation).where(_subtree_filter(roots))
+    if levels is not None:
+        top = org.depth if org is not None else min((r.depth for r in roots or []), default=0)
+        q = q.where(Organisation.depth <= top + levels)
+    orgs = list(session.exec(q).all())
     rows = {o.id: Row(org=o) for o in orgs}
     total = Row(org=org)
     counts = own_counts(roots, now=now)
-    rollup({o.id: o.path for o in orgs}, counts, rows)
+    paths = dict(_orgs(roots)) if counts else {}
+    rollup(paths, counts, rows)
     for org_id, c in counts.items():
-        if org_id in rows:
+        if org_id in paths:
             total.add(c)
-    ordered = _tree_order(orgs)
-    result = [total] + [rows[o.id] for o in ordered]
+    result = [total] + [rows[o.id] for o in _tree_order(orgs)]
     for row in result:
         row.days_left = days_left(row.deadline, now)
     return result

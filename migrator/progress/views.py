@@ -141,13 +141,18 @@ def attention():
 # --- reports ------------------------------------------------------------------------------------
 
 
+REPORT_LEVELS = 2  # the printable page shows two levels below the top; "all" shows every one
+
+
 @bp.route("/progress/report")
 @login_required
 def report():
     org = default_org(selected_org())
-    rows = service.report_rows(org, current_user)
+    everything = request.args.get("levels") == "all"
+    rows = service.report_rows(org, current_user, levels=None if everything else REPORT_LEVELS)
     return render_template("progress/report.html", org=org, rows=rows, total=rows[0],
-                           generated=utcnow(), today=service.local_today())
+                           generated=utcnow(), today=service.local_today(),
+                           everything=everything, levels=REPORT_LEVELS)
 
 
 REPORT_COLUMNS = [
