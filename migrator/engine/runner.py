@@ -38,7 +38,13 @@ def runner_id() -> str:
 
 
 def cfg(name: str, default):
-    return current_app.config.get(name, default)
+    """An engine setting: the app's config, else the environment, else ``default``."""
+    value = current_app.config.get(name)
+    if value is None:
+        value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return type(default)(value) if isinstance(default, int | float) else value
 
 
 def runner_actor(rid: str | None = None) -> Actor:

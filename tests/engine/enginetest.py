@@ -103,3 +103,34 @@ def set_status(group, kind: str, status: str) -> None:
     s.status = status
     get_session().add(s)
     get_session().commit()
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def runner_env(app, **extra) -> dict:
+    """Environment for a ``flask run-due`` subprocess on the test's database and sandbox."""
+    import os
+
+    env = dict(os.environ)
+    cfg = app.config
+    env.update({
+        "DATABASE_URL": cfg["DATABASE_URL"], "MAX_API_URL": cfg["MAX_API_URL"],
+        "MAX_BOT_TOKEN": cfg["MAX_BOT_TOKEN"], "MAX_BOT_USERNAME": cfg["MAX_BOT_USERNAME"],
+        "MAX_WEBHOOK_SECRET": cfg["MAX_WEBHOOK_SECRET"], "SMTP_HOST": cfg["SMTP_HOST"],
+        "SMTP_PORT": str(cfg["SMTP_PORT"]), "SECRET_KEY": cfg["SECRET_KEY"],
+        "MIGRATOR_BASE_URL": cfg["MIGRATOR_BASE_URL"], "RUNNER_BACKOFF_SECONDS": "0",
+        "MIGRATOR_ENV": "development",
+    })
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def start_runner(app, *args: str, **extra):
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "run-due", *args],
+        cwd=ROOT, env=runner_env(app, **extra), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
