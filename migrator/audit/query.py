@@ -107,6 +107,10 @@ def distinct_actions() -> list[str]:
     return list(get_session().scalars(DISTINCT_ACTIONS_SQL))
 
 
+def _values(raw: str | None) -> list[str]:
+    return list(dict.fromkeys(v.strip() for v in (raw or "").split(",") if v.strip()))[:8]
+
+
 def plan(f: AuditFilter, user) -> Plan:
     """Turn a filter and the user's scope into SQL conditions and index branches."""
     session = get_session()
@@ -142,10 +146,13 @@ def plan(f: AuditFilter, user) -> Plan:
                 return Plan([], [], empty=True)
             conds.append(T.c.seq <= hi)
 
-    if f.object_type:
-        conds.append(T.c.object_type == f.object_type)
-    if f.object_id:
-        conds.append(T.c.object_id == f.object_id)
+    # Object type and id each accept several values separated by commas ("chat,max_chat").
+    types = _values(f.object_type)
+    ids = _values(f.object_id)
+    if types and not ids:
+        conds.append(T.c.object_type.in_(types))
+    if ids and not types:
+        conds.append(T.c.object_id.in_(ids))
 
     # Pick the most selective filter that has an (x, seq) index to drive the scan.
     actions = None
@@ -160,8 +167,8 @@ def plan(f: AuditFilter, user) -> Plan:
     actor_cond = None
     if f.actor:
         actor_cond = sa.or_(T.c.actor_id == f.actor, T.c.actor_label == f.actor)
-    if f.object_type and f.object_id:
-        pass  # ix_audit_object (object_type, object_id, seq) drives by itself
+    if types and ids:  # ix_audit_object (object_type, object_id, seq)
+        branches = [[T.c.object_type == t, T.c.object_id == i] for t in types for i in ids]
     elif f.actor:
         branches, actor_cond = [[T.c.actor_id == f.actor], [T.c.actor_label == f.actor]], None
     elif org_ids is not None and len(org_ids) <= BRANCH_LIMIT:

@@ -7,6 +7,7 @@ import io
 import json
 import re
 from datetime import date, timedelta
+from types import SimpleNamespace
 
 import pytest
 from flask import render_template
@@ -16,6 +17,7 @@ from sqlmodel import select
 from migrator.audit.models import AuditEvent
 from migrator.audit.service import Actor, acting_as, record
 from migrator.core.panels import panels_for
+from migrator.db import get_session
 
 JOB = Actor("job", "runner", "step runner")
 
@@ -38,6 +40,8 @@ def world(ctx, make_org, make_user, make_group):
         record("step.failed", object_type="group", object_id=group_b.id, org_id=b.id,
                summary={"marker": "secret-B2", "name": "=HYPERLINK(\"http://evil\",\"x\")"})
         record("system.note", summary={"marker": "no-org"})
+        record("group.rename", object_type="group", object_id=group_a.key, org_id=a1.id,
+               summary={"marker": "visible-A1-by-key"})
     ctx.commit()
     return {
         "a": a, "a1": a1, "b": b, "group_a": group_a, "group_b": group_b,
@@ -78,7 +82,7 @@ def test_coordinator_sees_only_their_subtree(client, login, world, api_token, ct
         assert "visible-A1" in body and "secret-B" not in body and "no-org" not in body
     data = client.get("/api/v1/audit", headers=api_token(world["coord_a"])).get_json()
     markers = {e["summary"].get("marker") for e in data["events"]}
-    assert markers == {"visible-A1", "visible-A"}
+    assert markers == {"visible-A1", "visible-A", "visible-A1-by-key"}
 
 
 def test_filters(client, login, world):
@@ -98,6 +102,9 @@ def test_filters(client, login, world):
     assert markers("actor=admin@example.org&action=group") == set()
     gid = world["group_b"].id
     assert markers(f"object_type=group&object_id={gid}") == {"secret-B", "secret-B2"}
+    # several ids (row id and natural key) and several types, comma-separated
+    html = client.get(f"/audit/?object_type=group,chat&object_id={world['group_a'].id},a1-chat")
+    assert len(_seqs(html.get_data(as_text=True))) == 3  # link, step, rename (by key)
     today = date.today()
     around = f"from={today - timedelta(days=1)}&to={today + timedelta(days=1)}"
     assert "visible-A" in markers(around)
@@ -184,7 +191,8 @@ def test_jsonl_export_parses_and_carries_the_hashes(client, login, world):
 
 
 def test_event_view_shows_canonical_content_and_hashes(client, login, world, ctx):
-    ev = ctx.exec(select(AuditEvent).where(AuditEvent.org_id == world["a1"].id)).one()
+    ev = ctx.exec(select(AuditEvent).where(AuditEvent.org_id == world["a1"].id,
+                                           AuditEvent.action == "group.link")).one()
     login(client, world["coord_a"])
     html = client.get(f"/audit/{ev.seq}").get_data(as_text=True)
     assert ev.hash in html and ev.prev_hash in html
@@ -228,13 +236,23 @@ def test_history_panel_lists_the_objects_events_within_scope(app, world):
         login_user(world["coord_a"])
         panels = dict(panels_for("group", world["group_a"]))
         ctx = panels["audit/_history.html"]
-        assert {e.action for e in ctx["audit_events"]} == {"group.link", "step.succeeded"}
+        # events naming the group by id or by key, newest first
+        assert [e.action for e in ctx["audit_events"]] == ["group.rename", "step.succeeded",
+                                                           "group.link"]
         html = render_template("audit/_history.html", **ctx)
         assert "История" in html and "step.succeeded" in html
         assert f"object_id={world['group_a'].id}" in ctx["audit_url"]
         # another organisation's group: the coordinator sees none of its events
         assert dict(panels_for("group", world["group_b"]))["audit/_history.html"][
             "audit_events"] == []
+        # a Max chat's events are recorded under "max_chat" with Max's chat id
+        with acting_as(JOB):
+            record("max.call", object_type="max_chat", object_id=-7001, org_id=world["a"].id)
+        get_session().commit()
+        chat = SimpleNamespace(id=3, chat_id=-7001)
+        chat_ctx = dict(panels_for("chat", chat))["audit/_history.html"]
+        assert [e.action for e in chat_ctx["audit_events"]] == ["max.call"]
+        assert "object_type=chat,max_chat&object_id=3,-7001" in chat_ctx["audit_url"]
     for kind in ("chat", "wave", "employee", "organisation"):
         assert any(t == "audit/_history.html" for t, _ in _templates(kind))
 
