@@ -80,7 +80,8 @@ def events():
 @roles_required(*READERS)
 def event(seq: int):
     table = query.T
-    ev = get_session().execute(sa.select(table).where(table.c.seq == seq)).first()
+    session = get_session()
+    ev = session.execute(sa.select(table).where(table.c.seq == seq)).first()
     if ev is None:
         abort(404)
     visible = query.scope_org_ids(current_user)
@@ -95,6 +96,7 @@ def event(seq: int):
     return render_template(
         "audit/event.html", ev=ev, content=content, pretty=pretty, summary=summary,
         hash_ok=compute_hash(ev) == ev.hash, org=org_labels([ev.org_id]).get(ev.org_id),
+        has_next=session.scalar(sa.select(table.c.seq).where(table.c.seq == seq + 1)) is not None,
     )
 
 

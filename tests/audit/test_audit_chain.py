@@ -135,3 +135,13 @@ def test_truncate_is_refused_on_postgresql(ctx, database_url):
     finally:
         engine.dispose()
     assert ctx.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == 2
+
+
+def test_event_page_flags_an_altered_event(ctx, database_url, client, login, make_user):
+    admin = make_user("admin")  # event #1
+    _record_many(ctx, 3)
+    with triggers_lifted(database_url) as conn:
+        conn.execute(sa.text("UPDATE audit_event SET object_id = '999' WHERE seq = 3"))
+    login(client, admin)
+    assert "НЕ совпадает" in client.get("/audit/3").get_data(as_text=True)
+    assert "Содержимое совпадает с хешем" in client.get("/audit/2").get_data(as_text=True)
