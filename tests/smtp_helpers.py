@@ -1,0 +1,93 @@
+"""A real SMTP server for tests: aiosmtpd on a free local port, keeping messages in memory.
+
+    sink = SmtpSink().start()          # or SmtpSink(port=...) to reuse a port
+    ... app_config["SMTP_PORT"] = sink.port ...
+    sink.wait_for(2, timeout=5)
+    sink.messages[0]["Message-ID"], sink.messages[0].get_body(("plain",)).get_content()
+    sink.stop()
+
+``fail_next`` answers the next N messages with a temporary failure (451) after DATA;
+``reject`` is a set of addresses refused permanently (550) at RCPT.
+"""
+
+from __future__ import annotations
+
+import email
+import socket
+import threading
+import time
+from email import policy
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Handler:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.sink.reject:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.sink.lock:
+            if self.sink.fail_next > 0:
+                self.sink.fail_next -= 1
+                return "451 4.3.0 Temporary failure, try again later"
+            msg = email.message_from_bytes(envelope.content, policy=policy.default)
+            self.sink.messages.append(msg)
+            self.sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 Message accepted"
+
+
+class SmtpSink:
+    """An SMTP server collecting parsed messages (``email.message.EmailMessage``)."""
+
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = port or _free_port()
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.fail_next = 0
+        self.reject: set[str] = set()
+        self.lock = threading.Lock()
+        self._controller: Controller | None = None
+
+    def start(self) -> SmtpSink:
+        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port,
+                                      ready_timeout=5)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    @property
+    def running(self) -> bool:
+        return self._controller is not None
+
+    def wait_for(self, n: int, timeout: float = 5.0) -> list[EmailMessage]:
+        """Wait until at least ``n`` messages arrived; AssertionError on timeout."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < n:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {n} messages, got {len(self.messages)}")
+            time.sleep(0.01)
+        return self.messages
+
+    def __enter__(self) -> SmtpSink:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
