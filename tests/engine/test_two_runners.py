@@ -46,7 +46,7 @@ def test_two_runners_never_run_a_step_twice(sandbox, ctx, app, make_org, make_em
         assert not any(s["reclaimed"] for s in summaries)
     for group, chat_id in zip(groups, chats, strict=True):
         add = step(group, "add_members")
-        assert len(per_step[add.id]) == 1
+        assert len(per_step[str(add.id)]) == 1
         assert sandbox.add_calls(chat_id) == 1
         chat = sandbox.chat(chat_id)
         posted = len([m for m in chat["messages"] if m["sender"]["is_bot"]])
