@@ -154,7 +154,7 @@ def seal_pending(session: OrmSession) -> list[AuditEvent]:
         return []
     events = [ev for _tx, ev in pending]
     pending.clear()
-    # The caller's own changes are flushed first (autoflush), so the head is locked last.
+    session.flush()  # the caller's own changes take their locks first: the head comes last
     head = session.execute(
         sa.update(AuditHead)
         .where(AuditHead.id == 1)

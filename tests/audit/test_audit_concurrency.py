@@ -6,13 +6,17 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from migrator.audit.models import AuditEvent, AuditHead
-from migrator.audit.service import verify
+from migrator.audit.service import record, verify
+from migrator.db import get_session
+from migrator.org.models import Organisation
 
 WRITER = Path(__file__).with_name("audit_writer.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,3 +57,51 @@ def test_concurrent_writer_processes_keep_a_valid_chain(database_url, ctx, runne
     assert verify(ctx).ok
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 0 and f"{expected} events verified" in result.output
+
+
+@pytest.mark.postgres_only
+def test_recording_early_cannot_deadlock_with_row_locks(app, ctx, make_org):
+    """T1 records, then updates a row T2 holds; T2 then records. Locking the chain head at
+    record() time would close a cycle (T1 holds the head and waits for the row, T2 holds the
+    row and waits for the head); sealing at commit locks the head last, so both commit."""
+    org = make_org(code="LOCKED")
+    barrier = threading.Barrier(2, timeout=10)
+    errors: list[BaseException] = []
+
+    def first():
+        with app.app_context():
+            session = get_session()
+            try:
+                record("deadlock.t1_before")
+                barrier.wait()
+                session.execute(sa.update(Organisation).where(Organisation.id == org.id)
+                                .values(name="by T1"))
+                session.commit()
+            except BaseException as exc:
+                errors.append(exc)
+                session.rollback()
+
+    def second():
+        with app.app_context():
+            session = get_session()
+            try:
+                session.execute(sa.update(Organisation).where(Organisation.id == org.id)
+                                .values(name="by T2"))
+                barrier.wait()
+                time.sleep(0.3)  # let T1 queue on the row lock
+                record("deadlock.t2_after")
+                session.commit()
+            except BaseException as exc:
+                errors.append(exc)
+                session.rollback()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    actions = ctx.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.seq)).all()
+    assert actions[-2:] == ["deadlock.t2_after", "deadlock.t1_before"]
+    assert ctx.scalar(sa.select(Organisation.name).where(Organisation.id == org.id)) == "by T1"
+    assert verify(ctx).ok
