@@ -46,6 +46,7 @@ class _Handler:
             msg = email.message_from_bytes(envelope.content, policy=policy.default)
             self.sink.messages.append(msg)
             self.sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.sink.peers.append(session.peer)
         return "250 Message accepted"
 
 
@@ -57,6 +58,7 @@ class SmtpSink:
         self.port = port or _free_port()
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.peers: list[tuple[str, int]] = []  # client address of each message's session
         self.fail_next = 0
         self.reject: set[str] = set()
         self.lock = threading.Lock()

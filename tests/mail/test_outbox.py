@@ -67,6 +67,7 @@ def test_send_due_sends_each_message_exactly_once(ctx, smtp_server):
     assert send_due().claimed == 0
     smtp_server.wait_for(3)
     assert len(smtp_server.messages) == 3
+    assert len(set(smtp_server.peers)) == 1  # one SMTP session for the batch
     got = {m["Message-ID"]: m for m in smtp_server.messages}
     assert set(got) == {q.message_id for q in queued}
     msg = got[queued[0].message_id]
