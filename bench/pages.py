@@ -138,7 +138,8 @@ def pages(app, targets: dict) -> list[tuple[str, str, str]]:
     if "audit.events" in views:
         out.append(("audit log", "admin", "/audit/"))
     out.append(("API progress", "admin", "/api/v1/progress"))
-    out.append(("report (all orgs)", "admin", "/progress/report"))
+    out.append(("printable report (2 levels)", "admin", "/progress/report"))
+    out.append(("XLSX report (every org)", "admin", "/progress/report.xlsx"))
     return out
 
 
@@ -169,9 +170,12 @@ def measure(app, targets: dict, repeat: int, warmup: int) -> dict:
             resp = client.get(url)
             times.append((time.perf_counter() - t0) * 1000)
             status = resp.status_code
-        body = resp.get_data(as_text=True)
-        rows = body.count("<tr") if resp.mimetype == "text/html" else len(
-            (resp.get_json(silent=True) or {}).get("children", []))
+        if resp.mimetype == "text/html":
+            rows = resp.get_data(as_text=True).count("<tr")
+        elif resp.is_json:
+            rows = len((resp.get_json(silent=True) or {}).get("children", []))
+        else:
+            rows = 0
         times.sort()
         p95 = times[min(len(times) - 1, max(0, round(0.95 * len(times)) - 1))]
         results[(label, who)] = {"url": url, "status": status, "rows": rows,
