@@ -7,6 +7,7 @@ asserts the events — actor, object, organisation, request data — not just th
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
@@ -102,6 +103,23 @@ def test_a_campaign_leaves_a_complete_verifiable_trail(app, runner, client, tmp_
     # the coordinator sees only events of EDU (and below), none of the region-wide ones
     assert all(e["org_id"] == edu.id for e in scoped["events"])
     assert not {"import.organisations", "user.create"} & {e["action"] for e in scoped["events"]}
+
+    # --- a wave planned through the API by the coordinator ------------------------------
+    start = datetime.now(UTC) + timedelta(days=1)
+    body = {"name": "Волна 1", "group_keys": ["edu-main"],
+            **{name: (start + timedelta(days=i)).isoformat()
+               for i, name in enumerate(("invite_at", "add_members_at", "announce_at",
+                                         "cutover_at", "deadline"))}}
+    resp = api.post("/api/v1/waves", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 201, resp.get_json()
+    (wave,) = _events(app, "wave.create")
+    assert wave.actor_label == "coord@example.org" and wave.org_id == edu.id
+    assert wave.object_type == "wave" and wave.object_id == str(resp.get_json()["id"])
+    assert json.loads(wave.summary)["groups"] == ["edu-main"]
+    # ... and it is in the coordinator's scope, so the API now shows it to them
+    scoped = api.get(f"/api/v1/audit?since={scoped['next']}",
+                     headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert [e["action"] for e in scoped["events"]] == ["wave.create"]
 
     resp = client.post("/logout")
     assert resp.status_code == 302
