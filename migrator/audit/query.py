@@ -42,8 +42,6 @@ class AuditFilter:
     object_id: str | None = None
     errors: list[str] = field(default_factory=list)
 
-    ARGS = ("from", "to", "actor", "action", "org", "object_type", "object_id")
-
     @classmethod
     def from_args(cls, args) -> AuditFilter:
         f = cls()
@@ -154,7 +152,6 @@ def plan(f: AuditFilter, user) -> Plan:
     if ids and not types:
         conds.append(T.c.object_id.in_(ids))
 
-    # Pick the most selective filter that has an (x, seq) index to drive the scan.
     actions = None
     if f.action:
         known = distinct_actions()

@@ -231,7 +231,8 @@ def verify(session: Session, *, from_seq: int = 1, batch: int = 5000,
 
     ``from_seq`` resumes a previous run: that event's link is checked against the stored
     hash of the event before it. ``progress(checked, seq)`` is called after every batch.
-    Each batch is its own short read transaction (SQLite keeps no lock between batches).
+    Each batch is its own short read transaction (SQLite keeps no lock between batches), so
+    the session is rolled back as it goes: pass one without uncommitted work.
     """
     table = AuditEvent.__table__
     from_seq = max(1, from_seq)
