@@ -214,11 +214,12 @@ def preview(group: SourceGroup) -> list[dict]:
             item["emails"] = unlinked or 0
             try:
                 from migrator.people.invites import preview_invitations
+                from migrator.waves.settings import get_setting
 
-                p = preview_invitations(group)
-                n = p.get("emails") if isinstance(p, dict) else getattr(p, "emails", None)
-                if isinstance(n, int):
-                    item["emails"] = n
+                p = preview_invitations(
+                    group, reminder_every_days=get_setting("reminder_interval_days"),
+                    max_reminders=get_setting("max_reminders"))
+                item["emails"] = p.invites + p.reminders
             except Exception:  # noqa: S110 (the plain count above stands)
                 pass
         elif step.kind == "add_members":

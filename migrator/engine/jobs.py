@@ -15,6 +15,7 @@ from migrator.db import get_session, utcnow
 from migrator.engine.models import Heartbeat
 from migrator.groups.models import SourceGroup
 from migrator.waves.models import Step, Wave
+from migrator.waves.settings import get_setting
 
 log = logging.getLogger("migrator.engine")
 
@@ -47,7 +48,9 @@ def send_reminders(now: datetime | None = None) -> int:
     with acting_as(Actor("job", "reminders", "reminders")):
         for group in groups:
             session.commit()
-            issue_invitations(group, now=now)
+            issue_invitations(group, now=now,
+                              reminder_every_days=get_setting("reminder_interval_days"),
+                              max_reminders=get_setting("max_reminders"))
             session.commit()
             n += 1
     return n

@@ -374,6 +374,7 @@ def run_due(rid: str | None = None, *, limit: int = 20, max_rounds: int = 50,
     rid = rid or runner_id()
     client_factory = client_factory or default_factory()
     summary = RunSummary()
+    process_max_backlog(client_factory)
     summary.reopened = reopen_delta()
     promote_due()
     seen: set[int] = set()
@@ -388,6 +389,23 @@ def run_due(rid: str | None = None, *, limit: int = 20, max_rounds: int = 50,
     if send_mail:
         summary.emails_sent, summary.bot_messages = send_outboxes(client_factory)
     return summary
+
+
+def process_max_backlog(client_factory) -> None:
+    """Updates stored but not applied yet (deferred, failed) and chats whose rights are
+    unknown: before steps run, so links and memberships are current."""
+    try:
+        from migrator.max.service import refresh_pending
+        from migrator.max.updates import process_pending
+    except ImportError:
+        return
+    try:
+        process_pending()
+        refresh_pending(client_factory())
+        get_session().commit()
+    except Exception:
+        log.exception("processing pending Max updates failed")
+        get_session().rollback()
 
 
 def send_outboxes(client_factory) -> tuple[int, int]:

@@ -68,7 +68,8 @@ def run_invite(step, group, client_factory, rid) -> Outcome:
 
     session = get_session()
     session.commit()
-    stats = issue_invitations(group)
+    stats = issue_invitations(group, reminder_every_days=get_setting("reminder_interval_days"),
+                              max_reminders=get_setting("max_reminders"))
     session.commit()
     left = uninvited_count(group.id)
     info = {"stats": _plain(stats), "left": left}
