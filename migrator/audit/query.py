@@ -109,6 +109,27 @@ def _values(raw: str | None) -> list[str]:
     return list(dict.fromkeys(v.strip() for v in (raw or "").split(",") if v.strip()))[:8]
 
 
+SAMPLE_SIZE = 2000
+
+
+def _action_scan_is_cheaper(org_ids: list[int], actions: list[str]) -> bool:
+    """Both filters can drive the scan: estimate which one reads fewer index entries.
+
+    A scan driven by the organisations reads about ``len(org_ids) / share(actions)`` entries
+    per event found, one driven by the actions ``len(actions) / share(orgs)``; the shares
+    come from the latest events (one short index scan).
+    """
+    sample = get_session().execute(
+        sa.select(T.c.action, T.c.org_id).order_by(T.c.seq.desc()).limit(SAMPLE_SIZE)).all()
+    if not sample:
+        return False
+    orgs, acts = set(org_ids), set(actions)
+    org_share = sum(1 for r in sample if r.org_id in orgs) / len(sample)
+    act_share = sum(1 for r in sample if r.action in acts) / len(sample)
+    floor = 1 / (10 * len(sample))  # "not seen lately" is rare, not impossible
+    return len(actions) / max(org_share, floor) < len(org_ids) / max(act_share, floor)
+
+
 def plan(f: AuditFilter, user) -> Plan:
     """Turn a filter and the user's scope into SQL conditions and index branches."""
     session = get_session()
@@ -168,7 +189,9 @@ def plan(f: AuditFilter, user) -> Plan:
         branches = [[T.c.object_type == t, T.c.object_id == i] for t in types for i in ids]
     elif f.actor:
         branches, actor_cond = [[T.c.actor_id == f.actor], [T.c.actor_label == f.actor]], None
-    elif org_ids is not None and len(org_ids) <= BRANCH_LIMIT:
+    elif (org_ids is not None and len(org_ids) <= BRANCH_LIMIT
+          and not (actions and len(actions) <= BRANCH_LIMIT
+                   and _action_scan_is_cheaper(org_ids, actions))):
         branches, org_ids = [[T.c.org_id == i] for i in org_ids], None
     elif actions and len(actions) <= BRANCH_LIMIT:
         branches, actions = [[T.c.action == a] for a in actions], None
