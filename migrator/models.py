@@ -6,6 +6,7 @@ from migrator.engine.models import Heartbeat
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.mail.models import OutboxMessage
 from migrator.max.models import MaxChat, MaxChatMember, MaxUpdate
+from migrator.max.ratelimit import MaxRateHit
 from migrator.org.models import Organisation
 from migrator.people.invite_models import BotMessage
 from migrator.people.models import Employee, InviteToken
@@ -18,3 +19,4 @@ __all__ = [
     "OutboxMessage", "ProgressSnapshot", "Setting", "SourceGroup", "Step", "User",
     "UserOrgScope", "Wave",
 ]
+__all__ += ["MaxRateHit"]

@@ -21,6 +21,7 @@ API_MODULES = [
     "migrator.engine.api",
     "migrator.progress.api",
     "migrator.audit.api",
+    "migrator.max.api",
 ]
 
 _PATHS: dict[str, dict] = {}

@@ -17,6 +17,8 @@ BLUEPRINTS = [
     "migrator.org.views:bp",
     "migrator.people.views:bp",
     "migrator.groups.views:bp",
+    "migrator.max.views:bp",
+    "migrator.max.webhook:bp",
 ]
 
 

@@ -15,6 +15,7 @@ COMMANDS = [
     "migrator.core.demo:demo_cli",
     "migrator.sandbox.cli:sandbox_command",
     "migrator.imports.cli:import_command",
+    "migrator.max.cli:max_cli",
 ]
 
 

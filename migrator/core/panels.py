@@ -15,6 +15,7 @@ from importlib import import_module
 PANEL_MODULES: list[str] = [
     "migrator.audit.panels",
     "migrator.engine.panels",
+    "migrator.max.panels",
 ]
 
 

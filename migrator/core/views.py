@@ -23,6 +23,7 @@ NAV = [
     ("org.tree", _l("Organisations"), None),
     ("people.employees", _l("Employees"), None),
     ("groups.groups", _l("Groups"), None),
+    ("max.chats", _l("Max chats"), None),
     ("waves.waves", _l("Waves"), None),
     ("imports.upload", _l("Import"), ("admin", "coordinator")),
     ("audit.events", _l("Audit log"), None),

@@ -1,0 +1,164 @@
+"""``flask max ...``: webhook subscription, status, long polling, pre-flight refresh."""
+
+from __future__ import annotations
+
+import time
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+
+from migrator.audit.service import Actor, acting_as, record
+from migrator.db import get_session
+from migrator.max import service, updates
+from migrator.max.errors import MaxError
+from migrator.max.models import MaxChat
+
+CLI_ACTOR = Actor("system", "cli", "flask max")
+
+
+def _client(**kwargs):
+    try:
+        return service.get_client(**kwargs)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group("max")
+def max_cli():
+    """The Max bot: webhook subscription, status, long polling, chat re-checks."""
+
+
+@max_cli.command("subscribe")
+def subscribe_command():
+    """Subscribe MIGRATOR_BASE_URL/max/webhook to the bot's updates, with the secret."""
+    secret = current_app.config["MAX_WEBHOOK_SECRET"]
+    if not secret:
+        raise click.ClickException("MAX_WEBHOOK_SECRET is not set: the webhook would refuse "
+                                   "every update")
+    url = service.webhook_url()
+    with acting_as(CLI_ACTOR), _client() as client:
+        try:
+            client.subscribe(url, service.UPDATE_TYPES, secret)
+        except MaxError as exc:
+            raise click.ClickException(f"subscription failed: {exc}") from exc
+        record("max.subscribe", object_type="max_bot",
+               summary={"url": url, "update_types": list(service.UPDATE_TYPES)})
+        get_session().commit()
+    click.echo(f"Subscribed {url} to {', '.join(service.UPDATE_TYPES)}.")
+
+
+@max_cli.command("unsubscribe")
+@click.option("--url", default=None, help="The subscription URL (default: our webhook).")
+def unsubscribe_command(url: str | None):
+    """Remove a webhook subscription (e.g. to switch to long polling)."""
+    url = url or service.webhook_url()
+    with acting_as(CLI_ACTOR), _client() as client:
+        try:
+            client.unsubscribe(url)
+        except MaxError as exc:
+            raise click.ClickException(f"unsubscribing failed: {exc}") from exc
+        record("max.unsubscribe", object_type="max_bot", summary={"url": url})
+        get_session().commit()
+    click.echo(f"Unsubscribed {url}.")
+
+
+@max_cli.command("status")
+def status_command():
+    """The bot (from /me), its webhook subscriptions and the chats known by status."""
+    with acting_as(CLI_ACTOR), _client() as client:
+        try:
+            me = client.get_me()
+            subs = client.get_subscriptions()
+        except MaxError as exc:
+            raise click.ClickException(f"Max did not answer: {exc}") from exc
+    click.echo(f"Bot: {me.get('first_name') or me.get('name') or '?'} "
+               f"@{me.get('username') or '?'} (user_id {me.get('user_id')})")
+    click.echo(f"API: {current_app.config['MAX_API_URL']}")
+    if subs:
+        for sub in subs:
+            types = ", ".join(sub.get("update_types") or ["all"])
+            click.echo(f"Webhook: {sub.get('url')} ({types})")
+    else:
+        click.echo("Webhook: none (use `flask max poll` or `flask max subscribe`)")
+    session = get_session()
+    counts = dict(session.execute(
+        sa.select(MaxChat.status, sa.func.count()).group_by(MaxChat.status)).all())
+    click.echo("Chats: " + ", ".join(f"{s} {counts.get(s, 0)}"
+                                     for s in ("discovered", "linked", "removed")))
+    click.echo(f"Updates waiting to be processed: {updates.pending_count()}")
+    session.commit()
+
+
+@max_cli.command("poll")
+@click.option("--once", is_flag=True, help="Process one batch of updates and exit.")
+@click.option("--force", is_flag=True, help="Poll even though a webhook is subscribed.")
+@click.option("--timeout", default=30, show_default=True, help="Long-polling timeout, s.")
+def poll_command(once: bool, force: bool, timeout: int):
+    """Long polling for installations without public HTTPS (not for production)."""
+    with acting_as(CLI_ACTOR), _client(timeout=10.0) as client:
+        try:
+            subs = client.get_subscriptions()
+        except MaxError as exc:
+            raise click.ClickException(f"Max did not answer: {exc}") from exc
+        if subs and not force:
+            raise click.ClickException(
+                "a webhook subscription exists (" + ", ".join(s.get("url", "?") for s in subs)
+                + "); Max delivers no updates to polling then. Use --force to poll anyway.")
+        marker = None
+        total = 0
+        while True:
+            try:
+                batch = client.get_updates(marker=marker, timeout=0 if once else timeout,
+                                           types=service.UPDATE_TYPES)
+            except MaxError as exc:
+                if once:
+                    raise click.ClickException(f"polling failed: {exc}") from exc
+                click.echo(f"polling failed, retrying: {exc}", err=True)
+                time.sleep(5)
+                continue
+            marker = batch.marker
+            for update in batch.updates:
+                result = updates.intake(update)
+                get_session().commit()
+                if not result.duplicate and result.refresh_chat_id is not None:
+                    service.refresh_chat(result.refresh_chat_id, client)
+                total += 1
+            if batch.updates:
+                click.echo(f"{len(batch.updates)} update(s) processed")
+            if once:
+                break
+    click.echo(f"Done: {total} update(s).")
+
+
+@max_cli.command("process-pending")
+def process_pending_command():
+    """Retry stored updates that were not processed, then re-check new chats."""
+    with acting_as(CLI_ACTOR):
+        done, left = updates.process_pending()
+        click.echo(f"Updates processed: {done}; still pending: {left}")
+        if current_app.config["MAX_BOT_TOKEN"]:
+            with _client() as client:
+                n = service.refresh_pending(client)
+            click.echo(f"Chats re-checked: {n}")
+
+
+@max_cli.command("refresh")
+def refresh_command():
+    """Pre-flight: re-check the title and the bot's rights in every chat it is in."""
+    session = get_session()
+    ids = list(session.scalars(sa.select(MaxChat.chat_id).where(MaxChat.status != "removed")
+                               .order_by(MaxChat.id)).all())
+    session.commit()
+    problems = 0
+    with acting_as(CLI_ACTOR), _client() as client:
+        for chat_id in ids:
+            error = service.refresh_chat(chat_id, client)
+            chat = service.chat_by_max_id(chat_id)
+            missing = chat.missing_permissions
+            session.commit()
+            if error or missing:
+                problems += 1
+                detail = error or "missing " + ", ".join(missing)
+                click.echo(f"{chat_id} {chat.title!r}: {detail}")
+    click.echo(f"Checked {len(ids)} chat(s); {problems} not ready.")

@@ -1,0 +1,377 @@
+"""The app's side of Max: the configured client, chat visibility, pre-flight and linking.
+
+Transactions and Max API calls
+------------------------------
+On SQLite every transaction starts with ``BEGIN IMMEDIATE``, so a session that has merely
+*read* something holds the database write lock until it commits or rolls back. The shared
+:class:`~migrator.max.ratelimit.DatabaseLimiter` takes that same lock (``BEGIN IMMEDIATE``
+on its own pooled connection) before every API call; called from inside an open
+transaction of the same process it would wait on itself until the busy timeout. So:
+
+* code that calls Max commits (or rolls back) its session first - :func:`refresh_chat`,
+  the webhook's follow-up refresh, the CLI and the engine all do;
+* as a safety net, :class:`AppLimiter` notices a caller on SQLite whose session is still in
+  a transaction and then counts that call on a per-process :class:`MemoryLimiter` of the
+  same rate instead of the database (logged as a warning): slower processes may briefly
+  exceed the shared budget, but nothing deadlocks;
+* ``on_call`` writes the ``max.call`` audit event into the caller's transaction when one is
+  open (no second writer needed; it commits or rolls back with the caller's work), else in
+  its own short transaction, committed at once.
+
+On PostgreSQL the limiter uses an advisory lock on its own connection and none of this
+can block, but the same rules keep transactions short while waiting for the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import sqlalchemy as sa
+from flask import current_app, g, has_app_context
+from sqlmodel import Session, select
+
+from migrator.audit.service import record
+from migrator.db import get_engine, get_session, is_sqlite, utcnow
+from migrator.groups.models import SourceGroup
+from migrator.max.client import MaxClient
+from migrator.max.errors import MaxError
+from migrator.max.models import MaxChat, MaxChatMember
+from migrator.max.ratelimit import DatabaseLimiter, MemoryLimiter
+from migrator.org.models import Organisation
+
+log = logging.getLogger("migrator.max")
+
+# Update types the webhook subscription (and the poller) asks Max for.
+UPDATE_TYPES = (
+    "bot_added", "bot_removed", "bot_started", "bot_stopped", "user_added", "user_removed",
+    "chat_title_changed", "message_callback",
+)
+WEBHOOK_PATH = "/max/webhook"
+ATTENTION_BOT_REMOVED = "the bot was removed from the Max chat"
+
+
+class LinkConflict(Exception):
+    """A mapping that the linking rules refuse (answered 409 by the API)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# --- the client ----------------------------------------------------------------------
+
+_memory_limiters: dict[tuple[str, int], MemoryLimiter] = {}
+_memory_lock = threading.Lock()
+
+
+def _memory_limiter(token: str, rps: int) -> MemoryLimiter:
+    with _memory_lock:
+        key = (token, rps)
+        if key not in _memory_limiters:
+            _memory_limiters[key] = MemoryLimiter(rps)
+        return _memory_limiters[key]
+
+
+def _session_in_transaction() -> bool:
+    session = g.get("db_session") if has_app_context() else None
+    return session is not None and session.in_transaction()
+
+
+class AppLimiter:
+    """The shared :class:`DatabaseLimiter`, never waited on while holding the SQLite lock."""
+
+    def __init__(self, db_limiter: DatabaseLimiter, fallback: MemoryLimiter, sqlite: bool):
+        self.db_limiter = db_limiter
+        self.fallback = fallback
+        self.sqlite = sqlite
+
+    def acquire(self) -> None:
+        if self.sqlite and _session_in_transaction():
+            log.warning("Max call made inside an open SQLite transaction: commit first; "
+                        "counted on the in-process limiter")
+            self.fallback.acquire()
+            return
+        self.db_limiter.acquire()
+
+
+def _call_recorder(app):
+    """The ``on_call`` hook: one ``max.call`` audit event per attempt (no token, no text)."""
+    engine = get_engine(app)
+
+    def on_call(method, template, status, latency_ms, chat_id):
+        summary = {"method": method, "path": template, "status": status,
+                   "latency_ms": round(latency_ms, 1), "chat_id": chat_id}
+        if has_app_context() and _session_in_transaction():
+            record("max.call", object_type="max_chat", object_id=chat_id, summary=summary)
+            return
+        with Session(engine, expire_on_commit=False) as own:
+            record("max.call", object_type="max_chat", object_id=chat_id, summary=summary,
+                   session=own)
+            own.commit()
+
+    return on_call
+
+
+def get_client(*, timeout: float = 10.0, max_retries: int = 4) -> MaxClient:
+    """A :class:`MaxClient` for the configured bot (close it, or use it as a context manager).
+
+    Rate limited by the installation-wide :class:`DatabaseLimiter` (bucket: SHA-256 of the
+    token, ``MAX_RPS``) on the app's engine; every call audited as ``max.call``.
+    Raises ``ValueError`` when ``MAX_BOT_TOKEN`` is not configured.
+    """
+    app = current_app._get_current_object()
+    cfg = app.config
+    token = cfg["MAX_BOT_TOKEN"]
+    if not token:
+        raise ValueError("MAX_BOT_TOKEN is not configured")
+    engine = get_engine(app)
+    rps = int(cfg["MAX_RPS"])
+    limiter = AppLimiter(DatabaseLimiter(engine, token, rps), _memory_limiter(token, rps),
+                         is_sqlite(engine))
+    return MaxClient(cfg["MAX_API_URL"], token, limiter=limiter, timeout=timeout,
+                     max_retries=max_retries, on_call=_call_recorder(app))
+
+
+def webhook_url() -> str:
+    return current_app.config["MIGRATOR_BASE_URL"].rstrip("/") + WEBHOOK_PATH
+
+
+# --- chats: lookup, visibility -------------------------------------------------------
+
+
+def chat_by_max_id(chat_id: int) -> MaxChat | None:
+    return get_session().exec(select(MaxChat).where(MaxChat.chat_id == chat_id)).first()
+
+
+def visible_chats_query(user, query=None):
+    """``query`` (default ``SELECT MaxChat``) restricted to the chats ``user`` may see.
+
+    Admins (and region-wide auditors) see every chat. Anyone scoped sees a chat when its
+    organisation is in their scope - set when the bot was added by a linked employee, or at
+    the first link - or when it serves one of their groups. Chats of unknown origin
+    (``org_id`` unset, nobody linked yet) are for admins only: they could belong to anyone.
+    """
+    from migrator.auth.service import scope_org_ids_subquery
+
+    query = query if query is not None else select(MaxChat)
+    sub = scope_org_ids_subquery(user)
+    if sub is None:
+        return query
+    serves_scope = sa.exists().where(SourceGroup.max_chat_id == MaxChat.id,
+                                     SourceGroup.org_id.in_(sub))
+    return query.where(sa.or_(MaxChat.org_id.in_(sub), serves_scope))
+
+
+def can_see_chat(chat: MaxChat | None, user) -> bool:
+    if chat is None:
+        return False
+    q = visible_chats_query(user, select(MaxChat.id).where(MaxChat.id == chat.id))
+    return get_session().exec(q).first() is not None
+
+
+def groups_of_chat(chat: MaxChat, user=None) -> list[SourceGroup]:
+    """Groups linked to ``chat`` (only those in the scope of ``user``, when given)."""
+    from migrator.auth.service import scoped
+
+    query = select(SourceGroup).where(SourceGroup.max_chat_id == chat.id)
+    if user is not None:
+        query = scoped(query, SourceGroup.org_id, user)
+    return list(get_session().exec(query.order_by(SourceGroup.key)).all())
+
+
+def group_keys_by_chat(chat_ids: list[int], user=None) -> dict[int, list[str]]:
+    """``{max_chat.id: [group keys]}`` for several chats in one query (only groups in the
+    scope of ``user``, when given)."""
+    from migrator.auth.service import scoped
+
+    if not chat_ids:
+        return {}
+    query = (sa.select(SourceGroup.max_chat_id, SourceGroup.key)
+             .where(SourceGroup.max_chat_id.in_(chat_ids)).order_by(SourceGroup.key))
+    if user is not None:
+        query = scoped(query, SourceGroup.org_id, user)
+    rows = get_session().execute(query).all()
+    out: dict[int, list[str]] = {}
+    for chat_id, key in rows:
+        out.setdefault(chat_id, []).append(key)
+    return out
+
+
+def members_present(chat: MaxChat) -> int:
+    return get_session().scalar(
+        sa.select(sa.func.count()).select_from(MaxChatMember)
+        .where(MaxChatMember.chat_id == chat.id, MaxChatMember.is_present.is_(True))
+    ) or 0
+
+
+def chat_json(chat: MaxChat, keys: list[str]) -> dict:
+    return {
+        "chat_id": chat.chat_id,
+        "title": chat.title,
+        "status": chat.status,
+        "bot_is_admin": chat.bot_is_admin,
+        "missing_permissions": chat.missing_permissions,
+        "checked_at": chat.checked_at.isoformat() if chat.checked_at else None,
+        "added_at": chat.added_at.isoformat() if chat.added_at else None,
+        "group_keys": keys,
+    }
+
+
+# --- pre-flight ----------------------------------------------------------------------
+
+
+def chats_needing_refresh(limit: int = 500) -> list[int]:
+    """Max ids of chats the bot is in whose title and rights were not fetched since added."""
+    return list(get_session().exec(
+        select(MaxChat.chat_id).where(MaxChat.status != "removed", MaxChat.checked_at.is_(None))
+        .order_by(MaxChat.id).limit(limit)
+    ).all())
+
+
+def refresh_chat(chat_id: int, client: MaxClient) -> str | None:
+    """Fetch a chat's title and the bot's rights from Max and store them; COMMITS.
+
+    Commits the session before calling Max (see the module notes) and again after
+    storing. Returns None on success, else a short error text (also stored in the audit).
+    """
+    session = get_session()
+    session.commit()  # no lock held while waiting for the network
+    title = None
+    error = None
+    is_admin, perms = False, set()
+    try:
+        title = (client.get_chat(chat_id) or {}).get("title")
+        rights = client.bot_rights(chat_id)
+        is_admin = rights.is_admin or rights.is_owner
+        perms = set(rights.permissions) if is_admin else set()
+    except MaxError as exc:
+        if exc.retryable:
+            log.warning("chat %s not re-checked: %s", chat_id, exc)
+            return str(exc)
+        error = f"{exc.status} {exc.code}".strip()
+    chat = chat_by_max_id(chat_id)
+    if chat is None:
+        session.rollback()
+        return "unknown chat"
+    if title:
+        chat.title = title[:500]
+    chat.bot_is_admin = is_admin
+    chat.bot_permissions = ",".join(sorted(perms))
+    chat.checked_at = utcnow()
+    session.add(chat)
+    record("max.chat_checked", object_type="max_chat", object_id=chat.chat_id,
+           org_id=chat.org_id,
+           summary={"bot_is_admin": is_admin, "missing": chat.missing_permissions,
+                    "error": error})
+    session.commit()
+    log.info("chat %s checked: admin=%s missing=%s", chat_id, is_admin, chat.missing_permissions)
+    return error
+
+
+def refresh_pending(client: MaxClient, limit: int = 500) -> int:
+    """Refresh every chat still waiting for its first check; returns how many were done."""
+    done = 0
+    for chat_id in chats_needing_refresh(limit):
+        if refresh_chat(chat_id, client) is None:
+            done += 1
+    return done
+
+
+# --- linking -------------------------------------------------------------------------
+
+
+def _who(user) -> str:
+    return getattr(user, "email", None) or str(user)
+
+
+def _org(org_id: int | None) -> Organisation | None:
+    return get_session().get(Organisation, org_id) if org_id else None
+
+
+def link_group(group: SourceGroup, chat: MaxChat, user) -> SourceGroup:
+    """Map ``group`` to ``chat`` (not committed); :class:`LinkConflict` when the rules refuse.
+
+    Rules: a removed chat cannot be linked; a group has one chat (re-linking needs an
+    unlink first); a chat serves groups of one organisation subtree: its ``org_id`` is set
+    to the group's organisation at the first link (or replaced, while no group is linked,
+    since it was only a hint from whoever added the bot), and every further group must lie
+    in that organisation's subtree. Idempotent for the same pair.
+    """
+    session = get_session()
+    if group.max_chat_id == chat.id:
+        return group
+    if group.max_chat_id is not None:
+        raise LinkConflict("group_already_linked",
+                           "The group is already linked to another Max chat; unlink it first.")
+    if chat.status == "removed":
+        raise LinkConflict("chat_removed", "The bot was removed from this Max chat.")
+    linked = session.scalar(sa.select(sa.func.count()).select_from(SourceGroup)
+                            .where(SourceGroup.max_chat_id == chat.id)) or 0
+    group_org = _org(group.org_id)
+    chat_org = _org(chat.org_id)
+    if chat_org is not None and linked and not group_org.path.startswith(chat_org.path):
+        raise LinkConflict("other_organisation",
+                           "The Max chat serves groups of another organisation.")
+    before = {"max_chat_id": None, "chat_status": chat.status, "chat_org_id": chat.org_id}
+    if chat_org is None or not linked and not group_org.path.startswith(chat_org.path):
+        chat.org_id = group.org_id
+    group.max_chat_id = chat.id
+    group.linked_at = utcnow()
+    group.linked_by_id = getattr(user, "id", None)
+    group.updated_at = utcnow()
+    chat.status = "linked"
+    session.add_all([group, chat])
+    session.flush()
+    record("group.link", object_type="group", object_id=group.key, org_id=group.org_id,
+           summary={"before": before,
+                    "after": {"max_chat_id": chat.chat_id, "chat_status": chat.status,
+                              "chat_org_id": chat.org_id},
+                    "title": chat.title})
+    log.info("group %r linked to chat %s by %s", group, chat.chat_id, _who(user))
+    return group
+
+
+def unlink_group(group: SourceGroup, user) -> SourceGroup:
+    """Remove the group's mapping (not committed); the chat goes back to discovered when it
+    serves no other group. A no-op for an unlinked group."""
+    session = get_session()
+    if group.max_chat_id is None:
+        return group
+    chat = session.get(MaxChat, group.max_chat_id)
+    group.max_chat_id = None
+    group.linked_at = None
+    group.linked_by_id = None
+    group.updated_at = utcnow()
+    session.add(group)
+    session.flush()
+    remaining = session.scalar(sa.select(sa.func.count()).select_from(SourceGroup)
+                               .where(SourceGroup.max_chat_id == chat.id)) or 0
+    if not remaining and chat.status == "linked":
+        chat.status = "discovered"
+        session.add(chat)
+    record("group.unlink", object_type="group", object_id=group.key, org_id=group.org_id,
+           summary={"before": {"max_chat_id": chat.chat_id},
+                    "after": {"max_chat_id": None, "chat_status": chat.status}})
+    log.info("group %r unlinked from chat %s by %s", group, chat.chat_id, _who(user))
+    return group
+
+
+def linkable_groups(chat: MaxChat, user, limit: int = 500) -> list[SourceGroup]:
+    """Unlinked groups in the user's scope that may be linked to ``chat``."""
+    from migrator.auth.service import scoped
+
+    query = scoped(select(SourceGroup).where(SourceGroup.max_chat_id.is_(None)),
+                   SourceGroup.org_id, user)
+    chat_org = _org(chat.org_id)
+    if chat_org is not None and groups_of_chat(chat):
+        sub = select(Organisation.id).where(Organisation.path.startswith(chat_org.path))
+        query = query.where(SourceGroup.org_id.in_(sub))
+    return list(get_session().exec(query.order_by(SourceGroup.name).limit(limit)).all())
+
+
+def linkable_chats(user, limit: int = 500) -> list[MaxChat]:
+    """Chats the user may see and link a group to (the bot is still in them)."""
+    query = visible_chats_query(user).where(MaxChat.status != "removed")
+    return list(get_session().exec(query.order_by(MaxChat.title).limit(limit)).all())

@@ -1,0 +1,345 @@
+"""Taking in Max updates: store each once, apply it idempotently and order-tolerantly.
+
+The same function serves the webhook, the long-polling loop and ``max process-pending``.
+Max retries deliveries for hours and may reorder them, so every handler compares the
+update's ``timestamp`` (Unix ms) with what was already applied:
+
+* the bot's membership of a chat (``bot_added``/``bot_removed``) follows the newest such
+  event (``MaxChat.last_event_ts``); on a tie the removal wins, whatever the arrival order;
+  who added the bot and when, and when it was removed, come from the newest event of each
+  kind, so a late, stale ``bot_added`` still fills in its details without changing status;
+* a title follows the newest ``chat_title_changed`` stored for the chat;
+* a person's presence in a chat follows the newest ``user_added``/``user_removed`` for
+  that pair (``MaxChatMember.last_event_ts``).
+
+Max API calls (title and rights of a new chat) are never made here: a chat that needs them
+keeps ``checked_at`` empty and is refreshed after the commit (:func:`after_commit`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import import_module
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from migrator.audit.service import Actor, acting_as, record
+from migrator.db import get_session, utcnow
+from migrator.groups.models import SourceGroup
+from migrator.max.models import MaxChat, MaxChatMember, MaxUpdate
+from migrator.max.service import ATTENTION_BOT_REMOVED, chat_by_max_id
+from migrator.people.models import Employee
+
+log = logging.getLogger("migrator.max")
+
+MAX_ACTOR = Actor("max", "updates", "Max updates")
+
+
+class Deferred(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """The update cannot be handled yet (a module it needs is absent); keep it pending."""
+
+
+@dataclass
+class Intake:
+    """What happened to one delivered update."""
+
+    row: MaxUpdate
+    duplicate: bool = False
+    refresh_chat_id: int | None = None  # Max chat id to re-check once committed
+
+
+def canonical_json(update: dict) -> str:
+    return json.dumps(update, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def dedup_key(update: dict) -> str:
+    """SHA-256 of the update's canonical JSON: the same delivery twice has the same key."""
+    return hashlib.sha256(canonical_json(update).encode("utf-8")).hexdigest()
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _user(update: dict) -> dict:
+    user = update.get("user")
+    return user if isinstance(user, dict) else {}
+
+
+def _user_name(user: dict) -> str | None:
+    name = user.get("name") or " ".join(
+        p for p in (user.get("first_name"), user.get("last_name")) if p)
+    return (name or None) and str(name)[:300]
+
+
+def _ts_dt(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts / 1000, UTC)
+
+
+# --- intake --------------------------------------------------------------------------
+
+
+def intake(update: dict) -> Intake:
+    """Store ``update`` once and apply it, in the caller's transaction (not committed).
+
+    A repeat (same dedup key) is reported as duplicate and changes nothing. A failure of
+    the handler is caught: the row keeps the error and no ``processed_at``, so it is retried
+    later, and the caller can still answer 200.
+    """
+    session = get_session()
+    key = dedup_key(update)
+    existing = session.exec(select(MaxUpdate).where(MaxUpdate.dedup_key == key)).first()
+    if existing is not None:
+        return Intake(existing, duplicate=True)
+    message = update.get("message") if isinstance(update.get("message"), dict) else {}
+    recipient = message.get("recipient") if isinstance(message.get("recipient"), dict) else {}
+    row = MaxUpdate(
+        dedup_key=key,
+        update_type=str(update.get("update_type"))[:64],
+        chat_id=_int(update.get("chat_id")) or _int(recipient.get("chat_id")),
+        max_user_id=_int(_user(update).get("user_id")),
+        timestamp=_int(update.get("timestamp")) or 0,
+        payload=canonical_json(update),
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # the same update inserted concurrently
+        existing = session.exec(select(MaxUpdate).where(MaxUpdate.dedup_key == key)).first()
+        return Intake(existing or row, duplicate=True)
+    return Intake(row, refresh_chat_id=process(row, update))
+
+
+def process(row: MaxUpdate, update: dict | None = None) -> int | None:
+    """Apply a stored update (in a savepoint); returns a Max chat id to re-check, if any."""
+    session = get_session()
+    update = update if update is not None else json.loads(row.payload)
+    handler = HANDLERS.get(row.update_type, _ignore)
+    try:
+        with session.begin_nested(), acting_as(MAX_ACTOR):
+            refresh = handler(update, row)
+    except Deferred as exc:
+        row.error = str(exc)[:1000]
+        session.add(row)
+        log.info("update %s (%s) deferred: %s", row.id, row.update_type, exc)
+        return None
+    except Exception as exc:  # a poison update must not block the intake
+        log.exception("update %s (%s) failed", row.id, row.update_type)
+        row.error = f"{type(exc).__name__}: {exc}"[:1000]
+        session.add(row)
+        return None
+    row.processed_at = utcnow()
+    row.error = None
+    session.add(row)
+    return refresh
+
+
+def process_pending(limit: int = 500) -> tuple[int, int]:
+    """Retry stored updates without ``processed_at`` (oldest first), committing each.
+
+    Returns ``(processed, still pending)``.
+    """
+    session = get_session()
+    ids = list(session.exec(select(MaxUpdate.id).where(MaxUpdate.processed_at.is_(None))
+                            .order_by(MaxUpdate.timestamp, MaxUpdate.id).limit(limit)).all())
+    done = 0
+    for update_id in ids:
+        row = session.get(MaxUpdate, update_id)
+        if row is None or row.processed_at is not None:
+            continue
+        process(row)
+        session.commit()
+        done += row.processed_at is not None
+    return done, len(ids) - done
+
+
+# --- handlers ------------------------------------------------------------------------
+
+
+def _ignore(update: dict, row: MaxUpdate) -> None:
+    return None
+
+
+def _chat(chat_id: int | None, *, create: bool = True) -> MaxChat | None:
+    if chat_id is None:
+        raise ValueError("the update names no chat_id")
+    chat = chat_by_max_id(chat_id)
+    if chat is None and create:
+        chat = MaxChat(chat_id=chat_id, status="discovered", last_event_ts=0)
+        get_session().add(chat)
+        get_session().flush()
+    return chat
+
+
+def _linked_groups(chat: MaxChat) -> list[SourceGroup]:
+    return list(get_session().exec(
+        select(SourceGroup).where(SourceGroup.max_chat_id == chat.id)).all())
+
+
+def _membership_is_newer(chat: MaxChat, ts: int, removal: bool) -> bool:
+    return ts > chat.last_event_ts or (removal and ts == chat.last_event_ts)
+
+
+def on_bot_added(update: dict, row: MaxUpdate) -> int | None:
+    session = get_session()
+    chat = _chat(row.chat_id)
+    ts = row.timestamp
+    user = _user(update)
+    if chat.added_at is None or _ts_dt(ts) >= chat.added_at:
+        chat.added_at = _ts_dt(ts)
+        chat.added_by_max_user_id = _int(user.get("user_id"))
+        chat.added_by_name = _user_name(user)
+        if chat.org_id is None and chat.added_by_max_user_id is not None:
+            emp = session.exec(select(Employee).where(
+                Employee.max_user_id == chat.added_by_max_user_id)).first()
+            if emp is not None:
+                chat.org_id = emp.org_id
+    if not _membership_is_newer(chat, ts, removal=False):
+        session.add(chat)
+        return None
+    was = chat.status if chat.last_event_ts else None
+    groups = _linked_groups(chat)
+    chat.status = "linked" if groups else "discovered"
+    chat.last_event_ts = ts
+    chat.checked_at = None  # the rights may differ after a (re-)add: fetch them again
+    session.add(chat)
+    for group in groups:
+        if group.needs_attention and group.attention_reason == ATTENTION_BOT_REMOVED:
+            group.needs_attention = False
+            group.attention_reason = None
+            session.add(group)
+    record("max.chat_discovered", object_type="max_chat", object_id=chat.chat_id,
+           org_id=chat.org_id,
+           summary={"added_by_max_user_id": chat.added_by_max_user_id,
+                    "added_by": chat.added_by_name, "status": chat.status,
+                    "re_added": was == "removed"})
+    return chat.chat_id
+
+
+def on_bot_removed(update: dict, row: MaxUpdate) -> None:
+    session = get_session()
+    chat = _chat(row.chat_id)
+    ts = row.timestamp
+    if chat.removed_at is None or _ts_dt(ts) >= chat.removed_at:
+        chat.removed_at = _ts_dt(ts)
+    if not _membership_is_newer(chat, ts, removal=True):
+        session.add(chat)
+        return None
+    chat.status = "removed"
+    chat.last_event_ts = ts
+    session.add(chat)
+    groups = _linked_groups(chat)
+    for group in groups:
+        group.needs_attention = True
+        group.attention_reason = ATTENTION_BOT_REMOVED
+        group.updated_at = utcnow()
+        session.add(group)
+    record("max.chat_removed", object_type="max_chat", object_id=chat.chat_id,
+           org_id=chat.org_id,
+           summary={"by_max_user_id": _int(_user(update).get("user_id")),
+                    "groups_flagged": [g.key for g in groups]})
+    return None
+
+
+def on_title_changed(update: dict, row: MaxUpdate) -> None:
+    session = get_session()
+    chat = _chat(row.chat_id)
+    newer = session.exec(select(MaxUpdate.id).where(
+        MaxUpdate.chat_id == row.chat_id, MaxUpdate.update_type == "chat_title_changed",
+        MaxUpdate.timestamp > row.timestamp, MaxUpdate.processed_at.is_not(None))).first()
+    title = update.get("title")
+    if newer is None and isinstance(title, str) and title:
+        chat.title = title[:500]
+        session.add(chat)
+    return None
+
+
+def _on_member(update: dict, row: MaxUpdate, present: bool) -> None:
+    session = get_session()
+    user_id = _int(_user(update).get("user_id"))
+    if user_id is None:
+        raise ValueError("the update names no user")
+    chat = _chat(row.chat_id)
+    member = session.get(MaxChatMember, (chat.id, user_id))
+    if member is None:
+        member = MaxChatMember(chat_id=chat.id, max_user_id=user_id, is_present=present,
+                               last_event_ts=row.timestamp)
+    elif row.timestamp > member.last_event_ts or (
+            not present and row.timestamp == member.last_event_ts):
+        member.is_present = present
+        member.last_event_ts = row.timestamp
+        member.updated_at = utcnow()
+    session.add(member)
+    return None
+
+
+def on_user_added(update: dict, row: MaxUpdate) -> None:
+    return _on_member(update, row, True)
+
+
+def on_user_removed(update: dict, row: MaxUpdate) -> None:
+    return _on_member(update, row, False)
+
+
+def on_bot_started(update: dict, row: MaxUpdate) -> None:
+    """Hand the deep-link payload to the invitation logic (``migrator.people.invites``)."""
+    try:
+        invites = import_module("migrator.people.invites")
+        handle = invites.handle_bot_started
+    except (ImportError, AttributeError) as exc:
+        raise Deferred("the invitation module is not available yet") from exc
+    user = _user(update)
+    user_id = _int(user.get("user_id"))
+    if user_id is None:
+        raise ValueError("the update names no user")
+    payload = update.get("payload")
+    outcome = handle(payload if isinstance(payload, str) else "", user_id, _user_name(user))
+    log.info("bot_started from Max user %s: %s", user_id, outcome)
+    return None
+
+
+HANDLERS = {
+    "bot_added": on_bot_added,
+    "bot_removed": on_bot_removed,
+    "chat_title_changed": on_title_changed,
+    "user_added": on_user_added,
+    "user_removed": on_user_removed,
+    "bot_started": on_bot_started,
+}
+
+
+# --- after the commit ----------------------------------------------------------------
+
+
+def after_commit(result: Intake, *, timeout: float = 3.0) -> None:
+    """Fetch a newly added chat's title and rights now, briefly; on failure the chat stays
+    pending (``checked_at`` empty) for ``max refresh``/``max process-pending``/the UI."""
+    if result.refresh_chat_id is None:
+        return
+    from flask import current_app
+
+    from migrator.max.service import get_client, refresh_chat
+
+    if not current_app.config.get("MAX_BOT_TOKEN"):
+        return
+    try:
+        with get_client(timeout=timeout, max_retries=0) as client:
+            refresh_chat(result.refresh_chat_id, client)
+    except Exception:  # the update is safely stored; the refresh is retried later
+        get_session().rollback()
+        log.warning("chat %s: immediate re-check failed; it stays pending",
+                    result.refresh_chat_id, exc_info=True)
+
+
+def pending_count() -> int:
+    return get_session().scalar(sa.select(sa.func.count()).select_from(MaxUpdate)
+                                .where(MaxUpdate.processed_at.is_(None))) or 0

@@ -1,0 +1,177 @@
+"""Pages "Max chats": the chats the bot was added to, their pre-flight state and mapping."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+
+from migrator.auth.service import can_write, roles_required
+from migrator.core.pagination import paginate
+from migrator.db import get_session
+from migrator.groups.service import get_group_by_key
+from migrator.max import service
+from migrator.max.forms import LinkChatForm, LinkGroupForm
+from migrator.max.models import CHAT_STATUSES, MaxChat
+from migrator.org.models import Organisation
+
+log = logging.getLogger("migrator.max")
+
+bp = Blueprint("max", __name__, url_prefix="/max")
+
+STATUS_LABELS = {"discovered": _l("discovered"), "linked": _l("linked"),
+                 "removed": _l("bot removed")}
+PERMISSION_LABELS = {"add_remove_members": _l("add and remove members"),
+                     "pin_message": _l("pin messages"), "write": _l("write messages")}
+LINK_ERROR_KEY = "max_link_error"
+
+CONFLICT_MESSAGES = {
+    "group_already_linked": _l("The group is already linked to another Max chat; "
+                               "unlink it first."),
+    "chat_removed": _l("The bot was removed from this Max chat: it cannot be linked."),
+    "other_organisation": _l("This Max chat serves groups of another organisation."),
+}
+
+
+def conflict_text(exc: service.LinkConflict) -> str:
+    return str(CONFLICT_MESSAGES.get(exc.code, exc.message))
+
+
+def _visible_chat(chat_pk: int) -> MaxChat:
+    chat = get_session().get(MaxChat, chat_pk)
+    if chat is None or not service.can_see_chat(chat, current_user):
+        abort(404)
+    return chat
+
+
+@bp.app_template_global()
+def max_permission_label(name: str) -> str:
+    return str(PERMISSION_LABELS.get(name, name))
+
+
+@bp.get("/chats")
+@login_required
+def chats():
+    query = sa.select(MaxChat, Organisation).outerjoin(Organisation,
+                                                       Organisation.id == MaxChat.org_id)
+    query = service.visible_chats_query(current_user, query)
+    status = request.args.get("status", "")
+    if status in CHAT_STATUSES:
+        query = query.where(MaxChat.status == status)
+    text = request.args.get("q", "").strip()
+    if text:
+        cond = MaxChat.title.icontains(text, autoescape=True)
+        if text.lstrip("-").isdigit():
+            cond = sa.or_(cond, MaxChat.chat_id == int(text))
+        query = query.where(cond)
+    page = paginate(query, sorts={"title": MaxChat.title, "added": MaxChat.added_at,
+                                  "status": MaxChat.status, "checked": MaxChat.checked_at},
+                    default_sort="title", per_page=current_app.config["PER_PAGE"])
+    keys = service.group_keys_by_chat([c.id for c, _org in page.items], current_user)
+    return render_template("max/chats.html", page=page, keys=keys, status=status, q=text,
+                           statuses=STATUS_LABELS, can_write=can_write())
+
+
+def _chat_page(chat: MaxChat, form: LinkGroupForm | None = None, error: str | None = None,
+               status: int = 200):
+    form = form or LinkGroupForm()
+    candidates = service.linkable_groups(chat, current_user) if chat.status != "removed" else []
+    form.group.choices = [("", "—")] + [(g.key, f"{g.name} ({g.key})") for g in candidates]
+    org = get_session().get(Organisation, chat.org_id) if chat.org_id else None
+    return render_template(
+        "max/chat.html", chat=chat, org=org, groups=service.groups_of_chat(chat, current_user),
+        members=service.members_present(chat), form=form, error=error,
+        candidates=candidates, statuses=STATUS_LABELS, can_write=can_write(),
+    ), status
+
+
+@bp.get("/chats/<int:chat_pk>")
+@login_required
+def chat(chat_pk: int):
+    return _chat_page(_visible_chat(chat_pk))
+
+
+@bp.post("/chats/<int:chat_pk>/refresh")
+@roles_required("admin", "coordinator")
+def refresh(chat_pk: int):
+    chat = _visible_chat(chat_pk)
+    max_id = chat.chat_id
+    try:
+        with service.get_client(timeout=5.0, max_retries=1) as client:
+            error = service.refresh_chat(max_id, client)
+    except ValueError:
+        error = "not configured"
+    if error:
+        flash(_("The chat could not be re-checked: %(error)s", error=error), "error")
+    else:
+        flash(_("The chat was re-checked."), "success")
+    target = request.form.get("next", "")
+    if target == "list":
+        return redirect(url_for("max.chats"))
+    return redirect(url_for("max.chat", chat_pk=chat_pk))
+
+
+@bp.post("/chats/<int:chat_pk>/link")
+@roles_required("admin", "coordinator")
+def link_from_chat(chat_pk: int):
+    chat = _visible_chat(chat_pk)
+    form = LinkGroupForm()
+    if not form.validate_on_submit() or not form.group.data:
+        return _chat_page(chat, form, _("Choose a source group."), 400)
+    group = get_group_by_key(form.group.data)
+    try:
+        service.link_group(group, chat, current_user)
+    except service.LinkConflict as exc:
+        get_session().rollback()
+        return _chat_page(chat, form, conflict_text(exc), 409)
+    get_session().commit()
+    flash(_("Group %(name)s is linked to the Max chat.", name=group.name), "success")
+    return redirect(url_for("max.chat", chat_pk=chat.id))
+
+
+@bp.post("/groups/<key>/link")
+@roles_required("admin", "coordinator")
+def link_from_group(key: str):
+    group = get_group_by_key(key)
+    form = LinkChatForm()
+    target = url_for("groups.detail", key=group.key) + "#max-link"
+    raw = form.chat.data if form.validate_on_submit() else ""
+    if not raw or not str(raw).isdigit():
+        session[LINK_ERROR_KEY] = _("Choose a Max chat.")
+        return redirect(target)
+    chat = _visible_chat(int(raw))
+    try:
+        service.link_group(group, chat, current_user)
+    except service.LinkConflict as exc:
+        get_session().rollback()
+        session[LINK_ERROR_KEY] = conflict_text(exc)
+        return redirect(target)
+    get_session().commit()
+    flash(_("The group is linked to the Max chat %(title)s.", title=chat.title or chat.chat_id),
+          "success")
+    return redirect(target)
+
+
+@bp.post("/groups/<key>/unlink")
+@roles_required("admin", "coordinator")
+def unlink_from_group(key: str):
+    group = get_group_by_key(key)
+    if group.max_chat_id is not None:
+        service.unlink_group(group, current_user)
+        get_session().commit()
+        flash(_("The group is no longer linked to a Max chat."), "success")
+    return redirect(url_for("groups.detail", key=group.key) + "#max-link")
