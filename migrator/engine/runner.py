@@ -254,7 +254,9 @@ def _finish(step: Step, outcome: Outcome, summary: RunSummary) -> None:
 def _postpone(step: Step, p: Postpone) -> None:
     _release(step)
     step.status = "due"
-    step.next_attempt_at = utcnow() + timedelta(seconds=p.seconds)
+    # RUNNER_RECHECK_SECONDS caps every re-check delay (tests and demos use 0 or a few).
+    seconds = min(p.seconds, cfg("RUNNER_RECHECK_SECONDS", float(p.seconds)))
+    step.next_attempt_at = utcnow() + timedelta(seconds=seconds)
     changed = step.last_error != p.reason
     step.last_error = p.reason[:2000]
     get_session().add(step)
