@@ -70,7 +70,7 @@ def test_faults_reach_the_same_end_state(sandbox, smtp, app, live_server, ctx, r
     wait_until(lambda: all_in() or run(), timeout=90, what="members added")
     sandbox.faults(fail_503={"probability": 0}, fail_429={"probability": 0},
                    slow={"probability": 0})
-    for key, chat_id in chats.items():
+    for chat_id in chats.values():
         state = sandbox.chat(chat_id)
         bot_msgs = [m for m in state["messages"] if m["sender"]["is_bot"]]
         assert len(bot_msgs) == 1
