@@ -62,6 +62,14 @@ def _clean_header(value: str) -> str:
     return " ".join(value.split())  # no CR/LF: no header injection
 
 
+def valid_address(addr: str | None) -> bool:
+    """A single plain address that can go in a To header (no name, list or line break)."""
+    addr = (addr or "").strip()
+    local, at, domain = addr.rpartition("@")
+    return bool(local and at and "." in domain) and not any(
+        c in addr for c in "\r\n,;<>\"() \t")
+
+
 def _existing(session, idem_key: str) -> OutboxMessage | None:
     return session.scalar(sa.select(OutboxMessage).where(OutboxMessage.idem_key == idem_key))
 
@@ -77,7 +85,7 @@ def queue_email_ex(
     if found is not None:
         return found, False
     to = to.strip()
-    if not to or "@" not in to or any(c in to for c in "\r\n,;<>"):
+    if not valid_address(to):
         raise ValueError(f"not a single e-mail address: {to!r}")
     msg = OutboxMessage(
         idem_key=idem_key, kind=kind, to_addr=to, subject=_clean_header(subject)[:500],
@@ -251,7 +259,12 @@ def send_due(limit: int = 200, now: datetime | None = None) -> SendStats:
                 error, permanent = down, False
                 if error is None:
                     try:
-                        smtp.send(build_message(row, cfg["MAIL_FROM"]))
+                        message = build_message(row, cfg["MAIL_FROM"])
+                    except (ValueError, TypeError, LookupError) as exc:  # a row no retry fixes
+                        error, permanent = f"cannot build the message: {exc}", True
+                if error is None:
+                    try:
+                        smtp.send(message)
                     except _ConnectError as exc:
                         error = down = str(exc)
                     except (OSError, smtplib.SMTPException) as exc:

@@ -31,7 +31,7 @@ from migrator.db import get_session, utcnow
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.mail.models import OutboxMessage
 from migrator.mail.outbox import claim_due, mark_failed_attempt, mark_sent, release
-from migrator.mail.service import queue_email_ex
+from migrator.mail.service import queue_email_ex, valid_address
 from migrator.mail.templates import render_email
 from migrator.max.errors import MaxError
 from migrator.org.models import Organisation
@@ -78,6 +78,7 @@ class InviteStats:
     waiting: int = 0  # invited; the next reminder is not due yet
     exhausted: int = 0  # every reminder has been sent; the person has still not linked
     merged: int = 0  # e-mailed today for another group: marked without a second e-mail
+    invalid_email: int = 0  # the address cannot be mailed: skipped (fix the employee record)
     employee_ids: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
     def _add(self, what: str, employee_id: int) -> None:
@@ -130,6 +131,8 @@ def _plan(group: SourceGroup, now: datetime, every_days: int, max_reminders: int
     for member, emp in rows:
         if emp.max_user_id is not None:
             decisions.append(_Decision(member, emp, "skipped_linked"))
+        elif not valid_address(emp.email):
+            decisions.append(_Decision(member, emp, "invalid_email"))
         elif member.invited_at is None:
             decisions.append(_Decision(member, emp, "invite"))
         elif member.reminder_count >= max_reminders:

@@ -214,3 +214,15 @@ def test_html_escapes_names(ctx, smtp_server, make_org, make_employee, make_grou
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "Учителя &amp; завучи" in html and "Школа &lt;b&gt;№1&lt;/b&gt;" in html
     assert "<script>alert(1)</script>" in mail.get_body(("plain",)).get_content()
+
+
+def test_an_unmailable_address_is_skipped_not_fatal(ctx, make_org, make_employee, make_group):
+    org = make_org()
+    bad, good = make_employee(org, email="no-at-sign.example.org"), make_employee(org)
+    group = make_group(org, members=[bad, good])
+    stats = issue_invitations(group)
+    assert (stats.invites, stats.invalid_email) == (1, 1)
+    assert stats.employee_ids["invalid_email"] == [bad.id]
+    ctx.commit()
+    assert [r.to_addr for r in _outbox(ctx)] == [good.email]
+    assert _member(ctx, group, bad).invited_at is None
