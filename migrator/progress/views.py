@@ -165,43 +165,50 @@ REPORT_COLUMNS = [
 
 
 def report_workbook(org: Organisation | None, rows: list) -> bytes:
-    """The region's progress report as an XLSX workbook (one row per organisation)."""
+    """The region's progress report as an XLSX workbook (one row per organisation),
+    written in openpyxl's streaming mode (thousands of rows in well under a second)."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
-    wb = Workbook(write_only=False)
-    ws = wb.active
-    ws.title = _("Progress")[:31]
-    title = _("Progress of the migration to Max: %(name)s",
-              name=org.name if org else _("all your organisations"))
-    ws.append([title])
-    ws["A1"].font = Font(bold=True, size=13)
-    ws.append([_("As of %(date)s", date=service.local_today().strftime("%d.%m.%Y"))])
-    ws.append([])
-    ws.append([str(name) + (", %" if i in (4, 10) else "")
-              for i, (name, _w) in enumerate(REPORT_COLUMNS)])
-    for cell in ws[4]:
-        cell.font = Font(bold=True)
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(_("Progress")[:31])
     for i, (_name, width) in enumerate(REPORT_COLUMNS, start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
+    ws.freeze_panes = "C5"
+    bold = Font(bold=True)
+
+    def styled(value, font=bold, number_format=None):
+        cell = WriteOnlyCell(ws, value=value)
+        cell.font = font
+        if number_format:
+            cell.number_format = number_format
+        return cell
+
+    title = _("Progress of the migration to Max: %(name)s",
+              name=org.name if org else _("all your organisations"))
+    ws.append([styled(title, Font(bold=True, size=13))])
+    ws.append([_("As of %(date)s", date=service.local_today().strftime("%d.%m.%Y"))])
+    ws.append([])
+    ws.append([styled(str(name) + (", %" if i in (4, 10) else ""))
+               for i, (name, _w) in enumerate(REPORT_COLUMNS)])
     zone = service.tz()
+    base = org.depth if org else 0
     for n, row in enumerate(rows):
         o = row.org
         if n == 0:
             code, name = (o.code if o else ""), _("Total")
         else:
-            code, name = o.code, "    " * (o.depth - (org.depth if org else 0)) + o.name
+            code, name = o.code, "    " * (o.depth - base) + o.name
         deadline = row.deadline.astimezone(zone).date() if row.deadline else None
-        ws.append([code, name, row.employees, row.linked, row.linked_pct, row.groups_total,
-                   row.groups_linked, row.groups_done, row.members_total, row.members_in_chat,
-                   row.coverage_pct, deadline, row.days_left, row.overdue_steps])
+        values = [code, name, row.employees, row.linked, row.linked_pct, row.groups_total,
+                  row.groups_linked, row.groups_done, row.members_total, row.members_in_chat,
+                  row.coverage_pct, deadline, row.days_left, row.overdue_steps]
+        cells = [styled(v) if n == 0 else v for v in values]
         if deadline is not None:
-            ws.cell(row=ws.max_row, column=12).number_format = "DD.MM.YYYY"
-        if n == 0:
-            for cell in ws[ws.max_row]:
-                cell.font = Font(bold=True)
-    ws.freeze_panes = "C5"
+            cells[11] = styled(deadline, bold if n == 0 else Font(), "DD.MM.YYYY")
+        ws.append(cells)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -135,3 +135,16 @@ def test_report_rows_in_tree_order_and_limited_levels(tree, make_user):
     short = service.report_rows(tree.r, admin, levels=1)
     assert [r.org.code for r in short] == ["R", "R", "A", "B"]
     assert short[2].employees == 5  # A still counts A1's people
+
+
+def test_days_left_count_in_the_configured_zone(app):
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # 15:00 in Yekaterinburg
+    late_evening_utc = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)  # 01:00 next day there
+    with app.app_context():
+        assert app.config["MIGRATOR_TZ"] == "Asia/Yekaterinburg"
+        assert service.days_left(late_evening_utc, now) == 1
+        # 22:00 UTC the day before is 03:00 today there: not yet overdue by a day
+        assert service.days_left(now - timedelta(hours=12), now) == 0
+        assert service.local_today(datetime(2026, 11, 25, 19, 30, tzinfo=UTC)).day == 26
