@@ -43,6 +43,7 @@ log = logging.getLogger("migrator.people.invites")
 
 TOKEN_MAX_LENGTH = 64
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+LINK_TOKEN_RE = re.compile(r"https://max\.ru/[A-Za-z0-9_.]+\?start=([A-Za-z0-9_-]{1,64})")
 BOT_SENDER = Actor("job", "bot-sender", "bot-sender")
 MAX_GROUP_NAMES = 10  # groups named in one e-mail
 
