@@ -6,7 +6,8 @@
     sink.messages[0]["Message-ID"], sink.messages[0].get_body(("plain",)).get_content()
     sink.stop()
 
-``fail_next`` answers the next N messages with a temporary failure (451) after DATA;
+``fail_next`` answers the next N messages with a temporary failure (451) after DATA,
+``drop_next`` with 421 (closing the session);
 ``reject`` is a set of addresses refused permanently (550) at RCPT.
 """
 
@@ -40,13 +41,16 @@ class _Handler:
 
     async def handle_DATA(self, server, session, envelope):
         with self.sink.lock:
+            self.sink.peers.append(session.peer)
             if self.sink.fail_next > 0:
                 self.sink.fail_next -= 1
                 return "451 4.3.0 Temporary failure, try again later"
+            if self.sink.drop_next > 0:
+                self.sink.drop_next -= 1
+                return "421 4.3.2 Service shutting down, closing channel"
             msg = email.message_from_bytes(envelope.content, policy=policy.default)
             self.sink.messages.append(msg)
             self.sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-            self.sink.peers.append(session.peer)
         return "250 Message accepted"
 
 
@@ -58,8 +62,9 @@ class SmtpSink:
         self.port = port or _free_port()
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
-        self.peers: list[tuple[str, int]] = []  # client address of each message's session
+        self.peers: list[tuple[str, int]] = []  # client address of every DATA (accepted or not)
         self.fail_next = 0
+        self.drop_next = 0  # answer 421 (the client must close and reconnect)
         self.reject: set[str] = set()
         self.lock = threading.Lock()
         self._controller: Controller | None = None

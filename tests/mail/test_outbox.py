@@ -202,3 +202,14 @@ def test_concurrent_senders_skip_locked_rows(ctx, app):
             r.id for r in _rows(ctx) if r.id not in locked)
         assert len(claim.rows) == 2
         tx.rollback()
+
+
+def test_a_dropped_session_is_reopened_for_the_rest_of_the_batch(ctx, smtp_server):
+    smtp_server.drop_next = 1
+    _queue(3)
+    ctx.commit()
+    stats = send_due()
+    assert (stats.sent, stats.retried) == (2, 1)
+    smtp_server.wait_for(2)
+    assert len(set(smtp_server.peers)) == 2  # a new session after the 421
+    assert "421" in [r for r in _rows(ctx) if r.status == "pending"][0].last_error
