@@ -14,7 +14,8 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox_message"
 
     id: int | None = Field(default=None, primary_key=True)
-    # e.g. "invite:<group>:<employee>:0" — the same decision never makes two messages.
+    # e.g. "invite:<group>:<employee>", "reminder:<group>:<employee>:<n>" — the same
+    # decision never makes two messages.
     idem_key: str = Field(max_length=200, unique=True)
     kind: str = Field(max_length=32, index=True)  # invite, reminder, report, digest, escalation
     to_addr: str = Field(max_length=320, index=True)
@@ -25,6 +26,7 @@ class OutboxMessage(SQLModel, table=True):
     # pending | sending | sent | failed
     status: str = Field(default="pending", max_length=16)
     attempts: int = 0
+    # When due; while ``sending``, the end of the sender's lease (then it is sent again).
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, max_length=1000)
     # Message-ID header, fixed at creation so a resend after a crash is recognisable.
