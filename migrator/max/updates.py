@@ -19,6 +19,7 @@ keeps ``checked_at`` empty and is refreshed after the commit (:func:`after_commi
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, utcnow
 from migrator.groups.models import SourceGroup
 from migrator.max.models import MaxChat, MaxChatMember, MaxUpdate
-from migrator.max.service import ATTENTION_BOT_REMOVED, chat_by_max_id
+from migrator.max.service import ATTENTION_BOT_REMOVED
 from migrator.people.models import Employee
 
 log = logging.getLogger("migrator.max")
@@ -169,14 +170,26 @@ def _ignore(update: dict, row: MaxUpdate) -> None:
     return None
 
 
-def _chat(chat_id: int | None, *, create: bool = True) -> MaxChat | None:
+def _locked_chat(chat_id: int) -> MaxChat | None:
+    # FOR UPDATE: concurrent deliveries for one chat apply one after the other (PostgreSQL;
+    # SQLite writers are serialised anyway), so the newest-event-wins checks hold.
+    return get_session().exec(
+        select(MaxChat).where(MaxChat.chat_id == chat_id).with_for_update()).first()
+
+
+def _chat(chat_id: int | None) -> MaxChat:
+    """The chat row for a Max chat id, locked; created (discovered) if unknown."""
     if chat_id is None:
         raise ValueError("the update names no chat_id")
-    chat = chat_by_max_id(chat_id)
-    if chat is None and create:
+    session = get_session()
+    chat = _locked_chat(chat_id)
+    if chat is None:
         chat = MaxChat(chat_id=chat_id, status="discovered", last_event_ts=0)
-        get_session().add(chat)
-        get_session().flush()
+        try:
+            with session.begin_nested():
+                session.add(chat)
+        except IntegrityError:  # created by a concurrent delivery meanwhile
+            chat = _locked_chat(chat_id)
     return chat
 
 
@@ -269,7 +282,7 @@ def _on_member(update: dict, row: MaxUpdate, present: bool) -> None:
     if user_id is None:
         raise ValueError("the update names no user")
     chat = _chat(row.chat_id)
-    member = session.get(MaxChatMember, (chat.id, user_id))
+    member = session.get(MaxChatMember, (chat.id, user_id))  # serialised by the chat lock
     if member is None:
         member = MaxChatMember(chat_id=chat.id, max_user_id=user_id, is_present=present,
                                last_event_ts=row.timestamp)
@@ -302,7 +315,11 @@ def on_bot_started(update: dict, row: MaxUpdate) -> None:
     if user_id is None:
         raise ValueError("the update names no user")
     payload = update.get("payload")
-    outcome = handle(payload if isinstance(payload, str) else "", user_id, _user_name(user))
+    kwargs = {}
+    if "update_key" in inspect.signature(handle).parameters:
+        kwargs["update_key"] = row.dedup_key  # keys the bot's reply to this update
+    outcome = handle(payload if isinstance(payload, str) else "", user_id, _user_name(user),
+                     **kwargs)
     log.info("bot_started from Max user %s: %s", user_id, outcome)
     return None
 

@@ -7,6 +7,7 @@ import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
+from migrator.audit.service import acting_as
 from migrator.db import get_session
 from migrator.max import updates
 
@@ -33,10 +34,11 @@ def webhook():
     update = request.get_json(silent=True)
     if not isinstance(update, dict) or not isinstance(update.get("update_type"), str):
         return jsonify({"error": "bad_request", "message": "an Update object is expected"}), 400
-    result = updates.intake(update)
-    get_session().commit()
-    if not result.duplicate:
-        updates.after_commit(result)
+    with acting_as(updates.MAX_ACTOR):
+        result = updates.intake(update)
+        get_session().commit()
+        if not result.duplicate:
+            updates.after_commit(result)
     return jsonify({"success": True})
 
 

@@ -171,16 +171,43 @@ def test_the_bot_added_by_a_linked_employee_assigns_the_chat_to_their_org(
     assert _chat(ctx, -601).org_id is None
 
 
-def test_bot_started_is_stored_and_handed_to_the_invitations(ctx, deliver):
-    assert deliver(bot_started(3001, T0, "tok-abc")).status_code == 200
+def test_bot_started_is_stored_and_handed_to_the_invitations(ctx, deliver, make_org,
+                                                              make_employee):
+    from datetime import timedelta
+
+    from migrator.db import utcnow
+    from migrator.people.models import InviteToken
+
+    emp = make_employee(make_org())
+    has_invites = importlib.util.find_spec("migrator.people.invites") is not None
+    token = "tok-" + "a" * 40
+    if has_invites:
+        from migrator.people.invites import token_hash
+
+        ctx.add(InviteToken(token_hash=token_hash(token), employee_id=emp.id,
+                            expires_at=utcnow() + timedelta(days=3)))
+        ctx.commit()
+    assert deliver(bot_started(3001, T0, token)).status_code == 200
     row = ctx.exec(select(MaxUpdate)).one()
     ctx.rollback()
     assert (row.update_type, row.max_user_id) == ("bot_started", 3001)
     assert _count(ctx, MaxChat) == 0  # a dialog is not a chat
-    if importlib.util.find_spec("migrator.people.invites") is None:
+    if not has_invites:
         assert row.processed_at is None and "not available" in row.error
-    else:
-        assert row.processed_at is not None or row.error
+        return
+    assert row.processed_at is not None and row.error is None
+    ctx.refresh(emp)
+    assert emp.max_user_id == 3001
+    # the same Start delivered again changes nothing
+    assert deliver(bot_started(3001, T0, token)).status_code == 200
+    assert _count(ctx, MaxUpdate) == 1
+
+
+def test_the_webhook_needs_no_csrf_token(app, ctx, deliver):
+    app.config["WTF_CSRF_ENABLED"] = True
+    assert deliver(bot_added(-150, T0)).status_code == 200
+    assert deliver(bot_added(-151, T0), secret="wrong").status_code == 401
+    assert _count(ctx, MaxUpdate) == 1
 
 
 def test_a_failing_update_is_kept_with_its_error_and_answered_200(ctx, deliver):
