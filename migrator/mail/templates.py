@@ -15,7 +15,8 @@ is autoescaped; the plain-text part is always present. Values may be objects or 
 - ``report``: ``full_name``, ``group_name``, ``chat_title``, ``members_total``,
   ``members_in_chat``, optional ``org_name``, ``platform``, ``started_at``, ``cutover_at``,
   ``closed_at``, ``override_reason``, ``url``.
-- ``digest``: ``full_name``, ``day`` (date), ``rows`` (rows with ``name``, ``employees``,
+- ``digest``: ``full_name``, ``day`` (date), ``rows`` (rows with ``name`` or ``org_name``
+  ("*": the reader's whole scope), ``employees``,
   ``linked``, ``groups_total``, ``groups_done``, ``members_total``, ``members_in_chat``),
   optional ``overdue`` (rows with ``group_name``, ``step``, ``due_at``), ``url``.
 """
@@ -88,6 +89,15 @@ def quoted(names) -> str:
     return ", ".join(items[:-1]) + " и " + items[-1]
 
 
+def row_label(row) -> str:
+    """A digest row's title: ``name`` or ``org_name`` ("*" is the reader's whole scope)."""
+    for key in ("name", "org_name", "org_code"):
+        value = row.get(key) if isinstance(row, dict) else getattr(row, key, None)
+        if value:
+            return "Всего в зоне ответственности" if value == "*" else str(value)
+    return "—"
+
+
 @cache
 def _env(autoescape: bool) -> Environment:
     env = Environment(
@@ -98,7 +108,7 @@ def _env(autoescape: bool) -> Environment:
     )
     env.filters.update(d=fmt_date, dt=fmt_dt, quoted=quoted,
                        platform=lambda p: PLATFORMS.get(p or "", p or "—"),
-                       step=lambda k: STEPS.get(k or "", k or "—"))
+                       step=lambda k: STEPS.get(k or "", k or "—"), label=row_label)
     env.globals.update(salutation=salutation, percent=percent)
     return env
 

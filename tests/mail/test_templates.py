@@ -57,6 +57,14 @@ def test_specific_content(app):
         assert "37 из 40 (92%)" in text and "Telegram" in text
         _s, text, _h = render_email("digest", **CONTEXTS["digest"])
         assert "7 из 10 (70%)" in text and "переключение, срок 30.07.2026 10:00" in text
+        # rows as the progress service gives them (org_name; "*" is the whole scope)
+        rows = [dict(org_name="*", employees=4, linked=1, groups_total=1, groups_done=0,
+                     members_total=4, members_in_chat=1, groups_linked=0),
+                dict(org_name="Школа №2", employees=4, linked=1, groups_total=1,
+                     groups_done=0, members_total=4, members_in_chat=1)]
+        _s, text, _h = render_email("digest", full_name="", day=date(2026, 7, 30), rows=rows,
+                                    overdue=[])
+        assert "Всего в зоне ответственности" in text and "Школа №2" in text
         _s, text, _h = render_email("schedule", **CONTEXTS["schedule"])
         assert "30.07.2026 10:00" in text and "WhatsApp" in text
 
