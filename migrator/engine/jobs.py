@@ -111,3 +111,35 @@ def send_digest(now: datetime | None = None) -> int:
             n += 1
         session.commit()
     return n
+
+
+def escalate_overdue(now: datetime | None = None) -> int:
+    """One e-mail per overdue step (more than a day past due, not done) to the group's
+    coordinators and the organisation's head; the step is marked escalated."""
+    from datetime import timedelta
+
+    from migrator.engine.notify import escalate_step
+
+    now = now or utcnow()
+    session = get_session()
+    rows = session.exec(
+        select(Step, SourceGroup).join(SourceGroup, SourceGroup.id == Step.group_id)
+        .join(Wave, Wave.id == Step.wave_id)
+        .where(Wave.status.in_(("planned", "active")),
+               Step.status.in_(("due", "waiting", "running")),
+               Step.due_at < now - timedelta(days=1), Step.escalated_at.is_(None))
+        .limit(500)
+    ).all()
+    with acting_as(Actor("job", "escalations", "escalations")):
+        for step, group in rows:
+            reason = step.last_error or "overdue"
+            escalate_step(step, group, f"просрочено: {reason}",
+                          marker=f"overdue{now:%Y%m%d}")
+            step.escalated_at = now
+            session.add(step)
+            from migrator.audit.service import record
+
+            record("step.escalated", object_type="step", object_id=step.id,
+                   org_id=group.org_id, summary={"kind": step.kind, "reason": "overdue"})
+        session.commit()
+    return len(rows)

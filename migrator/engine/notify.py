@@ -54,7 +54,7 @@ def group_url(group) -> str:
     return f"{current_app.config['MIGRATOR_BASE_URL']}/groups/{group.key}"
 
 
-def escalate_step(step, group, error: str) -> int:
+def escalate_step(step, group, error: str, marker: str | None = None) -> int:
     """One escalation e-mail per failure to the coordinators and the organisation's head."""
     from migrator.waves.models import Wave
 
@@ -65,7 +65,8 @@ def escalate_step(step, group, error: str) -> int:
     if org is not None and org.head_email:
         to.append((org.head_email, ""))
     group_name = group.name if group else "?"
-    marker = step.finished_at.strftime("%Y%m%d%H%M%S") if step.finished_at else "0"
+    if marker is None:
+        marker = step.finished_at.strftime("%Y%m%d%H%M%S") if step.finished_at else "0"
     sent = set()
     for addr, full_name in to:
         if addr in sent:

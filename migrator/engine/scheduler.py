@@ -62,9 +62,10 @@ def job_snapshots() -> None:
 
 
 def job_digest() -> None:
-    from migrator.engine.jobs import send_digest
+    from migrator.engine.jobs import escalate_overdue, send_digest
 
     _in_app(send_digest)
+    _in_app(escalate_overdue)
 
 
 def runner_interval(app: Flask) -> float:

@@ -160,3 +160,26 @@ def test_digest_once_per_day(planned, app):
     rows = get_session().scalars(sa.select(OutboxMessage).where(
         OutboxMessage.kind == "digest")).all()
     assert [r.to_addr for r in rows] == [coord.email]
+
+
+def test_overdue_steps_escalated_once(sandbox, ctx, app, make_org, make_employee, make_group,
+                                      make_user):
+    from datetime import timedelta
+
+    from migrator.db import utcnow
+    from migrator.engine.jobs import escalate_overdue
+    from migrator.mail.models import OutboxMessage
+
+    org = make_org(head_email="chief@example.org")
+    group = make_group(org, members=[make_employee(org)])  # never links: cutover stays due
+    coord = make_user("coordinator", orgs=[org])
+    start = utcnow() - timedelta(days=5)
+    past_wave([group], coord, invite_at=start, add_members_at=start, announce_at=start,
+              cutover_at=start + timedelta(days=1), deadline=utcnow() + timedelta(days=1))
+    set_status(group, "invite", "skipped")
+    run_due(send_mail=False)  # not linked: add/announce/parallel postponed, cutover blocked
+    assert escalate_overdue() >= 1
+    assert escalate_overdue() == 0
+    to = set(get_session().scalars(sa.select(OutboxMessage.to_addr).where(
+        OutboxMessage.kind == "escalation")).all())
+    assert to == {coord.email, "chief@example.org"}
