@@ -401,6 +401,8 @@ def process_max_backlog(client_factory) -> None:
         from migrator.max.updates import process_pending
     except ImportError:
         return
+    if not current_app.config.get("MAX_BOT_TOKEN"):
+        return
     try:
         process_pending()
         refresh_pending(client_factory())
@@ -425,7 +427,8 @@ def send_outboxes(client_factory) -> tuple[int, int]:
     try:
         from migrator.people.invites import send_bot_messages
 
-        bot = send_bot_messages(client_factory()) or 0
+        if current_app.config.get("MAX_BOT_TOKEN"):
+            bot = send_bot_messages(client_factory()) or 0
     except ImportError:
         log.warning("bot message sender not available yet")
     except Exception:

@@ -113,7 +113,16 @@ def run_scheduler(app: Flask) -> None:
     sched = build_scheduler(app, blocking=True)
     log.info("scheduler %s starting (runner every %ss)", runner_id(),
              runner_interval(app))
+    import signal
+
+    def _stop(_signum, _frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _stop)  # supervisors stop us with SIGTERM
     try:
         sched.start()
     except (KeyboardInterrupt, SystemExit):
-        pass
+        log.info("scheduler stopping")
+    finally:
+        if sched.running:
+            sched.shutdown(wait=False)
