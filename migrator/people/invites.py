@@ -336,7 +336,9 @@ def handle_bot_started(payload: str | None, max_user_id: int, user_name: str | N
         emp = session.get(Employee, tok.employee_id)
         result = "already" if tok.used_by_max_user_id == max_user_id else "used"
     elif tok.expires_at <= now:
-        result = "expired"
+        emp = session.get(Employee, tok.employee_id)
+        # an old e-mail's link pressed after linking through a newer one: nothing is wrong
+        result = "already" if emp is not None and emp.max_user_id == max_user_id else "expired"
     else:
         emp = session.scalar(sa.select(Employee).where(Employee.id == tok.employee_id)
                              .with_for_update())

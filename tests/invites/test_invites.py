@@ -181,6 +181,9 @@ def test_reminders_every_n_days_bounded(ctx, app, make_org, make_employee, make_
     tokens = [_token_from(r.body_text) for r in rows]
     assert len(set(tokens)) == 3
     assert handle_bot_started(tokens[2], 31, None, now=t0 + timedelta(days=7)) == "linked"
+    # the first e-mail's link, pressed later by the same person: no alarm
+    assert handle_bot_started(tokens[0], 31, None, now=t0 + timedelta(days=8)) == "already"
+    assert handle_bot_started(tokens[1], 32, None, now=t0 + timedelta(days=40)) == "expired"
     # explicit arguments win over the settings
     assert issue_invitations(group, now=t0 + timedelta(days=60), max_reminders=5).skipped_linked
 
