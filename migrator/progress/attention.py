@@ -13,7 +13,7 @@ from migrator.max.models import MaxChat
 from migrator.org.models import Organisation
 from migrator.people.models import Employee
 from migrator.progress.service import (
-    DONE_STEP_STATUSES,
+    NOT_OVERDUE_STATUSES,
     OPEN_WAVE_STATUSES,
     OVERDUE_GRACE,
     missing_rights_condition,
@@ -82,7 +82,7 @@ def _overdue_steps(user, now):
     q = (sa.select(Step, SourceGroup, Organisation)
          .join(SourceGroup, SourceGroup.id == Step.group_id)
          .join(Organisation, Organisation.id == SourceGroup.org_id)
-         .where(Step.status.not_in(DONE_STEP_STATUSES), Step.due_at < now - OVERDUE_GRACE))
+         .where(Step.status.not_in(NOT_OVERDUE_STATUSES), Step.due_at < now - OVERDUE_GRACE))
     return scoped(q, SourceGroup.org_id, user)
 
 
@@ -117,7 +117,7 @@ SECTIONS = [
             _l("Something outside the plan happened to these groups."),
             _flagged_groups, {"name": SourceGroup.name}, "name"),
     Section("overdue", _l("Overdue steps"),
-            _l("Steps not finished more than a day after they were due."),
+            _l("Steps not finished more than a day after they were due (paused ones aside)."),
             _overdue_steps, {"due": Step.due_at, "group": SourceGroup.name}, "due"),
     Section("waves", _l("Overdue waves"),
             _l("The deadline has passed and the wave is not completed."),

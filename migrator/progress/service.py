@@ -30,6 +30,8 @@ from migrator.waves.models import STEP_KINDS, STEP_STATUSES, Step, Wave
 log = logging.getLogger("migrator.progress")
 
 DONE_STEP_STATUSES = ("succeeded", "skipped")
+# Not overdue whatever their due time: finished, or deliberately paused by a coordinator.
+NOT_OVERDUE_STATUSES = (*DONE_STEP_STATUSES, "paused")
 OPEN_WAVE_STATUSES = ("planned", "active", "paused")
 IN_CHAT_STATUSES = ("added", "already")
 # A step still unfinished this long after its due time counts as overdue.
@@ -285,7 +287,7 @@ def own_counts(roots: list[Organisation] | None, cutoff: datetime | None = None,
         # Overdue steps and the latest deadline of the open waves, per organisation.
         q = (sa.select(SourceGroup.org_id, sa.func.count())
              .join(Step, Step.group_id == SourceGroup.id)
-             .where(Step.status.not_in(DONE_STEP_STATUSES), Step.due_at < now - OVERDUE_GRACE)
+             .where(Step.status.not_in(NOT_OVERDUE_STATUSES), Step.due_at < now - OVERDUE_GRACE)
              .group_by(SourceGroup.org_id))
         for org_id, n in session.execute(limit(q, SourceGroup.org_id)):
             counts[org_id]["overdue_steps"] = n

@@ -148,3 +148,19 @@ def test_days_left_count_in_the_configured_zone(app):
         # 22:00 UTC the day before is 03:00 today there: not yet overdue by a day
         assert service.days_left(now - timedelta(hours=12), now) == 0
         assert service.local_today(datetime(2026, 11, 25, 19, 30, tzinfo=UTC)).day == 26
+
+
+def test_paused_steps_are_not_overdue(tree, make_user, ctx):
+    from migrator.waves.models import Step
+
+    admin = make_user("admin")
+    g_a = tree.groups[0]
+    long_ago = tree.now - timedelta(days=9)
+    ctx.add(Step(group_id=g_a.id, wave_id=tree.wave.id, kind="invite", status="paused",
+                 due_at=long_ago, next_attempt_at=long_ago))
+    ctx.add(Step(group_id=g_a.id, wave_id=tree.wave.id, kind="add_members", status="due",
+                 due_at=long_ago, next_attempt_at=long_ago))
+    ctx.commit()
+    fig = service.figures(tree.r, admin)
+    assert fig.overdue_steps == 2  # B's failed invite and A's due step; not the paused one
+    assert {r.org.code: r.overdue_steps for r in fig.children} == {"A": 1, "B": 1}
