@@ -21,6 +21,7 @@ from email import policy
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 def _free_port() -> int:
@@ -57,8 +58,11 @@ class _Handler:
 class SmtpSink:
     """An SMTP server collecting parsed messages (``email.message.EmailMessage``)."""
 
-    def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int | None = None, host: str = "127.0.0.1",
+                 auth: tuple[str, str] | None = None) -> None:
         self.host = host
+        self.auth = auth  # (user, password): AUTH PLAIN/LOGIN offered (without TLS)
+        self.logins: list[str] = []  # user names of successful logins
         self.port = port or _free_port()
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
@@ -70,10 +74,22 @@ class SmtpSink:
         self._controller: Controller | None = None
 
     def start(self) -> SmtpSink:
+        kwargs = {}
+        if self.auth:
+            kwargs = {"authenticator": self._authenticate,
+                      "auth_require_tls": False}
         self._controller = Controller(_Handler(self), hostname=self.host, port=self.port,
-                                      ready_timeout=5)
+                                      ready_timeout=5, **kwargs)
         self._controller.start()
         return self
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword) and self.auth is not None
+              and (auth_data.login, auth_data.password)
+              == (self.auth[0].encode(), self.auth[1].encode()))
+        if ok:
+            self.logins.append(self.auth[0])
+        return AuthResult(success=ok)
 
     def stop(self) -> None:
         if self._controller is not None:

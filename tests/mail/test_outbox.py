@@ -178,14 +178,24 @@ def test_a_live_lease_is_not_taken_over(ctx, smtp_server):
     assert len(smtp_server.wait_for(1)) == 1
 
 
-def test_smtp_login_failure_keeps_the_password_out(ctx, app, smtp_server):
-    app.config.update(SMTP_USER="mailer", SMTP_PASSWORD="s3cret-pass")
-    _queue(1)
-    ctx.commit()
-    assert send_due().retried == 1
-    row = _rows(ctx)[0]
-    assert row.last_error and "s3cret-pass" not in row.last_error
-    assert smtp_server.messages == []
+def test_smtp_login_and_a_wrong_password_kept_out_of_errors(ctx, app):
+    sink = SmtpSink(auth=("mailer", "right-pass")).start()
+    try:
+        # (aiosmtpd stalls after a failed AUTH: a short timeout keeps the test fast)
+        app.config.update(SMTP_HOST=sink.host, SMTP_PORT=sink.port, SMTP_USER="mailer",
+                          SMTP_PASSWORD="s3cret-wrong", SMTP_TIMEOUT=1)
+        now = utcnow()
+        _queue(1, now=now)
+        ctx.commit()
+        assert send_due(now=now).retried == 1
+        row = _rows(ctx)[0]
+        assert row.last_error and "s3cret-wrong" not in row.last_error
+        assert sink.messages == []
+        app.config["SMTP_PASSWORD"] = "right-pass"
+        assert send_due(now=now + timedelta(minutes=5)).sent == 1
+        assert sink.logins == ["mailer"] and len(sink.wait_for(1)) == 1
+    finally:
+        sink.stop()
 
 
 @pytest.mark.postgres_only
