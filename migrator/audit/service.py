@@ -162,7 +162,13 @@ def seal_pending(session: OrmSession) -> list[AuditEvent]:
         .returning(AuditHead.last_seq, AuditHead.last_hash)
     ).one()
     seq, prev = head.last_seq - len(events), head.last_hash
-    now = utcnow()  # taken under the head lock: times never decrease along the chain
+    # Taken under the head lock and never before the previous event (clocks of several
+    # machines may differ a little): times never decrease along the chain.
+    now = utcnow()
+    if seq:
+        last_at = session.scalar(sa.select(AuditEvent.created_at).where(AuditEvent.seq == seq))
+        if last_at is not None and last_at > now:
+            now = last_at
     for ev in events:
         seq += 1
         ev.seq, ev.created_at, ev.prev_hash = seq, now, prev

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 from audit_support import raw_engine, triggers_lifted
@@ -9,6 +11,7 @@ from sqlmodel import select
 
 from migrator.audit.models import AuditEvent, AuditHead
 from migrator.audit.service import Actor, acting_as, compute_hash, record, verify
+from migrator.db import utcnow
 
 
 def _record_many(ctx, n: int, prefix: str = "test.event") -> None:
@@ -145,3 +148,18 @@ def test_event_page_flags_an_altered_event(ctx, database_url, client, login, mak
     login(client, admin)
     assert "НЕ совпадает" in client.get("/audit/3").get_data(as_text=True)
     assert "Содержимое совпадает с хешем" in client.get("/audit/2").get_data(as_text=True)
+
+
+def test_times_never_decrease_along_the_chain(ctx):
+    # another machine whose clock runs an hour ahead wrote event #1
+    ahead = AuditEvent(seq=1, created_at=utcnow() + timedelta(hours=1), actor_type="job",
+                       actor_id="fast-clock", action="test.ahead", summary="{}",
+                       prev_hash="0" * 64)
+    ahead.hash = compute_hash(ahead)
+    ctx.add(ahead)
+    ctx.execute(sa.update(AuditHead).values(last_seq=1, last_hash=ahead.hash))
+    ctx.commit()
+    later = record("test.here")
+    ctx.commit()
+    assert later.seq == 2 and later.created_at == ahead.created_at
+    assert verify(ctx).ok
