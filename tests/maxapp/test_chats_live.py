@@ -327,3 +327,26 @@ def test_poll_once_processes_queued_updates_without_a_webhook(
     result = runner.invoke(args=["max", "poll", "--once", "--force"])
     ctx.rollback()
     assert result.exit_code != 0 and "long polling is off" in result.output
+
+
+def test_duplicated_and_reordered_deliveries_from_the_sandbox(live_server, sandbox, runner, ctx):
+    _subscribe(runner, ctx)
+    owner = sandbox.user("Owner")
+    cid = sandbox.chat(owner["user_id"], "Дубли")
+    sandbox.ctl("POST", "/faults", {"duplicate_delivery": {"next": 1},
+                                    "reorder_delivery": {"next": 1, "hold_ms": 300}})
+    sandbox.add_bot(cid, FULL)  # held back 300 ms, then delivered twice
+    sandbox.ctl("POST", f"/chats/{cid}/title", {"title": "Новое имя"})  # overtakes it
+
+    def delivered():
+        log = sandbox.ctl("GET", "/deliveries")
+        ok = [d for d in log["deliveries"] if d["status"] == 200]
+        return log["pending"] == 0 and len(ok) >= 3
+
+    wait_for(delivered)
+    wait_for(lambda: _chat(ctx, cid).checked_at is not None)
+    n = ctx.scalar(sa.select(sa.func.count()).select_from(MaxUpdate))
+    ctx.rollback()
+    assert n == 2
+    chat = _chat(ctx, cid)
+    assert (chat.status, chat.title, chat.missing_permissions) == ("discovered", "Новое имя", [])
