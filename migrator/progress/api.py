@@ -20,6 +20,9 @@ def progress():
         org = get_by_code(code)
         if org is None or not can_see_org(org):
             return api_error(404, "not_found", f"No organisation {code!r} in your scope.")
+    if org is None:  # a single top organisation is the starting node, as on the dashboard
+        tops = service.top_orgs(current_user)
+        org = tops[0] if len(tops) == 1 else None
     fig = service.figures(org, current_user)
     data = fig.as_dict()
     data["as_of"] = service.local_today().isoformat()

@@ -468,19 +468,16 @@ def _tree_order(orgs: list[Organisation]) -> list[Organisation]:
 
 
 def digest_rows(user, now: datetime | None = None) -> list[dict]:
-    """Rows for the daily digest e-mail of ``user``: first the whole scope, then each top
-    organisation below it (same numbers as the dashboard). Each row is ``Row.as_dict()``
-    plus ``overdue_waves`` on the first row."""
-    fig = figures(None, user, now=now)
+    """Rows for the daily digest e-mail of ``user`` (same numbers as the dashboard): first
+    the whole scope (the user's single top organisation, or all of them), then one row per
+    organisation one level below. Each row is :meth:`Row.as_dict`; the first row also has
+    ``overdue_waves``."""
+    tops = top_orgs(user)
+    fig = figures(tops[0] if len(tops) == 1 else None, user, now=now)
     first = Row.as_dict(fig)
     first["org_name"] = first["org_name"] or "*"
     first["overdue_waves"] = fig.overdue_waves
-    rows = [first]
-    # A single region root: list its children, which is what the reader acts on.
-    if len(fig.children) == 1:
-        fig = figures(fig.children[0].org, user, now=now)
-    rows.extend(c.as_dict() for c in fig.children)
-    return rows
+    return [first, *(c.as_dict() for c in fig.children)]
 
 
 # --- snapshots --------------------------------------------------------------------------------
