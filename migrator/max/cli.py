@@ -134,13 +134,9 @@ def poll_command(once: bool, force: bool, timeout: int):
 @max_cli.command("process-pending")
 def process_pending_command():
     """Retry stored updates that were not processed, then re-check new chats."""
-    with acting_as(CLI_ACTOR):
-        done, left = updates.process_pending()
-        click.echo(f"Updates processed: {done}; still pending: {left}")
-        if current_app.config["MAX_BOT_TOKEN"]:
-            with _client() as client:
-                n = service.refresh_pending(client)
-            click.echo(f"Chats re-checked: {n}")
+    done, left, refreshed = updates.catch_up()
+    click.echo(f"Updates processed: {done}; still pending: {left}")
+    click.echo(f"Chats re-checked: {refreshed}")
 
 
 @max_cli.command("refresh")

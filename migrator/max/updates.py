@@ -360,3 +360,20 @@ def after_commit(result: Intake, *, timeout: float = 3.0) -> None:
 def pending_count() -> int:
     return get_session().scalar(sa.select(sa.func.count()).select_from(MaxUpdate)
                                 .where(MaxUpdate.processed_at.is_(None))) or 0
+
+
+def catch_up(limit: int = 500) -> tuple[int, int, int]:
+    """Periodic job body (app context needed): retry pending updates, then fetch the title
+    and rights of chats still unchecked. Returns ``(processed, still pending, refreshed)``.
+    """
+    from flask import current_app
+
+    from migrator.max.service import get_client, refresh_pending
+
+    with acting_as(MAX_ACTOR):
+        done, left = process_pending(limit)
+        refreshed = 0
+        if current_app.config.get("MAX_BOT_TOKEN"):
+            with get_client() as client:
+                refreshed = refresh_pending(client, limit)
+    return done, left, refreshed

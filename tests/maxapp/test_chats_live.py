@@ -350,3 +350,20 @@ def test_duplicated_and_reordered_deliveries_from_the_sandbox(live_server, sandb
     assert n == 2
     chat = _chat(ctx, cid)
     assert (chat.status, chat.title, chat.missing_permissions) == ("discovered", "Новое имя", [])
+
+
+def test_a_chat_whose_first_check_failed_is_checked_by_process_pending(
+        sandbox, runner, ctx, deliver):
+    owner = sandbox.user("Owner")
+    cid = sandbox.chat(owner["user_id"], "Проверка позже")
+    update = sandbox.add_bot(cid, ["write"])  # no webhook: we deliver it ourselves
+    sandbox.ctl("POST", "/faults", {"fail_503": {"next": 1}})
+    assert deliver(update).status_code == 200  # answered although Max failed meanwhile
+    chat = _chat(ctx, cid)
+    assert chat.status == "discovered" and chat.checked_at is None
+    result = runner.invoke(args=["max", "process-pending"])
+    ctx.rollback()
+    assert result.exit_code == 0 and "Chats re-checked: 1" in result.output, result.output
+    chat = _chat(ctx, cid)
+    assert chat.title == "Проверка позже" and chat.missing_permissions == [
+        "add_remove_members", "pin_message"]
