@@ -114,7 +114,7 @@ def refresh(chat_pk: int):
         with service.get_client(timeout=5.0, max_retries=1) as client:
             error = service.refresh_chat(max_id, client)
     except ValueError:
-        error = "not configured"
+        error = _("the bot token is not configured")
     if error:
         flash(_("The chat could not be re-checked: %(error)s", error=error), "error")
     else:
