@@ -7,16 +7,48 @@ asserts the events — actor, object, organisation, request data — not just th
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
+import pytest
 from sqlmodel import select
 
 from migrator.audit.models import AuditEvent
 from migrator.audit.service import verify
 from migrator.db import get_session
 from migrator.org.models import Organisation
+from migrator.sandbox import create_sandbox_app, run_in_thread
+from migrator.sandbox.state import SandboxState
 
 PASSWORD = "trail-password-123"
+BOT_TOKEN = "trail-bot-token-5f2a9c"  # noqa: S105 - a test token, checked for leaks
+SECRET = "trail-webhook-secret"  # noqa: S105
+
+
+@pytest.fixture
+def sandbox():
+    """The Max sandbox over HTTP (the only fake: at the edge)."""
+    handle = run_in_thread(create_sandbox_app(
+        token=BOT_TOKEN, rps=None, state=SandboxState(bot_username="trail_bot")))
+    yield handle
+    handle.shutdown()
+
+
+@pytest.fixture
+def app_config(app_config, sandbox):
+    app_config.update(MAX_API_URL=sandbox.url, MAX_BOT_TOKEN=BOT_TOKEN,
+                      MAX_WEBHOOK_SECRET=SECRET, MAX_BOT_USERNAME="trail_bot")
+    return app_config
+
+
+def _sandbox_chat_with_bot(sandbox) -> int:
+    with httpx.Client(base_url=sandbox.url + "/_sandbox", timeout=10) as ctl:
+        owner = ctl.post("/users", json={"first_name": "Owner"}).json()
+        chat_id = ctl.post("/chats", json={"title": "Отдел образования",
+                                           "owner_id": owner["user_id"]}).json()["chat_id"]
+        assert ctl.post(f"/chats/{chat_id}/bot", json={}).status_code < 300
+    return chat_id
 
 
 def _events(app, action: str) -> list[AuditEvent]:
@@ -33,7 +65,8 @@ def _import(runner, tmp_path, kind: str, text: str) -> None:
     assert result.exit_code == 0, result.output
 
 
-def test_a_campaign_leaves_a_complete_verifiable_trail(app, runner, client, tmp_path):
+def test_a_campaign_leaves_a_complete_verifiable_trail(app, runner, client, tmp_path,
+                                                       sandbox):
     # --- inventory through the import command -----------------------------------------
     _import(runner, tmp_path, "organisations",
             "code,name,parent_code,head_email\nREG,Регион,,head@example.org\n"
@@ -104,6 +137,27 @@ def test_a_campaign_leaves_a_complete_verifiable_trail(app, runner, client, tmp_
     assert all(e["org_id"] == edu.id for e in scoped["events"])
     assert not {"import.organisations", "user.create"} & {e["action"] for e in scoped["events"]}
 
+    # --- Max: the bot is added to a chat (webhook), an admin links the group (API) ------
+    chat_id = _sandbox_chat_with_bot(sandbox)
+    update = {"update_type": "bot_added", "timestamp": int(time.time() * 1000),
+              "chat_id": chat_id, "is_channel": False,
+              "user": {"user_id": 1, "first_name": "Owner", "name": "Owner", "is_bot": False,
+                       "last_activity_time": 1}}
+    resp = api.post("/max/webhook", json=update, headers={"X-Max-Bot-Api-Secret": SECRET})
+    assert resp.status_code == 200
+    (found,) = _events(app, "max.chat_discovered")
+    assert found.actor_type == "max" and found.object_id == str(chat_id)
+    calls = _events(app, "max.call")  # the immediate re-check of the new chat's rights
+    assert calls and all(BOT_TOKEN not in c.summary for c in calls)
+    assert {json.loads(c.summary)["chat_id"] for c in calls} == {chat_id}
+    assert all(json.loads(c.summary)["status"] == 200 for c in calls)
+    resp = api.post("/api/v1/groups/edu-main/link", json={"chat_id": chat_id},
+                    headers={"Authorization": f"Bearer {admin_token}"})
+    assert resp.status_code == 200, resp.get_json()
+    (link,) = _events(app, "group.link")
+    assert link.actor_label == "admin@example.org" and link.org_id == edu.id
+    assert json.loads(link.summary)["after"]["max_chat_id"] == chat_id
+
     # --- a wave planned through the API by the coordinator ------------------------------
     start = datetime.now(UTC) + timedelta(days=1)
     body = {"name": "Волна 1", "group_keys": ["edu-main"],
@@ -119,7 +173,7 @@ def test_a_campaign_leaves_a_complete_verifiable_trail(app, runner, client, tmp_
     # ... and it is in the coordinator's scope, so the API now shows it to them
     scoped = api.get(f"/api/v1/audit?since={scoped['next']}",
                      headers={"Authorization": f"Bearer {token}"}).get_json()
-    assert [e["action"] for e in scoped["events"]] == ["wave.create"]
+    assert [e["action"] for e in scoped["events"]] == ["group.link", "wave.create"]
 
     resp = client.post("/logout")
     assert resp.status_code == 302
