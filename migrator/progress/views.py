@@ -51,6 +51,19 @@ def wave_url(wave) -> str | None:
     return maybe_url("waves.detail", {"wave_id": wave_id}, {"id": wave_id})
 
 
+def chat_url(chat) -> str | None:
+    return maybe_url("max.chat", {"chat_pk": chat.id})
+
+
+def employee_url(emp) -> str | None:
+    return maybe_url("people.detail", {"employee_id": emp.id}) if emp is not None else None
+
+
+def org_url(org) -> str:
+    return maybe_url("org.detail", {"code": org.code}) or url_for("core.dashboard",
+                                                                  org=org.code)
+
+
 def groups_list_url(org: Organisation | None) -> str | None:
     return maybe_url("groups.groups", **({"org": org.code} if org else {}))
 
@@ -109,6 +122,10 @@ def dashboard_context() -> dict:
     }
 
 
+LINKS = {"group_url": group_url, "wave_url": wave_url, "chat_url": chat_url,
+         "employee_url": employee_url, "org_url": org_url}
+
+
 # --- needs attention --------------------------------------------------------------------------
 
 
@@ -124,7 +141,7 @@ def attention():
                         per_page=current_app.config["PER_PAGE"])
         blocks = [(section, page.items, page.total)]
         return render_template("progress/attention.html", blocks=blocks, page=page,
-                               single=section, group_url=group_url, wave_url=wave_url, now=now)
+                               single=section, now=now, **LINKS)
     blocks = []
     session = get_session()
     for section in SECTIONS:
@@ -135,7 +152,7 @@ def attention():
         total = len(rows) if len(rows) <= ATTENTION_CAP else count(q)
         blocks.append((section, items, total))
     return render_template("progress/attention.html", blocks=blocks, page=None, single=None,
-                           group_url=group_url, wave_url=wave_url, now=now, cap=ATTENTION_CAP)
+                           now=now, cap=ATTENTION_CAP, **LINKS)
 
 
 # --- reports ------------------------------------------------------------------------------------

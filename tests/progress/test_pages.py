@@ -186,3 +186,24 @@ def test_chart_is_empty_without_snapshots(app):
 
     with app.test_request_context("/"):
         assert str(progress_chart([], None, "x")) == ""
+
+
+def test_attention_links_to_the_places_to_fix(tree, make_user, login, client, app, ctx):
+    from sqlmodel import select
+
+    from migrator.max.models import MaxChat
+    from migrator.people.models import Employee
+
+    login(client, make_user("admin"))
+    html = _text(client.get("/attention"))
+    views = app.view_functions
+    if "max.chat" in views:
+        chat = ctx.exec(select(MaxChat).where(MaxChat.title == "Чат Б")).one()
+        assert f'href="/max/chats/{chat.id}"' in html
+    if "people.detail" in views:
+        emp = ctx.exec(select(Employee).where(Employee.email == "b1@example.org")).one()
+        assert f'href="/employees/{emp.id}"' in html
+    if "org.detail" in views:
+        assert 'href="/orgs/B"' in html
+    else:
+        assert 'href="/?org=B"' in html
