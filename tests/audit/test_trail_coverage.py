@@ -1,7 +1,8 @@
 """Every kind of action leaves an event: drive the real services and read the trail.
 
-This walks what exists through its real entry points (CLI, sign-in form, pages, API) and
-asserts the events — actor, object, organisation, request data — not just their names.
+This walks what exists through its real entry points (CLI, sign-in form, pages, API, the
+Max webhook, the step runner with a real SMTP server and the Max sandbox) and asserts the
+events — actor, object, organisation, request data — not just their names.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from smtp_helpers import SmtpSink
 from sqlmodel import select
 
 from migrator.audit.models import AuditEvent
@@ -36,9 +38,18 @@ def sandbox():
 
 
 @pytest.fixture
-def app_config(app_config, sandbox):
+def smtp():
+    sink = SmtpSink().start()
+    sink.reject.add("petrova@example.org")  # a permanent refusal: the e-mail fails
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def app_config(app_config, sandbox, smtp):
     app_config.update(MAX_API_URL=sandbox.url, MAX_BOT_TOKEN=BOT_TOKEN,
-                      MAX_WEBHOOK_SECRET=SECRET, MAX_BOT_USERNAME="trail_bot")
+                      MAX_WEBHOOK_SECRET=SECRET, MAX_BOT_USERNAME="trail_bot",
+                      SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port)
     return app_config
 
 
@@ -159,21 +170,41 @@ def test_a_campaign_leaves_a_complete_verifiable_trail(app, runner, client, tmp_
     assert json.loads(link.summary)["after"]["max_chat_id"] == chat_id
 
     # --- a wave planned through the API by the coordinator ------------------------------
-    start = datetime.now(UTC) + timedelta(days=1)
+    start = datetime.now(UTC) - timedelta(minutes=1)  # the invitations are due at once
     body = {"name": "Волна 1", "group_keys": ["edu-main"],
             **{name: (start + timedelta(days=i)).isoformat()
                for i, name in enumerate(("invite_at", "add_members_at", "announce_at",
                                          "cutover_at", "deadline"))}}
     resp = api.post("/api/v1/waves", json=body, headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 201, resp.get_json()
+    wave_id = resp.get_json()["id"]
     (wave,) = _events(app, "wave.create")
     assert wave.actor_label == "coord@example.org" and wave.org_id == edu.id
-    assert wave.object_type == "wave" and wave.object_id == str(resp.get_json()["id"])
+    assert wave.object_type == "wave" and wave.object_id == str(wave_id)
     assert json.loads(wave.summary)["groups"] == ["edu-main"]
     # ... and it is in the coordinator's scope, so the API now shows it to them
     scoped = api.get(f"/api/v1/audit?since={scoped['next']}",
                      headers={"Authorization": f"Bearer {token}"}).get_json()
     assert [e["action"] for e in scoped["events"]] == ["group.link", "wave.create"]
+
+    # --- the runner takes the due invitation step; its e-mails go through the outbox ----
+    result = runner.invoke(args=["run-due"])
+    assert result.exit_code == 0, result.output
+    steps = _events(app, "step.started") + _events(app, "step.succeeded")
+    assert [e.action for e in steps] == ["step.started", "step.succeeded"]
+    assert all(e.actor_type == "job" and e.org_id == edu.id and e.object_type == "step"
+               for e in steps)
+    assert json.loads(steps[1].summary)["stats"]["invites"] == 2
+    (activated,) = _events(app, "wave.activate")
+    assert activated.object_id == str(wave_id) and activated.actor_type == "job"
+    (sent,) = _events(app, "mail.sent")
+    (bounced,) = _events(app, "mail.failed")
+    assert json.loads(sent.summary)["to"] == "ivanov@example.org"
+    assert json.loads(bounced.summary)["to"] == "petrova@example.org"
+    assert "550" in json.loads(bounced.summary)["error"]
+    for ev in (sent, bounced):  # who and what, never the message text or the invite link
+        assert ev.org_id == edu.id and ev.actor_type == "job"
+        assert "start=" not in ev.summary and "max.ru" not in ev.summary
 
     resp = client.post("/logout")
     assert resp.status_code == 302
