@@ -60,7 +60,16 @@ def retry(step: Step, user) -> None:
     step.finished_at = None
     step.next_attempt_at = utcnow()
     step.status = "due"
+    _forget_unsure_post(step)
     _change(step, "step.retry", user, before)
+
+
+def _forget_unsure_post(step: Step) -> None:
+    """A coordinator who retries the announcement checked the chat: post it."""
+    from migrator.engine.steps import PENDING
+
+    if step.message_id and step.message_id.startswith(PENDING):
+        step.message_id = None
 
 
 def skip(step: Step, user, reason: str) -> None:
@@ -177,6 +186,7 @@ def reset(step: Step, user) -> None:
     step.escalated_at = None
     step.confirmed_at = None
     step.next_attempt_at = step.due_at
+    _forget_unsure_post(step)
     _due_now(step)
     _change(step, "step.reset", user, before)
 
@@ -227,7 +237,8 @@ def preview(group: SourceGroup) -> list[dict]:
             item["api_calls"] = math.ceil(n / BATCH)
             item["note"] = str(_l("%(n)d member(s) to add", n=n))
         elif step.kind == "announce":
-            item["api_calls"] = 0 if step.pinned_at else (1 if step.message_id else 2)
+            posted = step.message_id and not step.message_id.startswith("pending:")
+            item["api_calls"] = 0 if step.pinned_at else (1 if posted else 3)
         elif step.kind == "parallel_run":
             item["api_calls"] = max(1, math.ceil(group.member_count / 100))
         elif step.kind == "cutover":

@@ -200,6 +200,35 @@ def announcement_text(group: SourceGroup) -> str:
     return f"{body}\n\n{footer}" if body else footer
 
 
+PENDING = "pending:"  # message_id while posting: "pending:<chat's message count before>"
+
+
+def _recover_announcement(client, chat: MaxChat, text: str, count_before: int) -> str | None:
+    """After a run died while posting: the message id if our announcement is in the chat,
+    None if it is certainly not there (safe to post); StepFailed when nobody can tell."""
+    from migrator.max.errors import MaxError
+
+    pinned = client.get_pinned(chat.chat_id)
+    if pinned and (pinned.get("body") or {}).get("text") == text:
+        return pinned["body"]["mid"]
+    try:  # GET /messages (the platform has it; a sandbox may not)
+        data = client._request("GET", "/messages",
+                               params={"chat_id": chat.chat_id, "count": 100},
+                               chat_id=chat.chat_id)
+        for m in (data or {}).get("messages") or []:
+            if (m.get("sender") or {}).get("is_bot") and (m.get("body") or {}).get("text") == text:
+                return m["body"]["mid"]
+        return None
+    except MaxError as exc:
+        if exc.retryable:
+            raise
+    info = client.get_chat(chat.chat_id)
+    if int(info.get("messages_count") or 0) > count_before:
+        raise StepFailed("the announcement may already be in the chat (a run stopped while "
+                         "posting it): check the Max chat, then retry or skip this step")
+    return None
+
+
 def run_announce(step, group, client_factory, rid) -> Outcome:
     session = get_session()
     chat = linked_chat(group)
@@ -210,17 +239,20 @@ def run_announce(step, group, client_factory, rid) -> Outcome:
         raise Postpone("waiting for the first run of adding members", 120)
     text = announcement_text(group)
     client = client_factory()
-    if step.message_id is None and step.send_intent_at is not None:
-        # The last runner may have posted and died before recording the message: reuse a
-        # pinned message with our text instead of posting a second one.
+    if step.message_id and step.message_id.startswith(PENDING):
+        count_before = int(step.message_id[len(PENDING):] or 0)
         session.commit()
-        pinned = client.get_pinned(chat.chat_id)
-        if pinned and (pinned.get("body") or {}).get("text") == text:
-            step.message_id = pinned["body"]["mid"]
-            step.pinned_at = step.pinned_at or utcnow()
-            session.add(step)
-            session.commit()
+        step.message_id = _recover_announcement(client, chat, text, count_before)
+        if step.message_id:
+            record("chat.announce_recovered", object_type="group", object_id=group.id,
+                   org_id=group.org_id, summary={"message_id": step.message_id})
+        session.add(step)
+        session.commit()
     if step.message_id is None:
+        session.commit()
+        count = int(client.get_chat(chat.chat_id).get("messages_count") or 0)
+        # The intent, committed before the call: a restart knows a post may be out there.
+        step.message_id = f"{PENDING}{count}"
         step.send_intent_at = utcnow()
         renew_lease(step, rid)
         session.add(step)

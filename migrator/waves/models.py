@@ -69,8 +69,9 @@ class Step(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=2000)  # skip/override reason, confirmation
     changed_by: str | None = Field(default=None, max_length=200)  # user e-mail or "job:<name>"
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    # announce: the intent to post is committed before the call, the message id right after
-    # it and the pin time after pinning — a restarted runner resumes instead of re-posting.
+    # announce: the intent to post is committed before the call (message_id
+    # "pending:<messages in the chat before>"), the real message id right after it and the
+    # pin time after pinning — a restarted runner resumes instead of re-posting.
     send_intent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     message_id: str | None = Field(default=None, max_length=200)
     pinned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -108,8 +108,8 @@ def test_group_page_panel_and_dry_run(planned, client, login, app):
     page = client.get(f"/groups/{group.key}").get_data(as_text=True)
     assert "Шаги перехода" in page
     assert "Что сделает следующий запуск" in page
-    # 4 linked members to add: one add call; announce: post + pin
-    assert "вызовов API Max: 1" in page and "вызовов API Max: 2" in page
+    # 4 linked members to add: one add call; announce: count, post and pin
+    assert "вызовов API Max: 1" in page and "вызовов API Max: 3" in page
 
 
 def test_cutover_confirm_sends_report_once_and_completes_wave(planned, client, login, app):

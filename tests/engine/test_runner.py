@@ -88,6 +88,7 @@ def test_announce_resumes_after_a_crash_between_post_and_record(world, sandbox, 
     client.pin_message(chat_id, msg["body"]["mid"])
     s = step(group, "announce")
     s.send_intent_at = utcnow()
+    s.message_id = "pending:0"
     get_session().add(s)
     get_session().commit()
     _no_invites(group)
@@ -230,3 +231,41 @@ def test_expired_lease_is_reclaimed(world, sandbox, app):
     again = claim_steps("other:2")
     assert {s.id for s in again} == {s.id for s in first}
     assert all(s.claimed_by == "other:2" for s in again)
+
+
+def test_announce_crash_unclear_fails_without_posting_twice(world, sandbox, app):
+    """Posted but not pinned, and the chat's messages cannot be listed: nobody can tell
+    whether the new message is ours, so the step asks the coordinator instead of re-posting;
+    their retry posts it."""
+    from migrator.db import utcnow
+    from migrator.engine.maxclient import client_factory
+    from migrator.engine.steps import announcement_text
+
+    org, group, emps, chat_id, admin = world(n=1)
+    past_wave([group], admin)
+    client_factory()().send_message(announcement_text(group), chat_id=chat_id)
+    s = step(group, "announce")
+    s.send_intent_at, s.message_id = utcnow(), "pending:0"
+    get_session().add(s)
+    get_session().commit()
+    _no_invites(group)
+    run_due(send_mail=False)
+    s = step(group, "announce")
+    assert s.status == "failed" and "check the Max chat" in s.last_error
+    assert len(sandbox.chat(chat_id)["messages"]) == 1
+
+
+def test_announce_crash_before_the_post_reached_max_posts_once(world, sandbox, app):
+    from migrator.db import utcnow
+
+    org, group, emps, chat_id, admin = world(n=1)
+    past_wave([group], admin)
+    s = step(group, "announce")
+    s.send_intent_at, s.message_id = utcnow(), "pending:0"
+    get_session().add(s)
+    get_session().commit()
+    _no_invites(group)
+    run_due(send_mail=False)
+    chat = sandbox.chat(chat_id)
+    assert len(chat["messages"]) == 1 and chat["pinned_message_id"]
+    assert step(group, "announce").status == "waiting"
