@@ -8,6 +8,7 @@ events — actor, object, organisation, request data — not just their names.
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -77,7 +78,7 @@ def _import(runner, tmp_path, kind: str, text: str) -> None:
 
 
 def test_a_campaign_leaves_a_complete_verifiable_trail(app, runner, client, tmp_path,
-                                                       sandbox):
+                                                       sandbox, smtp):
     # --- inventory through the import command -----------------------------------------
     _import(runner, tmp_path, "organisations",
             "code,name,parent_code,head_email\nREG,Регион,,head@example.org\n"
@@ -205,6 +206,20 @@ def test_a_campaign_leaves_a_complete_verifiable_trail(app, runner, client, tmp_
     for ev in (sent, bounced):  # who and what, never the message text or the invite link
         assert ev.org_id == edu.id and ev.actor_type == "job"
         assert "start=" not in ev.summary and "max.ru" not in ev.summary
+
+    # --- the employee presses Start with the link from the e-mail: linked -----------------
+    smtp.wait_for(1, timeout=5)
+    text = smtp.messages[0].get_body(("plain",)).get_content()
+    link_token = re.search(r"start=([A-Za-z0-9_-]+)", text).group(1)
+    started = {"update_type": "bot_started", "timestamp": int(time.time() * 1000),
+               "chat_id": 9001, "payload": link_token,
+               "user": {"user_id": 777, "first_name": "Иван", "name": "Иван",
+                        "is_bot": False, "last_activity_time": 1}}
+    resp = api.post("/max/webhook", json=started, headers={"X-Max-Bot-Api-Secret": SECRET})
+    assert resp.status_code == 200
+    (linked,) = _events(app, "employee.linked")
+    assert linked.actor_type == "max" and linked.org_id == edu.id
+    assert json.loads(linked.summary)["max_user_id"] == 777 and link_token not in linked.summary
 
     resp = client.post("/logout")
     assert resp.status_code == 302
