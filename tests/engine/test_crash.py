@@ -17,10 +17,23 @@ from migrator.groups.models import GroupMember
 pytestmark = pytest.mark.slow
 
 
-def test_runner_killed_repeatedly_ends_in_the_same_state(sandbox, ctx, app, make_org,
+@pytest.fixture
+def smtp(app_config):
+    from smtp_helpers import SmtpSink
+
+    sink = SmtpSink().start()
+    app_config.update(SMTP_HOST=sink.host, SMTP_PORT=sink.port)
+    yield sink
+    sink.stop()
+
+
+def test_runner_killed_repeatedly_ends_in_the_same_state(sandbox, smtp, ctx, app, make_org,
                                                          make_employee, make_group, make_user):
     org = make_org()
     admin = make_user("admin")
+    # people not on Max yet: the invite step e-mails them while the runner is being killed
+    invitees = [make_employee(org) for _ in range(40)]
+    mail_group = make_group(org, members=invitees)
     groups, chats, people = [], [], []
     for g in range(3):
         emps = [make_employee(org, max_user_id=sandbox.user(f"С{g}-{i}")) for i in range(130)]
@@ -30,7 +43,7 @@ def test_runner_killed_repeatedly_ends_in_the_same_state(sandbox, ctx, app, make
         groups.append(group)
         chats.append(chat_id)
         people.append({e.max_user_id for e in emps})
-    past_wave(groups, admin)
+    past_wave([*groups, mail_group], admin)
     for group in groups:
         set_status(group, "invite", "skipped")
     sandbox.faults(slow={"probability": 1.0, "ms": 150})
@@ -50,6 +63,13 @@ def test_runner_killed_repeatedly_ends_in_the_same_state(sandbox, ctx, app, make
         out, _err = proc.communicate(timeout=60)
         assert proc.returncode == 0, out
     assert kills >= 2
+    # every invitation arrived, each person's under one Message-ID (a resend after a kill
+    # keeps the Message-ID, so the mailbox sees the same message)
+    by_person: dict[str, set[str]] = {}
+    for msg in smtp.messages:
+        by_person.setdefault(str(msg["To"]), set()).add(msg["Message-ID"])
+    assert set(by_person) == {e.email for e in invitees}
+    assert all(len(ids) == 1 for ids in by_person.values())
     session = get_session()
     session.expire_all()
     for group, chat_id, ids in zip(groups, chats, people, strict=True):
