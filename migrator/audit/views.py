@@ -6,7 +6,15 @@ import json
 import logging
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    stream_with_context,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -21,7 +29,6 @@ from migrator.org.models import Organisation
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 log = logging.getLogger("migrator.audit")
 READERS = ("admin", "auditor", "coordinator")
-PER_PAGE = 50
 ACTOR_TYPES = {"user": _l("user"), "job": _l("job"), "max": _l("Max"), "system": _l("system")}
 
 
@@ -68,7 +75,7 @@ def events():
     f = AuditFilter.from_args(request.args)
     p = query.plan(f, current_user)
     page = query.keyset_page(p, before=_int_arg("before"), after=_int_arg("after"),
-                             per_page=PER_PAGE)
+                             per_page=current_app.config["PER_PAGE"])
     return render_template(
         "audit/events.html", f=f, page=page, orgs=org_labels(e.org_id for e in page.events),
         actions=query.distinct_actions()[:500],
