@@ -183,3 +183,27 @@ def test_overdue_steps_escalated_once(sandbox, ctx, app, make_org, make_employee
     to = set(get_session().scalars(sa.select(OutboxMessage.to_addr).where(
         OutboxMessage.kind == "escalation")).all())
     assert to == {coord.email, "chief@example.org"}
+
+
+def test_hourly_reminders_until_cutover(sandbox, ctx, app, make_org, make_employee, make_group,
+                                        make_user):
+    from datetime import timedelta
+
+    from migrator.db import utcnow
+    from migrator.engine.jobs import send_reminders
+    from migrator.mail.models import OutboxMessage
+
+    org = make_org()
+    person = make_employee(org)
+    group = make_group(org, members=[person])
+    coord = make_user("coordinator", orgs=[org])
+    past_wave([group], coord)
+    run_due(send_mail=False)
+    assert step(group, "invite").status == "succeeded"
+    kinds = lambda: sorted(get_session().scalars(  # noqa: E731
+        sa.select(OutboxMessage.kind).where(OutboxMessage.to_addr == person.email)).all())
+    assert kinds() == ["invite"]
+    send_reminders(now=utcnow() + timedelta(days=4))  # the default interval is 3 days
+    assert kinds() == ["invite", "reminder"]
+    send_reminders(now=utcnow() + timedelta(days=4, hours=1))
+    assert kinds() == ["invite", "reminder"]
