@@ -189,3 +189,17 @@ def test_settings_saved_footer_mandatory(client, ctx, make_user, login):
     get_session().expire_all()
     assert get_setting("coverage_threshold") == 85
     assert get_setting("footer") == form["footer"]
+
+
+def test_wave_list_in_russian_with_filter(client, ctx, make_org, make_group, make_user, login):
+    from migrator.waves.service import create_wave
+
+    admin = make_user("admin")
+    start = datetime.fromisoformat(DATES["invite_at"])
+    create_wave("Первая волна", [make_group(make_org()).key],
+                *(start + timedelta(days=i) for i in range(5)), user=admin)
+    ctx.commit()
+    login(client, admin)
+    page = client.get("/waves/?status=planned").get_data(as_text=True)
+    assert "Первая волна" in page and "запланирована" in page
+    assert "Первая волна" not in client.get("/waves/?status=active").get_data(as_text=True)
