@@ -215,6 +215,11 @@ def preview(group: SourceGroup) -> list[dict]:
             continue
         item = {"kind": step.kind, "status": step.status, "due_at": step.next_attempt_at,
                 "emails": 0, "api_calls": 0, "note": ""}
+        if step.status == "waiting":  # nothing runs until the coordinator confirms
+            item["note"] = str(_l("waits for the coordinator's confirmation"))
+            item["emails"] = 1 if step.kind == "cutover" else 0  # then: the report
+            out.append(item)
+            continue
         if step.kind == "invite":
             unlinked = session.scalar(
                 select(sa.func.count()).select_from(GroupMember)
@@ -243,13 +248,17 @@ def preview(group: SourceGroup) -> list[dict]:
             item["api_calls"] = max(1, math.ceil(group.member_count / 100))
         elif step.kind == "cutover":
             blocker = cutover_blocker(step, group)
-            item["note"] = blocker or str(_l("ready for the coordinator's confirmation"))
-            item["emails"] = 0 if step.status != "waiting" else 1
+            if blocker is None:
+                item["note"] = str(_l("ready for the coordinator's confirmation"))
+            elif blocker.startswith("coverage"):
+                item["note"] = str(_l("coverage below the threshold"))
+            else:
+                item["note"] = str(_l("waiting for the announcement to be confirmed"))
         if step.kind in ("add_members", "announce", "parallel_run"):
             try:
                 linked_chat(group)
-            except Exception as exc:  # Postpone: say why nothing would happen
-                item["note"] = str(exc)
+            except Exception:  # Postpone: say why nothing would happen
+                item["note"] = str(_l("the group's Max chat is not ready (link or bot rights)"))
                 item["api_calls"] = 0
         out.append(item)
     return out

@@ -121,7 +121,9 @@ def claim_steps(rid: str, limit: int = 20, now: datetime | None = None,
         select(Step)
         .where(Step.wave_id.in_(runnable), Step.next_attempt_at <= now,
                sa.or_(Step.status.in_(("pending", "due")),
-                      sa.and_(Step.status == "running", Step.claimed_until < now)))
+                      sa.and_(Step.status == "running",
+                              sa.or_(Step.claimed_until.is_(None),
+                                     Step.claimed_until < now))))
         .order_by(Step.next_attempt_at, Step.group_id, Step.id)
         .limit(limit)
     )
