@@ -20,6 +20,8 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from migrator.groups.models import PLATFORMS
 
 DT_FORMAT = "%Y-%m-%dT%H:%M"
+PLATFORM_LABELS = {"whatsapp": "WhatsApp", "telegram": "Telegram", "viber": "Viber",
+                   "vk": "VK", "other": _l("other messengers")}
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -43,7 +45,8 @@ class DatesMixin:
 class WaveForm(DatesMixin, FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=300)])
     org = SelectField(_l("Organisation (with its subordinates)"), validators=[Optional()])
-    platforms = MultiCheckboxField(_l("Platforms"), choices=[SelectChoice(p, p) for p in PLATFORMS],
+    platforms = MultiCheckboxField(_l("Platforms"),
+                                   choices=[SelectChoice(p, PLATFORM_LABELS[p]) for p in PLATFORMS],
                                    validators=[Optional()])
     group_keys = TextAreaField(_l("Groups (keys, one per line)"), validators=[Optional()],
                                description=_l("Fill it with “Select groups” or type keys."))
