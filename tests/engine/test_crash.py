@@ -72,6 +72,10 @@ def test_runner_killed_repeatedly_ends_in_the_same_state(sandbox, smtp, ctx, app
     assert all(len(ids) == 1 for ids in by_person.values())
     session = get_session()
     session.expire_all()
+    from migrator.waves.models import Step
+
+    state = [(s.group_id, s.kind, s.status, s.attempts, s.last_error)
+             for s in session.exec(sa.select(Step)).scalars()]
     for group, chat_id, ids in zip(groups, chats, people, strict=True):
         chat = sandbox.chat(chat_id)
         members = [m["user_id"] for m in chat["members"]]
@@ -82,13 +86,13 @@ def test_runner_killed_repeatedly_ends_in_the_same_state(sandbox, smtp, ctx, app
         if announce.status == "failed":
             # killed while posting, and the sandbox cannot list messages (no GET /messages):
             # the step asks the coordinator rather than risk a second post
-            assert "check the Max chat" in announce.last_error
+            assert "check the Max chat" in announce.last_error, state
         else:
-            assert announce.status == "waiting"
+            assert announce.status == "waiting", state
             assert chat["pinned_message_id"] == bot_msgs[0]["body"]["mid"]
         # add calls: the lower bound plus at most one repeat per kill
-        assert math.ceil(130 / 100) <= sandbox.add_calls(chat_id) <= 2 + kills
-        assert step(group, "add_members").status == "succeeded"
+        assert math.ceil(130 / 100) <= sandbox.add_calls(chat_id) <= 2 + kills, state
+        assert step(group, "add_members").status == "succeeded", state
         statuses = session.scalars(sa.select(GroupMember.add_status).where(
             GroupMember.group_id == group.id)).all()
-        assert set(statuses) == {"added"}
+        assert set(statuses) == {"added"}, state
