@@ -117,7 +117,22 @@ def intake(update: dict) -> Intake:
     except IntegrityError:  # the same update inserted concurrently
         existing = session.exec(select(MaxUpdate).where(MaxUpdate.dedup_key == key)).first()
         return Intake(existing or row, duplicate=True)
-    return Intake(row, refresh_chat_id=process(row, update))
+    refresh = process(row, update)
+    _record_received(row)
+    return Intake(row, refresh_chat_id=refresh)
+
+
+def _record_received(row: MaxUpdate) -> None:
+    """One ``max.update`` audit event per update taken in (a repeat never gets here)."""
+    org_id = None
+    if row.chat_id is not None:
+        org_id = get_session().scalar(
+            sa.select(MaxChat.org_id).where(MaxChat.chat_id == row.chat_id))
+    record("max.update", object_type="max_update", object_id=row.id, org_id=org_id,
+           actor=MAX_ACTOR,
+           summary={"update_type": row.update_type, "chat_id": row.chat_id,
+                    "max_user_id": row.max_user_id, "timestamp": row.timestamp,
+                    "applied": row.processed_at is not None})
 
 
 def process(row: MaxUpdate, update: dict | None = None) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -251,3 +252,22 @@ def test_many_updates_keep_their_own_rows(ctx, deliver):
     for _ in range(5):
         deliver(user_added(-900, T0 + next(ids), 1000 + next(ids)))
     assert _count(ctx, MaxUpdate) == 5
+
+
+def test_every_update_taken_in_is_audited_once_as_max(ctx, deliver, make_org, make_employee):
+    org = make_org()
+    make_employee(org, max_user_id=8901)
+    deliver(bot_added(-700, T0, user_id=8901))  # the chat now belongs to the adder's org
+    updates = [user_added(-700, T0 + 1, 555), title_changed(-700, T0 + 2, "Новое имя"),
+               user_removed(-700, T0 + 3, 555), {"update_type": "message_created",
+                                                 "timestamp": T0 + 4, "chat_id": -700}]
+    for update in updates:
+        assert deliver(update).status_code == 200
+        assert deliver(update).status_code == 200  # Max's retry: no second event
+    events = ctx.scalars(sa.select(AuditEvent).where(AuditEvent.action == "max.update")
+                         .order_by(AuditEvent.seq)).all()
+    summaries = [json.loads(e.summary) for e in events]
+    assert [s["update_type"] for s in summaries] == [
+        "bot_added", "user_added", "chat_title_changed", "user_removed", "message_created"]
+    assert {s["chat_id"] for s in summaries} == {-700}
+    assert {(e.actor_type, e.org_id) for e in events} == {("max", org.id)}
