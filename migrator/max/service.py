@@ -96,6 +96,26 @@ class AppLimiter:
         self.db_limiter.acquire()
 
 
+def _chat_org_id(session, chat_id) -> int | None:
+    """The organisation of a known chat: its own, else that of a group linked to it."""
+    if chat_id is None:
+        return None
+    try:
+        chat_id = int(chat_id)
+    except (TypeError, ValueError):
+        return None
+    with session.no_autoflush:
+        row = session.execute(
+            sa.select(MaxChat.id, MaxChat.org_id).where(MaxChat.chat_id == chat_id)).first()
+        if row is None:
+            return None
+        if row.org_id is not None:
+            return row.org_id
+        return session.scalar(sa.select(SourceGroup.org_id)
+                              .where(SourceGroup.max_chat_id == row.id)
+                              .order_by(SourceGroup.id).limit(1))
+
+
 def _call_recorder(app):
     """The ``on_call`` hook: one ``max.call`` audit event per attempt (no token, no text)."""
     engine = get_engine(app)
@@ -104,11 +124,13 @@ def _call_recorder(app):
         summary = {"method": method, "path": template, "status": status,
                    "latency_ms": round(latency_ms, 1), "chat_id": chat_id}
         if has_app_context() and _session_in_transaction():
-            record("max.call", object_type="max_chat", object_id=chat_id, summary=summary)
+            session = get_session()
+            record("max.call", object_type="max_chat", object_id=chat_id,
+                   org_id=_chat_org_id(session, chat_id), summary=summary)
             return
         with Session(engine, expire_on_commit=False) as own:
-            record("max.call", object_type="max_chat", object_id=chat_id, summary=summary,
-                   session=own)
+            record("max.call", object_type="max_chat", object_id=chat_id,
+                   org_id=_chat_org_id(own, chat_id), summary=summary, session=own)
             own.commit()
 
     return on_call

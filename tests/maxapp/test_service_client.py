@@ -54,3 +54,32 @@ def test_without_a_token_there_is_no_client(app, ctx):
         assert "MAX_BOT_TOKEN" in str(exc)
     else:
         raise AssertionError("a client without a token")
+
+
+def test_a_call_about_a_known_chat_is_audited_under_the_chats_org(
+        ctx, sandbox, make_org, make_group):
+    from migrator.max.models import MaxChat
+
+    owner = sandbox.user()["user_id"]
+    own_org, group_org = make_org(code="ORG-A"), make_org(code="ORG-B")
+    with_org, via_group, unknown = (sandbox.chat(owner, f"Чат {i}") for i in range(3))
+    for chat_id in (with_org, via_group, unknown):
+        sandbox.add_bot(chat_id)
+    ctx.add(MaxChat(chat_id=with_org, status="discovered", org_id=own_org.id))
+    linked = MaxChat(chat_id=via_group, status="linked")
+    ctx.add(linked)
+    ctx.flush()
+    group = make_group(group_org)
+    group.max_chat_id = linked.id
+    ctx.add(group)
+    ctx.commit()
+    with get_client() as client:
+        for chat_id in (with_org, via_group, unknown):
+            client.get_chat(chat_id)
+        client.get_me()
+    events = ctx.scalars(sa.select(AuditEvent).where(AuditEvent.action == "max.call")
+                         .order_by(AuditEvent.seq)).all()
+    assert [(e.object_id, e.org_id) for e in events] == [
+        (str(with_org), own_org.id), (str(via_group), group_org.id), (str(unknown), None),
+        (None, None)]
+    ctx.rollback()
