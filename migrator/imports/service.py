@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from migrator.audit.service import record
-from migrator.auth.models import User
+from migrator.auth.models import User, UserOrgScope
 from migrator.auth.service import scope_paths
 from migrator.db import get_session, utcnow
 from migrator.groups.models import PLATFORMS, GroupMember, SourceGroup
@@ -117,7 +117,8 @@ def import_file(kind: str, filename: str, data: bytes, *, dry_run: bool,
             result.ok = not result.errors
             return result
         _WRITERS[kind](plan)
-        record(f"import.{kind}", object_type="import", summary=result.summary())
+        record(f"import.{kind}", object_type="import", org_id=_audit_org_id(user),
+               summary=result.summary())
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -131,6 +132,15 @@ def import_file(kind: str, filename: str, data: bytes, *, dry_run: bool,
     log.info("imported %s from %r: %d created, %d updated, %d unchanged",
              kind, filename, result.created, result.updated, result.unchanged)
     return result
+
+
+def _audit_org_id(user: User | None) -> int | None:
+    """A coordinator's single scope root (so they see their imports); else ``None``."""
+    if user is None or user.role != "coordinator":
+        return None
+    roots = get_session().exec(
+        select(UserOrgScope.org_id).where(UserOrgScope.user_id == user.id).limit(2)).all()
+    return roots[0] if len(roots) == 1 else None
 
 
 def _permission_error(kind: str, user: User | None):

@@ -141,3 +141,18 @@ def test_confirm_validates_again(client, ctx, make_org, make_employee, make_user
     ctx.rollback()
     person = ctx.exec(select(Employee)).one()
     assert (person.org_id, person.full_name) == (b.id, "Икс из Б")
+
+
+def test_import_events_carry_the_coordinators_single_scope_root(ctx, make_org, make_user):
+    from migrator.imports.service import import_file
+
+    a, b = make_org(code="A"), make_org(code="B")
+    importers = [(make_user("coordinator", orgs=[a]), a.id),
+                 (make_user("coordinator", orgs=[a, b]), None),
+                 (make_user("admin"), None), (None, None)]  # None: the command line
+    for n, (user, _org_id) in enumerate(importers):
+        data = f"email,full_name,org_code\nperson{n}@example.ru,Сотрудник {n},A\n".encode()
+        assert import_file("employees", "e.csv", data, dry_run=False, user=user).ok
+    events = ctx.exec(select(AuditEvent).where(AuditEvent.action == "import.employees")
+                      .order_by(AuditEvent.seq)).all()
+    assert [e.org_id for e in events] == [org_id for _user, org_id in importers]
