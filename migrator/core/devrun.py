@@ -40,7 +40,8 @@ def demo_env() -> dict[str, str]:
     env.setdefault("SMTP_HOST", "127.0.0.1")
     env.setdefault("SMTP_PORT", str(SMTP_PORT))
     env.setdefault("MAIL_FROM", "migrator@gov.example")
-    env.setdefault("RUNNER_INTERVAL_SECONDS", "3")
+    env.setdefault("RUNNER_INTERVAL_SECONDS", "2")
+    env.setdefault("RUNNER_RECHECK_SECONDS", "10")
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -88,9 +89,16 @@ def main() -> int:
                       "--bind", f"127.0.0.1:{WEB_PORT}", "--access-logfile", "-", "app:app"])
         wait_http(f"http://127.0.0.1:{SANDBOX_PORT}/_sandbox/")
         wait_http(f"http://127.0.0.1:{WEB_PORT}/login")
+        # The sandbox forgets everything at exit: give it the people and chats the DB knows
+        # before the webhook is on (no bot_added deliveries for chats the app already has),
+        # then add two new chats once it is on (the app discovers them).
+        if subprocess.run(flask("demo", "stage-sandbox"), cwd=ROOT, env=env).returncode:
+            raise SystemExit("Could not stage the Max sandbox; see the error above.")
         subprocess.run(flask("max", "subscribe"), cwd=ROOT, env=env, check=False)
+        subprocess.run(flask("demo", "stage-sandbox", "--new-chats"), cwd=ROOT, env=env,
+                       check=False)
         start("scheduler", flask("scheduler"))
-        start("actors", flask("demo", "actors"))
+        start("actors", flask("demo-actors", "--sandbox-url", env["MAX_API_URL"]))
         print(
             f"\n  Migrator is running:  http://127.0.0.1:{WEB_PORT}\n"
             "  Demo login:           admin@example.org / demo-admin-2026\n"
