@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
+from migrator.audit.service import record
 from migrator.core.pagination import paginate
 from migrator.db import get_session, utcnow
 from migrator.org.models import Organisation
@@ -238,5 +239,10 @@ def report_xlsx():
     rows = service.report_rows(org, current_user)
     data = report_workbook(org, rows)
     name = f"progress-{org.code if org else 'all'}-{service.local_today():%Y%m%d}.xlsx"
+    record("progress.export", object_type="organisation", object_id=org.id if org else None,
+           org_id=org.id if org else None,
+           summary={"format": "xlsx", "filters": dict(request.args.items()),
+                    "org": org.code if org else None, "rows": max(len(rows) - 1, 0)})
+    get_session().commit()
     return send_file(io.BytesIO(data), as_attachment=True, download_name=name,
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from datetime import date, timedelta
 
 from openpyxl import load_workbook
+from sqlmodel import select
 
+from migrator.audit.models import AuditEvent
 from migrator.progress import service
 
 
@@ -103,7 +106,7 @@ def test_attention_caps_sections_and_pages_the_rest(tree, make_user, login, clie
     assert page.count("<tr>") == 15 + 1
 
 
-def test_xlsx_report_is_scoped(tree, make_user, login, client):
+def test_xlsx_report_is_scoped_and_audited(tree, make_user, login, client, ctx):
     login(client, make_user("coordinator", orgs=[tree.a]))
     resp = client.get("/progress/report.xlsx")
     assert resp.status_code == 200
@@ -118,6 +121,12 @@ def test_xlsx_report_is_scoped(tree, make_user, login, client):
     assert a1[1].strip() == "Школа А1" and a1[2:4] == [2, 1]
     flat = str(values)
     assert "Ведомство Б" not in flat and "'B'" not in flat
+    assert client.get("/progress/report.xlsx?org=A1&levels=all").status_code == 200
+    events = ctx.exec(select(AuditEvent).where(AuditEvent.action == "progress.export")
+                      .order_by(AuditEvent.seq)).all()
+    assert [(e.org_id, json.loads(e.summary)["filters"]) for e in events] == [
+        (tree.a.id, {}), (tree.a1.id, {"org": "A1", "levels": "all"})]
+    assert {e.actor_type for e in events} == {"user"}
 
 
 def test_xlsx_report_for_admin_has_every_organisation(tree, make_user, login, client):
