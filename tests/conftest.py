@@ -268,3 +268,15 @@ def openapi_spec_path() -> Path:
             pytest.fail(f"the Max Bot API schema is missing at {OPENAPI_PATH}")
         pytest.skip("the Max Bot API schema (../shared/max-bot-api/openapi.yaml) is absent")
     return OPENAPI_PATH
+
+
+@pytest.fixture
+def smtp_server(app):
+    """A running real SMTP server (aiosmtpd); the app's SMTP_HOST/PORT point at it."""
+    from smtp_helpers import SmtpSink
+
+    sink = SmtpSink().start()
+    app.config.update(SMTP_HOST=sink.host, SMTP_PORT=sink.port,
+                      MAIL_FROM="Migrator <migrator@region.example>")
+    yield sink
+    sink.stop()

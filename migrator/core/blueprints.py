@@ -22,10 +22,15 @@ BLUEPRINTS = [
 ]
 
 
+def load(spec: str):
+    """The object named by ``"package.module:attribute"``."""
+    module, _, attr = spec.partition(":")
+    return getattr(import_module(module), attr)
+
+
 def register(app: Flask) -> None:
     from migrator.api import init_api
 
     for spec in BLUEPRINTS:
-        module, _, attr = spec.partition(":")
-        app.register_blueprint(getattr(import_module(module), attr))
+        app.register_blueprint(load(spec))
     init_api(app)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from importlib import import_module
-
 from flask import Flask
+
+from migrator.core.blueprints import load
 
 COMMANDS = [
     "migrator.auth.cli:users_cli",
@@ -21,5 +21,4 @@ COMMANDS = [
 
 def register(app: Flask) -> None:
     for spec in COMMANDS:
-        module, _, attr = spec.partition(":")
-        app.cli.add_command(getattr(import_module(module), attr))
+        app.cli.add_command(load(spec))
