@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flask import Flask, g, request
 
-from migrator.config import load_config, validate_config
+from migrator.config import load_config, request_size_limit, validate_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +26,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     app.config.from_mapping(load_config(app.instance_path))
     if config_overrides:
         app.config.from_mapping(config_overrides)
+    app.config["MAX_CONTENT_LENGTH"] = request_size_limit(app.config)
     validate_config(app.config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 

@@ -73,6 +73,9 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict:
             "LOGIN_WINDOW_SECONDS", env.get("LOGIN_WINDOW_SECONDS"), 15 * 60
         ),
         "IMPORT_MAX_BYTES": _int("IMPORT_MAX_BYTES", env.get("IMPORT_MAX_BYTES"), 20 * 1024 * 1024),
+        # Largest request body accepted (413 beyond); empty: IMPORT_MAX_BYTES + 1 MiB, set by
+        # create_app once overrides are applied (see request_size_limit).
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", env.get("MAX_CONTENT_LENGTH"), 0) or None,
         "BABEL_DEFAULT_LOCALE": "ru",
         "BABEL_SUPPORTED_LOCALES": ["ru", "en"],
         "WTF_CSRF_TIME_LIMIT": None,
@@ -87,6 +90,11 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict:
     cfg["REMEMBER_COOKIE_SECURE"] = cfg["SESSION_COOKIE_SECURE"]
     cfg["BABEL_DEFAULT_TIMEZONE"] = cfg["MIGRATOR_TZ"]
     return cfg
+
+
+def request_size_limit(cfg: dict) -> int:
+    """``MAX_CONTENT_LENGTH`` if set, else room for the largest import plus the form around it."""
+    return cfg.get("MAX_CONTENT_LENGTH") or cfg["IMPORT_MAX_BYTES"] + 1024 * 1024
 
 
 def validate_config(cfg: dict) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -76,3 +76,9 @@ def forbidden(_e):
 @bp.app_errorhandler(404)
 def not_found(_e):
     return render_template("core/error.html", code=404), 404
+
+
+@bp.app_errorhandler(413)
+def too_large(_e):
+    limit_mb = max(1, round(current_app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)))
+    return render_template("core/error.html", code=413, limit_mb=limit_mb), 413

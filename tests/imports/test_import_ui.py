@@ -156,3 +156,23 @@ def test_import_events_carry_the_coordinators_single_scope_root(ctx, make_org, m
     events = ctx.exec(select(AuditEvent).where(AuditEvent.action == "import.employees")
                       .order_by(AuditEvent.seq)).all()
     assert [e.org_id for e in events] == [org_id for _user, org_id in importers]
+
+
+def test_a_request_over_the_size_limit_is_refused_with_a_russian_page(
+        app, client, ctx, make_org, make_user, login):
+    from migrator.config import load_config
+
+    assert load_config(app.instance_path, {"MAX_CONTENT_LENGTH": "5000"})["MAX_CONTENT_LENGTH"] \
+        == 5000
+    default = app.config["IMPORT_MAX_BYTES"] + 1024 * 1024
+    assert app.config["MAX_CONTENT_LENGTH"] == default
+    app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024  # keep the test's upload small
+    make_org(code="A")
+    login(client, make_user("admin"))
+    huge = EMPLOYEES + "x" * (2 * 1024 * 1024)
+    resp = upload(client, "employees", huge)
+    assert resp.status_code == 413
+    html = resp.get_data(as_text=True)
+    assert "Слишком большой файл" in html and "не более 2 МБ" in html
+    assert emails(ctx) == set()
+    assert upload(client, "employees", EMPLOYEES).status_code == 200  # below the limit
