@@ -14,5 +14,4 @@ def test_sign_in_with_wrong_then_right_password(page, live_server, make_user, ma
     expect(page.get_by_text("Неверный адрес электронной почты или пароль.")).to_be_visible()
     page.get_by_label("Пароль").fill("correct-horse-battery")
     page.get_by_role("button", name="Вход").click()
-    expect(page.get_by_role("heading", name="Сводка")).to_be_visible()
-    expect(page.get_by_text("Министерство образования")).to_be_visible()
+    expect(page.get_by_role("heading", name="Сводка: Министерство образования")).to_be_visible()
