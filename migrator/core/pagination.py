@@ -20,6 +20,8 @@ class Page:
     sort: str = ""
     desc: bool = False
     args: dict = field(default_factory=dict)
+    # True when counting stopped at ``count_limit``: ``total`` is a lower bound ("1000+").
+    capped: bool = False
 
     @property
     def pages(self) -> int:
@@ -31,6 +33,8 @@ class Page:
 
     @property
     def has_next(self) -> bool:
+        if self.capped:  # the real total is unknown: a full page may have a next one
+            return len(self.items) == self.per_page
         return self.number < self.pages
 
     def url(self, number: int) -> str:
@@ -44,10 +48,14 @@ class Page:
 
 
 def paginate(query, *, sorts: dict, default_sort: str, per_page: int = 50,
-             count_query=None) -> Page:
+             count_query=None, count_limit: int | None = None) -> Page:
     """Apply ``?page=&sort=&desc=`` from the request to a SELECT and run it.
 
     ``sorts`` maps the allowed sort keys to columns; unknown keys fall back to the default.
+    ``count_limit``: count at most that many rows (a ``LIMIT`` inside the count's subquery,
+    so a search over a large table stops early); more matches make ``page.capped`` true and
+    ``page.total`` equal to ``count_limit``. A ``count_query`` given with it must select the
+    rows to count (it is wrapped and limited), not a ``COUNT(*)``.
     """
     args = {k: v for k, v in request.args.items() if k not in ("page",) and v != ""}
     sort = request.args.get("sort", default_sort)
@@ -59,13 +67,22 @@ def paginate(query, *, sorts: dict, default_sort: str, per_page: int = 50,
     except ValueError:
         number = 1
     session = get_session()
-    if count_query is None:
-        count_query = sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
-    total = session.scalar(count_query) or 0
+    capped = False
+    if count_limit is not None:
+        rows_query = query if count_query is None else count_query
+        limited = rows_query.order_by(None).limit(count_limit + 1).subquery()
+        total = session.scalar(sa.select(sa.func.count()).select_from(limited)) or 0
+        if total > count_limit:
+            total, capped = count_limit, True
+    else:
+        if count_query is None:
+            count_query = sa.select(sa.func.count()).select_from(
+                query.order_by(None).subquery())
+        total = session.scalar(count_query) or 0
     col = sorts[sort]
     order = [col.desc() if desc else col.asc()]
     rows = session.execute(
         query.order_by(*order).limit(per_page).offset((number - 1) * per_page)
     ).all()
     items = [r[0] if len(r) == 1 else r for r in rows]
-    return Page(items, total, number, per_page, sort, desc, args)
+    return Page(items, total, number, per_page, sort, desc, args, capped)

@@ -5,32 +5,20 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from flask import Blueprint, render_template
-from flask_login import login_required
+from flask import Blueprint, render_template, request
+from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlmodel import select
 
-from migrator.auth.service import can_see_org, require_org, scoped
+from migrator.auth.service import can_see_org, require_org, scope_paths, scoped
 from migrator.core.panels import panels_for
 from migrator.db import get_session
 from migrator.groups.models import SourceGroup
+from migrator.org.filters import text_filter
 from migrator.org.models import Organisation
 from migrator.people.models import Employee
 
 bp = Blueprint("org", __name__, url_prefix="/orgs")
-
-
-class Node:
-    """An organisation in the rendered tree with its own and its subtree's counts."""
-
-    __slots__ = ("org", "employees", "linked", "groups", "children", "total_employees",
-                 "total_linked", "total_groups")
-
-    def __init__(self, org: Organisation, employees: int, linked: int, groups: int):
-        self.org = org
-        self.employees, self.linked, self.groups = employees, linked, groups
-        self.total_employees, self.total_linked, self.total_groups = employees, linked, groups
-        self.children: list[Node] = []
 
 
 def _counts_query():
@@ -50,31 +38,12 @@ def _counts_query():
     )
 
 
-def build_tree(rows) -> list[Node]:
-    """Nest ``(org, employees, linked, groups)`` rows; orgs whose parent is absent are roots."""
-    nodes = {org.id: Node(org, n, linked, g) for org, n, linked, g in rows}
-    roots = []
-    for node in nodes.values():
-        parent = nodes.get(node.org.parent_id)
-        (parent.children if parent else roots).append(node)
-    for node in sorted(nodes.values(), key=lambda n: -n.org.depth):
-        parent = nodes.get(node.org.parent_id)
-        if parent is not None:
-            parent.total_employees += node.total_employees
-            parent.total_linked += node.total_linked
-            parent.total_groups += node.total_groups
-    for node in nodes.values():
-        node.children.sort(key=_natural)
-    roots.sort(key=_natural)
-    return roots
-
-
 def _natural_name(name: str) -> list:
     """Sort key: "Школа 2" before "Школа 10"."""
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name.lower())]
 
 
-def _natural(node: Node) -> list:
+def _natural(node) -> list:
     return _natural_name(node.org.name)
 
 
@@ -84,12 +53,137 @@ def render_panels(object_type: str, obj) -> list[Markup]:
             for t, c in panels_for(object_type, obj)]
 
 
+SEARCH_LIMIT = 100  # organisations listed for a search by name or code
+
+
+class TreeNode:
+    """A shown organisation: own and subtree counts, its shown children and hidden depth."""
+
+    __slots__ = ("org", "employees", "linked", "groups", "total_employees", "total_linked",
+                 "total_groups", "descendants", "children", "parent")
+
+    def __init__(self, org: Organisation):
+        self.org = org
+        self.employees = self.linked = self.groups = 0
+        self.total_employees = self.total_linked = self.total_groups = 0
+        self.descendants = 0  # organisations below, shown or not
+        self.children: list[TreeNode] = []
+        self.parent: Organisation | None = None  # shown with a search result
+
+
+def _path_ids(path: str) -> list[int]:
+    return [int(p) for p in path.strip("/").split("/") if p]
+
+
+def count_nodes(nodes: list[TreeNode], within: list[str] | None) -> None:
+    """Fill the nodes' own and subtree counts with three grouped queries (no query per node).
+
+    ``within``: materialised paths whose subtrees hold every node (``None``: the whole
+    tree). Each organisation's own counts are added to every shown ancestor in Python.
+    """
+    session = get_session()
+    shown = {n.org.id: n for n in nodes}
+    in_scope = None
+    if within is not None:
+        in_scope = sa.select(Organisation.id).where(
+            sa.or_(*[Organisation.path.startswith(p) for p in within]) if within else sa.false())
+    orgs = sa.select(Organisation.id, Organisation.path)
+    emp = sa.select(Employee.org_id, sa.func.count(), sa.func.count(Employee.max_user_id)
+                    ).group_by(Employee.org_id)
+    grp = sa.select(SourceGroup.org_id, sa.func.count()).group_by(SourceGroup.org_id)
+    if in_scope is not None:
+        orgs = orgs.where(Organisation.id.in_(in_scope))
+        emp = emp.where(Employee.org_id.in_(in_scope))
+        grp = grp.where(SourceGroup.org_id.in_(in_scope))
+    employees = {org_id: (n, linked) for org_id, n, linked in session.execute(emp)}
+    groups = dict(session.execute(grp).all())
+    for org_id, path in session.execute(orgs):
+        ancestors = [shown[i] for i in _path_ids(path) if i in shown]
+        if not ancestors:
+            continue
+        n, linked = employees.get(org_id, (0, 0))
+        g = groups.get(org_id, 0)
+        for node in ancestors:
+            node.total_employees += n
+            node.total_linked += linked
+            node.total_groups += g
+            if node.org.id == org_id:
+                node.employees, node.linked, node.groups = n, linked, g
+            else:
+                node.descendants += 1
+
+
+def _visible(org: Organisation | None, paths: list[str] | None) -> bool:
+    """``can_see_org`` with the scope's paths already at hand (no query per organisation)."""
+    return org is not None and (paths is None or any(org.path.startswith(p) for p in paths))
+
+
+def _scope_roots(paths: list[str] | None) -> list[Organisation]:
+    """The top organisations of the user's scope (the tree's roots for an administrator)."""
+    session = get_session()
+    if paths is None:
+        return list(session.scalars(sa.select(Organisation)
+                                    .where(Organisation.parent_id.is_(None))))
+    tops = [p for p in set(paths) if not any(p != q and p.startswith(q) for q in paths)]
+    ids = [_path_ids(p)[-1] for p in tops]
+    return list(session.scalars(sa.select(Organisation).where(Organisation.id.in_(ids))))
+
+
 @bp.get("/")
 @login_required
 def tree():
-    rows = get_session().execute(scoped(_counts_query(), Organisation.id)).all()
-    roots = build_tree(rows)
-    return render_template("org/tree.html", roots=roots, count=len(rows))
+    """The top of the tree (or of ``?root=CODE``) two levels deep, or a search (``?q=``).
+
+    Deeper levels are reached by drilling down (``?root=``): at region scale a page with all
+    2,000 organisations was too slow and too long to read.
+    """
+    session = get_session()
+    paths = scope_paths(current_user)
+    text = request.args.get("q", "").strip()
+    root_code = request.args.get("root", "").strip()
+    root, crumbs, found, more = None, [], [], False
+    if text:
+        query = scoped(sa.select(Organisation), Organisation.id).where(
+            text_filter(text, Organisation.name, Organisation.code)
+        ).order_by(Organisation.depth, Organisation.name).limit(SEARCH_LIMIT + 1)
+        orgs = list(session.scalars(query))
+        more = len(orgs) > SEARCH_LIMIT
+        found = [TreeNode(o) for o in orgs[:SEARCH_LIMIT]]
+        count_nodes(found, paths)
+        tops = found
+        parents = {o.id: o for o in session.scalars(sa.select(Organisation).where(
+            Organisation.id.in_({n.org.parent_id for n in found if n.org.parent_id})))}
+        for node in found:
+            parent = parents.get(node.org.parent_id)
+            node.parent = parent if _visible(parent, paths) else None
+    else:
+        if root_code:
+            root = require_org(session.exec(
+                select(Organisation).where(Organisation.code == root_code)).first())
+            tops = [TreeNode(root)]
+            ancestor_ids = _path_ids(root.path)[:-1]
+            if ancestor_ids:
+                by_id = {o.id: o for o in session.scalars(
+                    sa.select(Organisation).where(Organisation.id.in_(ancestor_ids)))}
+                crumbs = [by_id[i] for i in ancestor_ids if _visible(by_id.get(i), paths)]
+        else:
+            tops = [TreeNode(o) for o in _scope_roots(paths)]
+        children = session.scalars(sa.select(Organisation).where(
+            Organisation.parent_id.in_([t.org.id for t in tops]))).all() if tops else []
+        by_parent = {t.org.id: t for t in tops}
+        child_nodes = []
+        for org in children:
+            node = TreeNode(org)
+            by_parent[org.parent_id].children.append(node)
+            child_nodes.append(node)
+        count_nodes(tops + child_nodes, [root.path] if root is not None else paths)
+        for t in tops:
+            t.children.sort(key=_natural)
+        tops.sort(key=_natural)
+    total = session.scalar(scoped(sa.select(sa.func.count()).select_from(Organisation),
+                                  Organisation.id))
+    return render_template("org/tree.html", roots=tops, count=total, root=root, crumbs=crumbs,
+                           q=text, found=found, more=more, search_limit=SEARCH_LIMIT)
 
 
 @bp.get("/<code>")
