@@ -63,7 +63,8 @@ def wait_http(url: str, timeout: float = 30) -> None:
 
 def main() -> int:
     env = demo_env()
-    (ROOT / "instance" / "mailbox").mkdir(parents=True, exist_ok=True)
+    for sub in ("tmp", "new", "cur"):  # a Maildir: aiosmtpd's Mailbox handler needs all three
+        (ROOT / "instance" / "mailbox" / sub).mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen] = []
 
     def start(name: str, cmd: list[str]) -> None:
@@ -97,6 +98,7 @@ def main() -> int:
         subprocess.run(flask("max", "subscribe"), cwd=ROOT, env=env, check=False)
         subprocess.run(flask("demo", "stage-sandbox", "--new-chats"), cwd=ROOT, env=env,
                        check=False)
+        subprocess.run(flask("demo", "remind"), cwd=ROOT, env=env, check=False)
         start("scheduler", flask("scheduler"))
         start("actors", flask("demo-actors", "--sandbox-url", env["MAX_API_URL"]))
         print(
