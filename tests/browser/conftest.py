@@ -5,7 +5,8 @@ import shutil
 
 import pytest
 
-# tests/conftest.py's TEST_PASSWORD: ``from conftest import`` would find this module instead.
+# tests/conftest.py's TEST_PASSWORD (``make_user``'s default). Not imported: several
+# directories have a ``conftest`` module, so ``from conftest import`` may find another one.
 TEST_PASSWORD = "correct-horse-battery"  # noqa: S105 - the test users' password
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -27,8 +28,15 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 @pytest.fixture
+def user_password() -> str:
+    """The password of the users ``make_user`` creates."""
+    return TEST_PASSWORD
+
+
+@pytest.fixture
 def signed_in(page, live_server):
     """``signed_in(user)`` → the page signed in through the real form."""
+
     def do(user, password=TEST_PASSWORD):
         page.goto(live_server.url + "/login")
         page.get_by_label("Электронная почта").fill(user.email)
