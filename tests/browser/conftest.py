@@ -27,6 +27,12 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+@pytest.fixture(autouse=True)
+def _fail_fast(page):
+    """A missing control fails in 10 s, not Playwright's default 30 s."""
+    page.set_default_timeout(10_000)
+
+
 @pytest.fixture
 def user_password() -> str:
     """The password of the users ``make_user`` creates."""

@@ -138,6 +138,8 @@ def test_link_chat_plan_wave_confirm_step_watch_progress_export_report(
         page.get_by_label(label, exact=True).fill(local_input(when, tz))
     page.get_by_label("Организация (вместе с подведомственными)").select_option(
         label="· Школа №1")
+    platforms = page.get_by_role("group", name="Платформы")
+    platforms.get_by_role("checkbox", name="WhatsApp").check()
     page.get_by_role("button", name="Выбрать группы").click()
     expect(page.get_by_label("Группы (ключи, по одному в строке)")).to_have_value(
         "sch1-teachers")
