@@ -512,6 +512,29 @@ class MaxClient:
         )
         return data["message"]
 
+    def get_messages(
+        self,
+        chat_id: int,
+        *,
+        count: int = 50,
+        from_: int | None = None,
+        to: int | None = None,
+    ) -> list[JSON]:
+        """``GET /messages?chat_id=..``: the chat's ``Message`` objects, newest first.
+
+        ``count`` 1-100; ``from_`` / ``to`` are the API's ``from`` / ``to`` timestamps (the
+        newest and the oldest message time wanted). Returns ``MessageList.messages``.
+        """
+        if not 1 <= count <= 100:
+            raise ValueError("count must be between 1 and 100")
+        data = self._request(
+            "GET",
+            "/messages",
+            params={"chat_id": chat_id, "count": count, "from": from_, "to": to},
+            chat_id=chat_id,
+        )
+        return list(data.get("messages") or [])
+
     def pin_message(self, chat_id: int, message_id: str, *, notify: bool = True) -> JSON:
         """``PUT /chats/{chatId}/pin`` with ``{"message_id", "notify"}``: ``SimpleQueryResult``."""
         return self._request(

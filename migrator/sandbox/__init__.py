@@ -6,7 +6,7 @@ codes, JSON shapes and ``{"code", "message"}`` error bodies of the official sche
 
     GET /me · GET, PATCH /chats/{chatId} · GET, POST, DELETE /chats/{chatId}/members ·
     GET /chats/{chatId}/members/me · GET /chats/{chatId}/members/admins ·
-    GET, PUT, DELETE /chats/{chatId}/pin · POST /messages ·
+    GET, PUT, DELETE /chats/{chatId}/pin · GET, POST /messages ·
     GET, POST, DELETE /subscriptions · GET /updates
 
 Rules it enforces: the ``Authorization`` header (or ``access_token`` query) must be the
@@ -68,7 +68,11 @@ Control surface (JSON, no auth, not rate limited, not in the request log):
          "fail_429": {"next": 0, "probability": 0.1, "retry_after": 1.0},
          "slow": {"next": 0, "probability": 1.0, "ms": 300},
          "duplicate_delivery": {"next": 1},
-         "reorder_delivery": {"next": 1, "hold_ms": 400}}
+         "reorder_delivery": {"next": 1, "hold_ms": 400},
+         "not_found": {"probability": 1.0, "method": "GET", "path": "/messages"}}
+                                           (``not_found``: 404 for the requests matching
+                                           method and path - a method the platform
+                                           lacks; without them, for any request)
     GET    /_sandbox/bot                   the bot's user_id and username
 
 Run it with ``flask --app app sandbox`` (:mod:`migrator.sandbox.cli`) or, in tests,

@@ -135,6 +135,9 @@ def _gate() -> Response | None:
                     {"Retry-After": "1"},
                 )
             hits.append(now)
+    if st.fire("not_found", request.method, request.path):
+        g.max_fault = "not_found"
+        return error_response(404, "not.found", "injected: no such method")
     if st.fire("fail_503"):
         g.max_fault = "fail_503"
         return error_response(503, "service.unavailable", "injected: service unavailable")
@@ -384,6 +387,26 @@ def send_message() -> Response:
             message = st.new_message(st.bot, text, user_id=user.user_id)
             st.dialogs.setdefault(user.user_id, []).append(message)
         return jsonify({"message": message})
+
+
+@bp.get("/messages")
+def get_messages() -> Response:
+    """``MessageList``: a chat's messages (newest first) or the messages ``message_ids``."""
+    st = _state()
+    chat_id = _int_arg("chat_id")
+    raw_ids = [p.strip() for item in request.args.getlist("message_ids")
+               for p in item.split(",") if p.strip()]
+    message_ids = raw_ids or None
+    if chat_id is None and message_ids is None:
+        raise SandboxError(400, "proto.payload", "give chat_id or message_ids")
+    count = _int_arg("count")
+    if count is None:
+        count = 50
+    if not 1 <= count <= 100:
+        raise SandboxError(400, "proto.payload", "count must be between 1 and 100")
+    messages = st.list_messages(chat_id=chat_id, message_ids=message_ids,
+                                from_=_int_arg("from"), to=_int_arg("to"), count=count)
+    return jsonify({"messages": messages})
 
 
 # -- subscriptions and updates ---------------------------------------------------------

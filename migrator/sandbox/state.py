@@ -36,7 +36,9 @@ ADMIN_PERMISSIONS = frozenset(
 )
 BOT_USER_ID = 100_000  # the sandbox bot's own user_id
 DIALOG_ID_BASE = 10_000_000_000  # dialog chat_id = base + user_id (positive, unlike chats)
-FAULT_KINDS = ("fail_503", "fail_429", "slow", "duplicate_delivery", "reorder_delivery")
+FAULT_KINDS = (
+    "fail_503", "fail_429", "slow", "duplicate_delivery", "reorder_delivery", "not_found",
+)
 
 
 def now_ms() -> int:
@@ -106,6 +108,14 @@ class FaultRule:
 
     next: int = 0
     probability: float = 0.0
+    # Only requests with this method and path count (``not_found``: a method the platform
+    # lacks); None matches every request.
+    method: str | None = None
+    path: str | None = None
+
+    def applies(self, method: str | None, path: str | None) -> bool:
+        return (self.path is None or self.path == path) and (
+            self.method is None or self.method == method)
 
     def fire(self, rng: random.Random) -> bool:
         if self.next > 0:
@@ -114,7 +124,10 @@ class FaultRule:
         return self.probability > 0 and rng.random() < self.probability
 
     def to_json(self) -> JSON:
-        return {"next": self.next, "probability": self.probability}
+        out: JSON = {"next": self.next, "probability": self.probability}
+        if self.method is not None or self.path is not None:
+            out.update(method=self.method, path=self.path)
+        return out
 
 
 @dataclass
@@ -198,6 +211,8 @@ class SandboxState:
                     self.faults[kind] = FaultRule(
                         next=int(rule.get("next", 0)),
                         probability=float(rule.get("probability", 0.0)),
+                        method=str(rule["method"]).upper() if rule.get("method") else None,
+                        path=str(rule["path"]) if rule.get("path") else None,
                     )
                     if kind == "slow" and "ms" in rule:
                         self.slow_ms = int(rule["ms"])
@@ -216,9 +231,10 @@ class SandboxState:
             out["reorder_delivery"]["hold_ms"] = self.reorder_hold_ms
             return out
 
-    def fire(self, kind: str) -> bool:
+    def fire(self, kind: str, method: str | None = None, path: str | None = None) -> bool:
         with self.lock:
-            return self.faults[kind].fire(self.rng)
+            rule = self.faults[kind]
+            return rule.applies(method, path) and rule.fire(self.rng)
 
     # -- users and chats ---------------------------------------------------------------
 
@@ -493,6 +509,38 @@ class SandboxState:
             }
         )
         return data
+
+    def list_messages(
+        self,
+        *,
+        chat_id: int | None = None,
+        message_ids: list[str] | None = None,
+        from_: int | None = None,
+        to: int | None = None,
+        count: int = 50,
+    ) -> list[JSON]:
+        """``GET /messages``: a chat's messages newest first, or the messages with the given
+        ids among the chats and dialogs the bot is in. ``from_``/``to`` bound the
+        ``timestamp`` (ms, like ``Message.timestamp``): at most ``from_``, at least ``to``."""
+        with self.lock:
+            if chat_id is not None:
+                if chat_id >= DIALOG_ID_BASE:
+                    pool = list(self.dialogs.get(chat_id - DIALOG_ID_BASE, []))
+                else:
+                    pool = list(self.bot_chat(chat_id).messages)
+            else:
+                pool = [m for c in self.chats.values() if c.bot_status == "active"
+                        and BOT_USER_ID in c.members for m in c.messages]
+                pool += [m for msgs in self.dialogs.values() for m in msgs]
+            if message_ids is not None:
+                wanted = set(message_ids)
+                pool = [m for m in pool if m["body"]["mid"] in wanted]
+            if from_ is not None:
+                pool = [m for m in pool if m["timestamp"] <= from_]
+            if to is not None:
+                pool = [m for m in pool if m["timestamp"] >= to]
+            pool.sort(key=lambda m: (m["timestamp"], m["body"]["seq"]), reverse=True)
+            return pool[:count]
 
     @staticmethod
     def find_message(chat: Chat, mid: str | None) -> JSON | None:

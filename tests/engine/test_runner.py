@@ -233,10 +233,39 @@ def test_expired_lease_is_reclaimed(world, sandbox, app):
     assert all(s.claimed_by == "other:2" for s in again)
 
 
+def test_announce_crash_after_the_post_finds_it_in_the_chat(world, sandbox, app):
+    """Posted but neither recorded nor pinned: the restart lists the chat's messages
+    (GET /messages), finds the bot's announcement among other people's, pins it and posts
+    nothing."""
+    from migrator.db import utcnow
+    from migrator.engine.maxclient import client_factory
+    from migrator.engine.steps import announcement_text
+
+    org, group, emps, chat_id, admin = world(n=1)
+    past_wave([group], admin)
+    posted = client_factory()().send_message(announcement_text(group), chat_id=chat_id)
+    owner = sandbox.chat(chat_id)["owner_id"]
+    sandbox.ctl("POST", f"/chats/{chat_id}/messages", {"user_id": owner, "text": "Привет"})
+    s = step(group, "announce")
+    s.send_intent_at, s.message_id = utcnow(), "pending:0"
+    get_session().add(s)
+    get_session().commit()
+    _no_invites(group)
+    run_due(send_mail=False)
+    s = step(group, "announce")
+    assert s.status == "waiting", s.last_error
+    assert s.message_id == posted["body"]["mid"]
+    chat = sandbox.chat(chat_id)
+    assert len([m for m in chat["messages"] if m["sender"]["is_bot"]]) == 1
+    assert chat["pinned_message_id"] == posted["body"]["mid"]
+    assert get_session().scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "chat.announce_recovered")).one()
+
+
 def test_announce_crash_unclear_fails_without_posting_twice(world, sandbox, app):
-    """Posted but not pinned, and the chat's messages cannot be listed: nobody can tell
-    whether the new message is ours, so the step asks the coordinator instead of re-posting;
-    their retry posts it."""
+    """Posted but not pinned, and the chat's messages cannot be listed (a platform without
+    GET /messages): nobody can tell whether the new message is ours, so the step asks the
+    coordinator instead of re-posting; their retry posts it."""
     from migrator.db import utcnow
     from migrator.engine.maxclient import client_factory
     from migrator.engine.steps import announcement_text
@@ -244,6 +273,7 @@ def test_announce_crash_unclear_fails_without_posting_twice(world, sandbox, app)
     org, group, emps, chat_id, admin = world(n=1)
     past_wave([group], admin)
     client_factory()().send_message(announcement_text(group), chat_id=chat_id)
+    sandbox.faults(not_found={"probability": 1.0, "method": "GET", "path": "/messages"})
     s = step(group, "announce")
     s.send_intent_at, s.message_id = utcnow(), "pending:0"
     get_session().add(s)

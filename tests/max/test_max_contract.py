@@ -32,6 +32,7 @@ CLIENT_OPERATIONS = {
     ("GET", "/chats/{chatId}/members/me"),
     ("GET", "/chats/{chatId}/members/admins"),
     ("POST", "/messages"),
+    ("GET", "/messages"),
     ("GET", "/chats/{chatId}/pin"),
     ("PUT", "/chats/{chatId}/pin"),
     ("DELETE", "/chats/{chatId}/pin"),
@@ -128,6 +129,13 @@ def test_every_client_method_matches_the_schema(sandbox, make_openapi, openapi_r
     assert c.get_pinned(chat_id)["body"]["mid"] == mid
     assert c.unpin(chat_id)["success"] is True
     assert c.get_pinned(chat_id) is None
+    later = c.send_message("Второе сообщение", chat_id=chat_id)
+    listed = c.get_messages(chat_id, count=100)
+    assert [m["body"]["mid"] for m in listed] == [later["body"]["mid"], mid]  # newest first
+    assert [m["body"]["mid"] for m in c.get_messages(chat_id, count=1)] == [later["body"]["mid"]]
+    assert c.get_messages(chat_id, from_=msg["timestamp"] - 1) == []
+    assert later["body"]["mid"] in {
+        m["body"]["mid"] for m in c.get_messages(chat_id, to=later["timestamp"])}
 
     sandbox.ctl("POST", f"/users/{u1}/start", {"payload": "inv-abc"})
     dm = c.send_message("Вы подключены", user_id=u1)
@@ -211,3 +219,57 @@ def test_validation_catches_a_broken_answer(sandbox, make_openapi):
     broken = MockResponse(json.dumps(body).encode(), 200, content_type="application/json")
     with pytest.raises(InvalidData):
         api.validate_response(_mock_request(sandbox.url, req), broken)
+
+
+def test_get_messages_by_ids_errors_and_a_missing_method(sandbox, make_openapi, openapi_raw):
+    """``GET /messages`` with ``message_ids`` (other chats too), a chat the bot left or never
+    joined, bad parameters; and the ``not_found`` fault that plays a platform without it."""
+    api = make_openapi(sandbox.url)
+    error_schema = openapi_raw["components"]["schemas"]["Error"]
+    rec = RecordingTransport()
+    c = sandbox.client(transport=rec, max_retries=0)
+    owner, chat_id = sandbox.chat_with_bot()
+    _, other_chat = sandbox.chat_with_bot()
+    first = c.send_message("Первое", chat_id=chat_id)
+    sandbox.ctl("POST", f"/chats/{chat_id}/messages",
+                {"user_id": owner["user_id"], "text": "Ответ владельца"})
+    elsewhere = c.send_message("В другом чате", chat_id=other_chat)
+
+    listed = c.get_messages(chat_id)
+    assert [m["body"]["text"] for m in listed] == ["Ответ владельца", "Первое"]
+    assert [m["sender"]["is_bot"] for m in listed] == [False, True]
+    with httpx.Client(base_url=sandbox.url, transport=rec, headers={"Authorization": TOKEN}) as h:
+        ids = f"{first['body']['mid']},{elsewhere['body']['mid']},mid.unknown"
+        by_ids = h.get("/messages", params={"message_ids": ids})
+        assert by_ids.status_code == 200
+        assert {m["body"]["text"] for m in by_ids.json()["messages"]} == {"Первое",
+                                                                          "В другом чате"}
+        for bad in ({}, {"chat_id": chat_id, "count": 0}, {"chat_id": chat_id, "count": 101}):
+            assert h.get("/messages", params=bad).status_code == 400
+    with pytest.raises(MaxNotFound):
+        c.get_messages(-1)
+    sandbox.ctl("DELETE", f"/chats/{other_chat}/bot", {})
+    with pytest.raises(MaxForbidden):
+        c.get_messages(other_chat)
+    with pytest.raises(ValueError):
+        c.get_messages(chat_id, count=101)
+
+    sandbox.ctl("POST", "/faults",
+                {"not_found": {"probability": 1.0, "method": "GET", "path": "/messages"}})
+    with pytest.raises(MaxNotFound):
+        c.get_messages(chat_id)
+    assert c.get_chat(chat_id)["messages_count"] == 2  # other methods still answer
+    sandbox.ctl("POST", "/faults", {"not_found": {"probability": 0.0}})
+    assert len(c.get_messages(chat_id)) == 2
+
+    from openapi_core.validation.request.exceptions import RequestValidationError
+
+    checked = []
+    for req, resp in rec.exchanges:
+        if req.url.params.get("count") in ("0", "101"):  # the schema refuses these too
+            with pytest.raises(RequestValidationError):
+                api.validate_request(_mock_request(sandbox.url, req))
+            OAS30Validator(error_schema).validate(resp.json())
+            continue
+        checked.append(validate_exchange(api, error_schema, sandbox.url, req, resp))
+    assert checked.count("operation") >= 6 and "Error schema" in checked
