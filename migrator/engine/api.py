@@ -67,6 +67,7 @@ def _step_json(step) -> dict:
 
 
 def group_json(group) -> dict:
+    from migrator.groups.attention import attention_text, code_of
     from migrator.groups.service import coverage
     from migrator.max.models import MaxChat
     from migrator.waves.settings import get_setting
@@ -77,7 +78,8 @@ def group_json(group) -> dict:
     return {
         "key": group.key, "name": group.name, "platform": group.platform,
         "wave_id": group.wave_id, "needs_attention": group.needs_attention,
-        "attention_reason": group.attention_reason,
+        "attention_reason": attention_text(group.attention_reason) or None,
+        "attention_code": code_of(group.attention_reason),
         "mapping": None if chat is None else {
             "chat_id": chat.chat_id, "title": chat.title, "status": chat.status,
             "preflight_ok": chat.preflight_ok, "missing_permissions": chat.missing_permissions,

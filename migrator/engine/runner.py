@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, is_sqlite, utcnow
+from migrator.groups import attention
 from migrator.groups.models import SourceGroup
 from migrator.waves.models import STEP_KINDS, Step, Wave
 
@@ -310,7 +311,8 @@ def fail_step(step: Step, error: str) -> None:
     group = session.get(SourceGroup, step.group_id)
     if group is not None:
         group.needs_attention = True
-        group.attention_reason = f"{step.kind}: {error}"[:500]
+        group.attention_reason = attention.reason(attention.STEP_FAILED, kind=step.kind,
+                                                  error=error)
         session.add(group)
     record("step.failed", object_type="step", object_id=step.id,
            org_id=group.org_id if group else None,
@@ -371,14 +373,20 @@ def reopen_delta(now: datetime | None = None) -> int:
 
 
 def run_due(rid: str | None = None, *, limit: int = 20, max_rounds: int = 50,
-            send_mail: bool = True, client_factory=None) -> RunSummary:
-    """Run everything due now once: promote, claim in batches, execute, send outboxes."""
+            send_mail: bool = True, client_factory=None,
+            max_backlog: bool = True) -> RunSummary:
+    """Run everything due now once: promote, claim in batches, execute, send outboxes.
+
+    ``max_backlog=False`` leaves pending Max updates and unchecked chats to the caller (the
+    scheduler runs :func:`migrator.max.updates.catch_up` as its own job).
+    """
     from migrator.engine.maxclient import client_factory as default_factory
 
     rid = rid or runner_id()
     client_factory = client_factory or default_factory()
     summary = RunSummary()
-    process_max_backlog(client_factory)
+    if max_backlog:
+        process_max_backlog(client_factory)
     summary.reopened = reopen_delta()
     promote_due()
     seen: set[int] = set()

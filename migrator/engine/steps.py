@@ -15,6 +15,7 @@ from sqlmodel import select
 from migrator.audit.service import record
 from migrator.db import get_session, utcnow
 from migrator.engine.runner import Outcome, Postpone, StepFailed, cfg, renew_lease
+from migrator.groups import attention
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.max.models import MaxChat, MaxChatMember
 from migrator.people.models import Employee
@@ -43,24 +44,30 @@ def linked_chat(group: SourceGroup) -> MaxChat:
     chat = get_session().get(MaxChat, group.max_chat_id) if group.max_chat_id else None
     if chat is None:
         raise Postpone("the group is not linked to a Max chat", 600,
-                       attention="not linked to a Max chat")
+                       attention=attention.reason(attention.NOT_LINKED))
     if not chat.preflight_ok:
         missing = ", ".join(chat.missing_permissions) or chat.status
         raise Postpone(f"pre-flight failed: {missing}", 600,
-                       attention=f"the bot lacks rights in the chat: {missing}")
+                       attention=attention.reason(attention.BOT_RIGHTS, missing=missing))
     return chat
 
 
 # -- invite ------------------------------------------------------------------------------
 
 
-def uninvited_count(group_id: int) -> int:
-    return get_session().scalar(
-        select(sa.func.count()).select_from(GroupMember)
-        .join(Employee, Employee.id == GroupMember.employee_id)
+def uninvited(group_id: int) -> tuple[int, int]:
+    """``(to invite, unusable)``: members without a Max account nor an invitation, split by
+    whether their e-mail address can be mailed at all (the invitation logic skips those)."""
+    from migrator.mail.service import valid_address
+
+    emails = get_session().scalars(
+        select(Employee.email)
+        .join(GroupMember, Employee.id == GroupMember.employee_id)
         .where(GroupMember.group_id == group_id, Employee.max_user_id.is_(None),
                GroupMember.invited_at.is_(None))
-    ) or 0
+    ).all()
+    unusable = sum(1 for e in emails if not valid_address(e))
+    return len(emails) - unusable, unusable
 
 
 def run_invite(step, group, client_factory, rid) -> Outcome:
@@ -71,10 +78,18 @@ def run_invite(step, group, client_factory, rid) -> Outcome:
     stats = issue_invitations(group, reminder_every_days=get_setting("reminder_interval_days"),
                               max_reminders=get_setting("max_reminders"))
     session.commit()
-    left = uninvited_count(group.id)
+    left, unusable = uninvited(group.id)
     info = {"stats": _plain(stats), "left": left}
     if left:
         return Outcome("due", again_in=60, info=info)
+    if unusable:
+        # Done as far as mail can go: say so on the group instead of re-running forever.
+        info["invalid_email"] = unusable
+        if not group.needs_attention:
+            group.needs_attention = True
+            group.attention_reason = attention.reason(attention.INVALID_EMAILS, count=unusable)
+            group.updated_at = utcnow()
+            session.add(group)
     return Outcome("succeeded", info=info)
 
 
@@ -168,7 +183,7 @@ def run_add_members(step, group, client_factory, rid) -> Outcome:
                GroupMember.add_attempts >= cfg("MEMBER_MAX_ATTEMPTS", MAX_MEMBER_ATTEMPTS)))
     if exhausted:
         group.needs_attention = True
-        group.attention_reason = f"{exhausted} member(s) could not be added to the Max chat"
+        group.attention_reason = attention.reason(attention.ADD_FAILED, count=exhausted)
         session.add(group)
         info["gave_up"] = exhausted
     if retryable:

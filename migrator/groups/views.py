@@ -13,6 +13,7 @@ from migrator.auth.service import scope_org_ids_subquery, scoped
 from migrator.core.pagination import paginate
 from migrator.core.panels import panels_for
 from migrator.db import get_session
+from migrator.groups.attention import attention_text
 from migrator.groups.models import PLATFORMS, GroupMember, SourceGroup
 from migrator.groups.service import (
     MEMBER_STATES,
@@ -29,6 +30,7 @@ from migrator.people.models import Employee
 from migrator.waves.models import Wave
 
 bp = Blueprint("groups", __name__, url_prefix="/groups")
+bp.add_app_template_filter(attention_text, "attention")  # also the progress attention page
 
 PLATFORM_LABELS = {"whatsapp": _l("WhatsApp"), "telegram": _l("Telegram"), "viber": _l("Viber"),
                    "vk": _l("VK"), "other": _l("other")}

@@ -33,6 +33,7 @@ from sqlmodel import Session, select
 
 from migrator.audit.service import record
 from migrator.db import get_engine, get_session, is_sqlite, utcnow
+from migrator.groups import attention
 from migrator.groups.models import SourceGroup
 from migrator.max.client import MaxClient
 from migrator.max.errors import MaxError
@@ -48,7 +49,7 @@ UPDATE_TYPES = (
     "chat_title_changed", "message_callback",
 )
 WEBHOOK_PATH = "/max/webhook"
-ATTENTION_BOT_REMOVED = "the bot was removed from the Max chat"
+ATTENTION_BOT_REMOVED = attention.reason(attention.BOT_REMOVED)
 
 
 class LinkConflict(Exception):

@@ -32,6 +32,7 @@ from sqlmodel import select
 
 from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, utcnow
+from migrator.groups.attention import BOT_REMOVED, code_of
 from migrator.groups.models import SourceGroup
 from migrator.max.models import MaxChat, MaxChatMember, MaxUpdate
 from migrator.max.service import ATTENTION_BOT_REMOVED
@@ -241,7 +242,7 @@ def on_bot_added(update: dict, row: MaxUpdate) -> int | None:
     chat.checked_at = None  # the rights may differ after a (re-)add: fetch them again
     session.add(chat)
     for group in groups:
-        if group.needs_attention and group.attention_reason == ATTENTION_BOT_REMOVED:
+        if group.needs_attention and code_of(group.attention_reason) == BOT_REMOVED:
             group.needs_attention = False
             group.attention_reason = None
             session.add(group)

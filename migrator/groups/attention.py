@@ -1,0 +1,124 @@
+"""Why a group needs attention: writers store a stable code, pages translate it.
+
+``SourceGroup.attention_reason`` holds a code, optionally followed by its parameters as
+JSON (``add_failed {"count":3}``), built by :func:`reason`. Every writer uses these codes;
+:func:`attention_text` (the ``|attention`` template filter) renders one in the reader's
+language. Free text written before the codes existed is recognised where its English form
+is known, and otherwise shown as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+
+BOT_REMOVED = "bot_removed"
+NOT_LINKED = "not_linked"
+BOT_RIGHTS = "bot_rights"
+ADD_FAILED = "add_failed"
+STEP_FAILED = "step_failed"
+INVALID_EMAILS = "invalid_emails"
+
+MAX_LENGTH = 500  # SourceGroup.attention_reason
+_PARAM_CHARS = 300  # a text parameter (an error message) is cut to this
+
+STEP_KIND_LABELS = {  # msgids shared with the steps panel (engine/_status.html)
+    "invite": _l("Invitations"), "add_members": _l("Adding members"),
+    "announce": _l("Announcement"), "parallel_run": _l("Parallel run"),
+    "cutover": _l("Cutover"),
+}
+
+_STORED = re.compile(r"^([a-z_]+)(?: (\{.*\}))?$", re.S)
+_LEGACY = [  # English free text of earlier versions → (code, parameter names)
+    (re.compile(r"^the bot was removed from the Max chat$"), BOT_REMOVED, ()),
+    (re.compile(r"^not linked to a Max chat$"), NOT_LINKED, ()),
+    (re.compile(r"^the bot lacks rights in the chat: (.*)$", re.S), BOT_RIGHTS, ("missing",)),
+    (re.compile(r"^(\d+) member\(s\) could not be added to the Max chat$"), ADD_FAILED,
+     ("count",)),
+    (re.compile(r"^(invite|add_members|announce|parallel_run|cutover): (.*)$", re.S),
+     STEP_FAILED, ("kind", "error")),
+]
+
+
+def reason(code: str, **params) -> str:
+    """The stored form of a reason (at most 500 characters)."""
+    if code not in _TEXTS:
+        raise ValueError(f"unknown attention reason {code!r}")
+    if not params:
+        return code
+    clean = {k: (v[:_PARAM_CHARS] if isinstance(v, str) else v) for k, v in params.items()}
+    text = f"{code} {json.dumps(clean, ensure_ascii=False, sort_keys=True, separators=(',', ':'))}"
+    if len(text) > MAX_LENGTH:  # only possible with many long parameters: drop them
+        return code
+    return text
+
+
+def parse(stored: str | None) -> tuple[str, dict] | None:
+    """``(code, params)`` of a stored reason, or ``None`` for unrecognised free text."""
+    if not stored:
+        return None
+    match = _STORED.match(stored)
+    if match and match.group(1) in _TEXTS:
+        try:
+            params = json.loads(match.group(2)) if match.group(2) else {}
+        except ValueError:
+            params = None
+        if isinstance(params, dict):
+            return match.group(1), params
+    for pattern, code, names in _LEGACY:
+        legacy = pattern.match(stored)
+        if legacy:
+            params = dict(zip(names, legacy.groups(), strict=True))
+            if "count" in params:
+                params["count"] = int(params["count"])
+            return code, params
+    return None
+
+
+def code_of(stored: str | None) -> str | None:
+    parsed = parse(stored)
+    return parsed[0] if parsed else None
+
+
+def _count(params: dict) -> int:
+    try:
+        return int(params.get("count") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _step_failed(p: dict) -> str:
+    kind = str(p.get("kind") or "")
+    return _("step “%(kind)s” failed: %(error)s",
+             kind=STEP_KIND_LABELS.get(kind, kind), error=p.get("error") or "—")
+
+
+_TEXTS = {
+    BOT_REMOVED: lambda p: _("the bot was removed from the Max chat"),
+    NOT_LINKED: lambda p: _("not linked to a Max chat"),
+    BOT_RIGHTS: lambda p: _("the bot lacks rights in the chat: %(missing)s",
+                            missing=p.get("missing") or "—"),
+    ADD_FAILED: lambda p: ngettext("%(num)d member could not be added to the Max chat",
+                                   "%(num)d members could not be added to the Max chat",
+                                   _count(p)),
+    STEP_FAILED: _step_failed,
+    INVALID_EMAILS: lambda p: ngettext(
+        "%(num)d member was not invited: the e-mail address is not usable",
+        "%(num)d members were not invited: their e-mail addresses are not usable",
+        _count(p)),
+}
+
+
+def attention_text(stored: str | None) -> str:
+    """The reason in the current language; unknown text as it is; empty for none."""
+    if not stored:
+        return ""
+    parsed = parse(stored)
+    if parsed is None:
+        return stored
+    code, params = parsed
+    return _TEXTS[code](params)
