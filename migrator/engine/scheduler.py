@@ -34,10 +34,25 @@ def job_run_due() -> None:
     from migrator.engine.runner import run_due, runner_id
 
     def work():
-        summary = run_due(runner_id(), send_mail=False)
+        # pending Max updates and unchecked chats: the max_catch_up job
+        summary = run_due(runner_id(), send_mail=False, max_backlog=False)
         beat("scheduler", f"{runner_id()} {summary.line()}")
         if summary.claimed:
             log.info("run-due: %s", summary.line())
+
+    _in_app(work)
+
+
+def job_max_catch_up() -> None:
+    """Stored Max updates not applied yet (deferred, failed) and chats whose title and rights
+    were never fetched (``migrator.max.updates.catch_up``)."""
+    from migrator.max.updates import catch_up
+
+    def work():
+        done, left, refreshed = catch_up()
+        if done or refreshed:
+            log.info("max catch-up: %d update(s) applied, %d pending, %d chat(s) checked",
+                     done, left, refreshed)
 
     _in_app(work)
 
@@ -96,6 +111,8 @@ def build_scheduler(app: Flask, blocking: bool = True):
     common = {"replace_existing": True}
     sched.add_job("migrator.engine.scheduler:job_run_due", "interval", seconds=interval,
                   id="run_due", **common)
+    sched.add_job("migrator.engine.scheduler:job_max_catch_up", "interval",
+                  seconds=max(interval, 5), id="max_catch_up", **common)
     sched.add_job("migrator.engine.scheduler:job_outboxes", "interval",
                   seconds=max(interval, 5), id="outboxes", **common)
     sched.add_job("migrator.engine.scheduler:job_reminders", "interval", hours=1,

@@ -11,7 +11,7 @@ from migrator.db import get_engine, get_session
 from migrator.engine.models import Heartbeat
 from migrator.engine.scheduler import build_scheduler
 
-JOB_IDS = {"run_due", "outboxes", "reminders", "snapshots", "digest"}
+JOB_IDS = {"run_due", "max_catch_up", "outboxes", "reminders", "snapshots", "digest"}
 
 
 def _job_ids(app) -> list[str]:
@@ -39,3 +39,22 @@ def test_jobs_persist_once_and_heartbeat(app, ctx):
         assert sorted(ids) == sorted(JOB_IDS)
         get_session().execute(sa.delete(Heartbeat))
         get_session().commit()
+
+
+def test_the_max_catch_up_job_applies_stored_updates(app, ctx):
+    from migrator.max.models import MaxChatMember, MaxUpdate
+    from migrator.max.updates import canonical_json, dedup_key
+
+    sched = build_scheduler(app, blocking=False)  # not started: only the job list
+    job = sched.get_job("max_catch_up")
+    assert job is not None and job.func_ref == "migrator.engine.scheduler:job_max_catch_up"
+    update = {"update_type": "user_added", "timestamp": 1_760_000_000_000, "chat_id": -900,
+              "user": {"user_id": 4242, "name": "Мария"}}
+    ctx.add(MaxUpdate(dedup_key=dedup_key(update), update_type="user_added", chat_id=-900,
+                      max_user_id=4242, timestamp=update["timestamp"],
+                      payload=canonical_json(update)))
+    ctx.commit()
+    job.func()  # what the scheduler runs every few seconds
+    row = ctx.exec(sa.select(MaxUpdate)).scalar_one()
+    assert row.processed_at is not None and row.error is None
+    assert ctx.exec(sa.select(MaxChatMember.max_user_id)).scalars().all() == [4242]
