@@ -123,6 +123,10 @@ def test_link_chat_plan_wave_confirm_step_watch_progress_export_report(
     expect(panel.get_by_role("link", name=CHAT_TITLE)).to_be_visible()
     expect(panel).to_contain_text("готов")
     expect(panel.get_by_role("button", name="Отменить сопоставление")).to_be_visible()
+    nav.get_by_role("link", name="Чаты Max").click()
+    row = page.get_by_role("row", name=re.compile(re.escape(CHAT_TITLE)))
+    expect(row).to_contain_text("сопоставлен")
+    expect(row.get_by_role("link", name="sch1-teachers")).to_be_visible()
 
     # -- plan a wave: the first three steps already due, the cutover in two days -----------
     nav.get_by_role("link", name="Волны").click()
