@@ -23,11 +23,14 @@ from sqlmodel import select
 from migrator.audit.models import AuditEvent, AuditHead
 from migrator.audit.service import SYSTEM, acting_as, canonical, compute_hash, record
 from migrator.db import get_engine, get_session, is_sqlite, utcnow
+from migrator.groups.attention import BOT_REMOVED, reason
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.max.models import REQUIRED_PERMISSIONS, MaxChat, MaxChatMember
 from migrator.org.models import Organisation
 from migrator.people.models import Employee
 from migrator.waves.models import STEP_KINDS, Step, Wave
+
+ATTENTION_BOT_REMOVED = reason(BOT_REMOVED)
 
 REGION_CODE = "REGION"
 REGION_NAME = "Северо-Уральская область"
@@ -301,7 +304,7 @@ def seed_small(now: datetime | None = None) -> dict:
                 group.linked_at = chat.added_at + timedelta(hours=2)
         if state == "removed":
             group.needs_attention = True
-            group.attention_reason = "Бот удалён из чата Max"
+            group.attention_reason = ATTENTION_BOT_REMOVED
         if wave is not None:
             group.wave_id = wave.id
         session.add(group)
@@ -585,7 +588,7 @@ def seed_region(orgs: int = 2000, groups: int = 10000, employees: int = 60000,
                 "linked_at": start + timedelta(days=4) if chat_id else None,
                 "linked_by_id": None, "wave_id": wave["id"] if wave else None,
                 "needs_attention": roll < 0.01, "attention_reason":
-                    "Бот удалён из чата Max" if roll < 0.01 else None,
+                    ATTENTION_BOT_REMOVED if roll < 0.01 else None,
                 "member_count": 0, "created_at": start, "updated_at": start})
             size = min(len(people), max(1, int(per_group * (0.7 + 0.6 * rng.random()))))
             chosen = rng.sample(people, size) if size < len(people) else people
