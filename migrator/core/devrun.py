@@ -98,9 +98,12 @@ def main() -> int:
         subprocess.run(flask("max", "subscribe"), cwd=ROOT, env=env, check=False)
         subprocess.run(flask("demo", "stage-sandbox", "--new-chats"), cwd=ROOT, env=env,
                        check=False)
-        subprocess.run(flask("demo", "remind"), cwd=ROOT, env=env, check=False)
+        with open(ROOT / "instance" / "scheduler.log", "ab") as log:  # reminders go out now
+            subprocess.run(flask("demo", "remind"), cwd=ROOT, env=env, stdout=log, stderr=log)
         start("scheduler", flask("scheduler"))
-        start("actors", flask("demo-actors", "--sandbox-url", env["MAX_API_URL"]))
+        # A trickle, not a burst: each invited person presses Start after ~1.5 min on average.
+        start("actors", flask("demo-actors", "--sandbox-url", env["MAX_API_URL"],
+                              "--interval", "5", "--share", "0.05"))
         print(
             f"\n  Migrator is running:  http://127.0.0.1:{WEB_PORT}\n"
             "  Demo login:           admin@example.org / demo-admin-2026\n"
