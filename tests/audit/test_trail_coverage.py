@@ -159,6 +159,10 @@ def test_a_campaign_leaves_a_complete_verifiable_trail(app, runner, client, tmp_
     assert resp.status_code == 200
     (found,) = _events(app, "max.chat_discovered")
     assert found.actor_type == "max" and found.object_id == str(chat_id)
+    (taken_in,) = _events(app, "max.update")  # every update taken in, whatever its type
+    assert taken_in.actor_type == "max"
+    assert json.loads(taken_in.summary)["update_type"] == "bot_added"
+    assert json.loads(taken_in.summary)["chat_id"] == chat_id
     calls = _events(app, "max.call")  # the immediate re-check of the new chat's rights
     assert calls and all(BOT_TOKEN not in c.summary for c in calls)
     assert {json.loads(c.summary)["chat_id"] for c in calls} == {chat_id}
@@ -217,6 +221,8 @@ def test_a_campaign_leaves_a_complete_verifiable_trail(app, runner, client, tmp_
                         "is_bot": False, "last_activity_time": 1}}
     resp = api.post("/max/webhook", json=started, headers={"X-Max-Bot-Api-Secret": SECRET})
     assert resp.status_code == 200
+    assert [json.loads(e.summary)["update_type"] for e in _events(app, "max.update")] == [
+        "bot_added", "bot_started"]
     (linked,) = _events(app, "employee.linked")
     assert linked.actor_type == "max" and linked.org_id == edu.id
     assert json.loads(linked.summary)["max_user_id"] == 777 and link_token not in linked.summary
