@@ -124,3 +124,12 @@ def test_production_refuses_default_secret_key(app_config):
 
     with pytest.raises(ConfigError):
         create_app({**app_config, "ENV": "production", "SECRET_KEY": DEFAULT_SECRET_KEY})
+
+
+def test_inline_errors_are_tied_to_their_fields(client, make_user):
+    user = make_user("admin")
+    html = client.post("/login", data={"email": user.email, "password": "wrong-password"}
+                       ).get_data(as_text=True)
+    assert 'aria-describedby="password-error"' in html and 'id="password-error"' in html
+    assert 'aria-invalid="true"' in html
+    assert 'aria-invalid' not in html.split('id="email"')[1].split(">")[0]
