@@ -125,8 +125,12 @@ def pages(app, targets: dict) -> list[tuple[str, str, str]]:
            ("dashboard ?org=municipality", "admin", f"/?org={targets['org']}")]
     if "org.tree" in views:
         out.append(("organisation tree", "admin", "/orgs/"))
+        out.append(("organisation tree ?root=municipality", "admin",
+                    f"/orgs/?root={targets['org']}"))
+        out.append(("organisation search", "admin", "/orgs/?q=" + quote("школа")))
     if "people.employees" in views:
         out.append(("employees, search", "admin", "/employees/?q=" + quote("Иван")))
+        out.append(("employees, search, no match", "admin", "/employees/?q=" + quote("Щъю")))
         out.append(("employees, coordinator", "coordinator", "/employees/?linked=no"))
     if "groups.groups" in views:
         out.append(("groups, filters", "admin", "/groups/?platform=whatsapp&mapping=linked"))
@@ -171,7 +175,9 @@ def measure(app, targets: dict, repeat: int, warmup: int) -> dict:
             times.append((time.perf_counter() - t0) * 1000)
             status = resp.status_code
         if resp.mimetype == "text/html":
-            rows = resp.get_data(as_text=True).count("<tr")
+            page = resp.get_data(as_text=True)
+            # table rows, or the organisations of the tree page
+            rows = page.count("<tr") or page.count('class="leaf"') + page.count("<summary>")
         elif resp.is_json:
             rows = len((resp.get_json(silent=True) or {}).get("children", []))
         else:
