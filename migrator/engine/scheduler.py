@@ -8,8 +8,11 @@ fixed and ``replace_existing`` is set, so restarts never duplicate jobs; ``coale
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from flask import Flask
+
+from migrator.db import utcnow
 
 log = logging.getLogger("migrator.engine")
 
@@ -115,8 +118,10 @@ def build_scheduler(app: Flask, blocking: bool = True):
                   seconds=max(interval, 5), id="max_catch_up", **common)
     sched.add_job("migrator.engine.scheduler:job_outboxes", "interval",
                   seconds=max(interval, 5), id="outboxes", **common)
+    # Jobs are replaced at every start (their next run would move an hour away each time):
+    # reminders are idempotent, so the first run comes shortly after start.
     sched.add_job("migrator.engine.scheduler:job_reminders", "interval", hours=1,
-                  id="reminders", **common)
+                  id="reminders", next_run_time=utcnow() + timedelta(seconds=30), **common)
     sched.add_job("migrator.engine.scheduler:job_snapshots", "cron", hour=0, minute=15,
                   id="snapshots", **common)
     sched.add_job("migrator.engine.scheduler:job_digest", "cron", hour=8, minute=0,

@@ -58,3 +58,14 @@ def test_the_max_catch_up_job_applies_stored_updates(app, ctx):
     row = ctx.exec(sa.select(MaxUpdate)).scalar_one()
     assert row.processed_at is not None and row.error is None
     assert ctx.exec(sa.select(MaxChatMember.max_user_id)).scalars().all() == [4242]
+
+
+def test_reminders_run_soon_after_every_start(app, ctx):
+    """A restart replaces the jobs; reminders must not be pushed an hour away each time."""
+    from datetime import timedelta
+
+    from migrator.db import utcnow
+
+    sched = build_scheduler(app, blocking=False)
+    job = sched.get_job("reminders")
+    assert job.next_run_time <= utcnow() + timedelta(minutes=1)
