@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import select
@@ -218,7 +219,8 @@ def announcement_text(group: SourceGroup) -> str:
 PENDING = "pending:"  # message_id while posting: "pending:<chat's message count before>"
 
 
-def _recover_announcement(client, chat: MaxChat, text: str, count_before: int) -> str | None:
+def _recover_announcement(client, chat: MaxChat, text: str, count_before: int,
+                          since: datetime | None = None) -> str | None:
     """After a run died while posting: the message id if our announcement is in the chat,
     None if it is certainly not there (safe to post); StepFailed when nobody can tell."""
     from migrator.max.errors import MaxError
@@ -226,14 +228,14 @@ def _recover_announcement(client, chat: MaxChat, text: str, count_before: int) -
     pinned = client.get_pinned(chat.chat_id)
     if pinned and (pinned.get("body") or {}).get("text") == text:
         return pinned["body"]["mid"]
-    try:  # GET /messages (the platform has it; a sandbox may not)
-        data = client._request("GET", "/messages",
-                               params={"chat_id": chat.chat_id, "count": 100},
-                               chat_id=chat.chat_id)
-        for m in (data or {}).get("messages") or []:
+    try:  # GET /messages, only what was posted since the intent (a minute of clock slack)
+        oldest = int(since.timestamp() * 1000) - 60_000 if since else None
+        messages = client.get_messages(chat.chat_id, count=100, to=oldest)
+        for m in messages:
             if (m.get("sender") or {}).get("is_bot") and (m.get("body") or {}).get("text") == text:
                 return m["body"]["mid"]
-        return None
+        if len(messages) < 100:
+            return None  # every message since the intent was seen: ours is not there
     except MaxError as exc:
         if exc.retryable:
             raise
@@ -257,7 +259,8 @@ def run_announce(step, group, client_factory, rid) -> Outcome:
     if step.message_id and step.message_id.startswith(PENDING):
         count_before = int(step.message_id[len(PENDING):] or 0)
         session.commit()
-        step.message_id = _recover_announcement(client, chat, text, count_before)
+        step.message_id = _recover_announcement(client, chat, text, count_before,
+                                                step.send_intent_at)
         if step.message_id:
             record("chat.announce_recovered", object_type="group", object_id=group.id,
                    org_id=group.org_id, summary={"message_id": step.message_id})

@@ -285,6 +285,31 @@ def test_announce_crash_unclear_fails_without_posting_twice(world, sandbox, app)
     assert len(sandbox.chat(chat_id)["messages"]) == 1
 
 
+def test_announce_crash_in_a_busy_chat_never_posts_twice(world, sandbox, app):
+    """Posted, then a hundred messages by people: the newest page of GET /messages no
+    longer shows the announcement, so the step asks the coordinator instead of re-posting."""
+    from migrator.db import utcnow
+    from migrator.engine.maxclient import client_factory
+    from migrator.engine.steps import announcement_text
+
+    org, group, emps, chat_id, admin = world(n=1)
+    past_wave([group], admin)
+    s = step(group, "announce")
+    s.send_intent_at, s.message_id = utcnow(), "pending:0"
+    get_session().add(s)
+    get_session().commit()
+    client_factory()().send_message(announcement_text(group), chat_id=chat_id)
+    owner = sandbox.chat(chat_id)["owner_id"]
+    for i in range(100):
+        sandbox.ctl("POST", f"/chats/{chat_id}/messages", {"user_id": owner, "text": f"#{i}"})
+    _no_invites(group)
+    run_due(send_mail=False)
+    s = step(group, "announce")
+    assert s.status == "failed" and "check the Max chat" in s.last_error
+    chat = sandbox.chat(chat_id)
+    assert len([m for m in chat["messages"] if m["sender"]["is_bot"]]) == 1
+
+
 def test_announce_crash_before_the_post_reached_max_posts_once(world, sandbox, app):
     from migrator.db import utcnow
 
