@@ -533,3 +533,15 @@ def history(org: Organisation | None, user, days: int = 60) -> list[dict]:
                     "linked_pct": pct(int(linked or 0), int(emp or 0)) or 0.0,
                     "coverage_pct": pct(int(mi or 0), int(mt or 0)) or 0.0})
     return out
+
+
+def with_live_today(points: list[dict], fig: Figures) -> list[dict]:
+    """The history with today's point replaced by the live figures the cards show (a
+    snapshot of today may be hours old)."""
+    today = local_today()
+    live = {"day": today, "employees": fig.employees, "linked": fig.linked,
+            "groups_total": fig.groups_total, "groups_done": fig.groups_done,
+            "members_total": fig.members_total, "members_in_chat": fig.members_in_chat,
+            "linked_pct": pct(fig.linked, fig.employees) or 0.0,
+            "coverage_pct": pct(fig.members_in_chat, fig.members_total) or 0.0}
+    return [p for p in points if p["day"] != today] + [live]

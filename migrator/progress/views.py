@@ -105,7 +105,7 @@ def breadcrumbs(org: Organisation | None) -> list[Organisation]:
 
 
 def chart_for(org: Organisation | None, fig) -> object:
-    history = service.history(org, current_user)
+    history = service.with_live_today(service.history(org, current_user), fig)
     deadline = fig.deadline.astimezone(service.tz()).date() if fig.deadline else None
     name = org.name if org else _("All your organisations")
     return progress_chart(history, deadline, name), history
