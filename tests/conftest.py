@@ -280,3 +280,22 @@ def smtp_server(app):
                       MAIL_FROM="Migrator <migrator@region.example>")
     yield sink
     sink.stop()
+
+
+@pytest.fixture
+def sandbox(app_config):
+    """The Max sandbox over HTTP; the app's MAX_API_URL points at it (request it before
+    ``app``). Yields its control surface (:class:`enginetest.SandboxCtl`)."""
+    from enginetest import SandboxCtl
+
+    from migrator.sandbox import create_sandbox_app, run_in_thread
+
+    sb_app = create_sandbox_app(token=app_config["MAX_BOT_TOKEN"],
+                                bot_username=app_config["MAX_BOT_USERNAME"], rps=None)
+    handle = run_in_thread(sb_app)
+    app_config["MAX_API_URL"] = handle.url
+    app_config["RUNNER_BACKOFF_SECONDS"] = 0  # retries due at once in tests
+    ctl = SandboxCtl(handle.url)
+    yield ctl
+    ctl.http.close()
+    handle.shutdown()

@@ -105,7 +105,7 @@ def set_status(group, kind: str, status: str) -> None:
     get_session().commit()
 
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 
 def runner_env(app, **extra) -> dict:
