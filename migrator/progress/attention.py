@@ -31,20 +31,17 @@ class Section:
     default_sort: str
 
 
-def _failed_steps(user, now):
-    q = (sa.select(Step, SourceGroup, Organisation)
-         .join(SourceGroup, SourceGroup.id == Step.group_id)
-         .join(Organisation, Organisation.id == SourceGroup.org_id)
-         .where(Step.status == "failed"))
-    return scoped(q, SourceGroup.org_id, user)
+def _steps_in(status: str):
+    """The query of a section listing the steps in ``status`` with their group and org."""
 
+    def query(user, now):
+        q = (sa.select(Step, SourceGroup, Organisation)
+             .join(SourceGroup, SourceGroup.id == Step.group_id)
+             .join(Organisation, Organisation.id == SourceGroup.org_id)
+             .where(Step.status == status))
+        return scoped(q, SourceGroup.org_id, user)
 
-def _waiting_steps(user, now):
-    q = (sa.select(Step, SourceGroup, Organisation)
-         .join(SourceGroup, SourceGroup.id == Step.group_id)
-         .join(Organisation, Organisation.id == SourceGroup.org_id)
-         .where(Step.status == "waiting"))
-    return scoped(q, SourceGroup.org_id, user)
+    return query
 
 
 def _failed_members(user, now):
@@ -100,10 +97,10 @@ def _overdue_waves(user, now):
 SECTIONS = [
     Section("failed", _l("Failed steps"),
             _l("Retry, skip with a reason or reset the step on the group page."),
-            _failed_steps, {"due": Step.due_at, "group": SourceGroup.name}, "due"),
+            _steps_in("failed"), {"due": Step.due_at, "group": SourceGroup.name}, "due"),
     Section("waiting", _l("Waiting for your confirmation"),
             _l("Manual steps: confirm them on the group page once done."),
-            _waiting_steps, {"due": Step.due_at, "group": SourceGroup.name}, "due"),
+            _steps_in("waiting"), {"due": Step.due_at, "group": SourceGroup.name}, "due"),
     Section("members", _l("Members who could not be added"),
             _l("Max refused to add these people to the chat; the reason is shown."),
             _failed_members, {"name": Employee.full_name, "group": SourceGroup.name}, "group"),
