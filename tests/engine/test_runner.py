@@ -233,11 +233,21 @@ def test_expired_lease_is_reclaimed(world, sandbox, app):
     assert all(s.claimed_by == "other:2" for s in again)
 
 
+def _crashed_while_posting(group) -> None:
+    """Leave the announce step as a runner killed while posting leaves it: intent recorded
+    (with the chat's message count before, 0), no message id yet."""
+    from migrator.db import utcnow
+
+    s = step(group, "announce")
+    s.send_intent_at, s.message_id = utcnow(), "pending:0"
+    get_session().add(s)
+    get_session().commit()
+
+
 def test_announce_crash_after_the_post_finds_it_in_the_chat(world, sandbox, app):
     """Posted but neither recorded nor pinned: the restart lists the chat's messages
     (GET /messages), finds the bot's announcement among other people's, pins it and posts
     nothing."""
-    from migrator.db import utcnow
     from migrator.engine.maxclient import client_factory
     from migrator.engine.steps import announcement_text
 
@@ -246,10 +256,7 @@ def test_announce_crash_after_the_post_finds_it_in_the_chat(world, sandbox, app)
     posted = client_factory()().send_message(announcement_text(group), chat_id=chat_id)
     owner = sandbox.chat(chat_id)["owner_id"]
     sandbox.ctl("POST", f"/chats/{chat_id}/messages", {"user_id": owner, "text": "Привет"})
-    s = step(group, "announce")
-    s.send_intent_at, s.message_id = utcnow(), "pending:0"
-    get_session().add(s)
-    get_session().commit()
+    _crashed_while_posting(group)
     _no_invites(group)
     run_due(send_mail=False)
     s = step(group, "announce")
@@ -266,7 +273,6 @@ def test_announce_crash_unclear_fails_without_posting_twice(world, sandbox, app)
     """Posted but not pinned, and the chat's messages cannot be listed (a platform without
     GET /messages): nobody can tell whether the new message is ours, so the step asks the
     coordinator instead of re-posting; their retry posts it."""
-    from migrator.db import utcnow
     from migrator.engine.maxclient import client_factory
     from migrator.engine.steps import announcement_text
 
@@ -274,10 +280,7 @@ def test_announce_crash_unclear_fails_without_posting_twice(world, sandbox, app)
     past_wave([group], admin)
     client_factory()().send_message(announcement_text(group), chat_id=chat_id)
     sandbox.faults(not_found={"probability": 1.0, "method": "GET", "path": "/messages"})
-    s = step(group, "announce")
-    s.send_intent_at, s.message_id = utcnow(), "pending:0"
-    get_session().add(s)
-    get_session().commit()
+    _crashed_while_posting(group)
     _no_invites(group)
     run_due(send_mail=False)
     s = step(group, "announce")
@@ -288,16 +291,12 @@ def test_announce_crash_unclear_fails_without_posting_twice(world, sandbox, app)
 def test_announce_crash_in_a_busy_chat_never_posts_twice(world, sandbox, app):
     """Posted, then a hundred messages by people: the newest page of GET /messages no
     longer shows the announcement, so the step asks the coordinator instead of re-posting."""
-    from migrator.db import utcnow
     from migrator.engine.maxclient import client_factory
     from migrator.engine.steps import announcement_text
 
     org, group, emps, chat_id, admin = world(n=1)
     past_wave([group], admin)
-    s = step(group, "announce")
-    s.send_intent_at, s.message_id = utcnow(), "pending:0"
-    get_session().add(s)
-    get_session().commit()
+    _crashed_while_posting(group)
     client_factory()().send_message(announcement_text(group), chat_id=chat_id)
     owner = sandbox.chat(chat_id)["owner_id"]
     for i in range(100):
@@ -311,14 +310,10 @@ def test_announce_crash_in_a_busy_chat_never_posts_twice(world, sandbox, app):
 
 
 def test_announce_crash_before_the_post_reached_max_posts_once(world, sandbox, app):
-    from migrator.db import utcnow
 
     org, group, emps, chat_id, admin = world(n=1)
     past_wave([group], admin)
-    s = step(group, "announce")
-    s.send_intent_at, s.message_id = utcnow(), "pending:0"
-    get_session().add(s)
-    get_session().commit()
+    _crashed_while_posting(group)
     _no_invites(group)
     run_due(send_mail=False)
     chat = sandbox.chat(chat_id)
