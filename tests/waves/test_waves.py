@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import select
@@ -11,12 +12,35 @@ from migrator.audit.models import AuditEvent
 from migrator.db import get_session
 from migrator.waves.models import Setting, Step, Wave
 
+TZ = ZoneInfo("Asia/Yekaterinburg")
+# Every date is built from "now": a wave always starts in the future, whatever today is.
+BASE = (datetime.now(TZ) + timedelta(days=30)).replace(hour=9, minute=0, second=0, microsecond=0)
+
+
+def _at(days: int, hour: int = 9) -> datetime:
+    return BASE.replace(hour=hour) + timedelta(days=days)
+
+
+def _iso(days: int, hour: int = 9) -> str:
+    """An aware ISO timestamp in the configured zone (UTC+5)."""
+    return _at(days, hour).isoformat()
+
+
+def _local(days: int) -> str:
+    """A datetime-local form value (no zone, read in MIGRATOR_TZ)."""
+    return _at(days).strftime("%Y-%m-%dT%H:%M")
+
+
+def _utc(days: int) -> str:
+    return _at(days).astimezone(UTC).isoformat()
+
+
 DATES = {
-    "invite_at": "2026-12-01T09:00:00+05:00",
-    "add_members_at": "2026-12-08T09:00:00+05:00",
-    "announce_at": "2026-12-11T09:00:00+05:00",
-    "cutover_at": "2026-12-22T09:00:00+05:00",
-    "deadline": "2026-12-29T18:00:00+05:00",
+    "invite_at": _iso(0),
+    "add_members_at": _iso(7),
+    "announce_at": _iso(10),
+    "cutover_at": _iso(21),
+    "deadline": _iso(28, 18),
 }
 
 
@@ -32,7 +56,7 @@ def test_api_creates_wave_and_steps(client, ctx, make_org, make_group, make_user
     assert resp.status_code == 201, resp.json
     data = resp.json
     assert data["status"] == "planned" and sorted(data["group_keys"]) == sorted([g1.key, g2.key])
-    assert data["cutover_at"] == "2026-12-22T04:00:00+00:00"
+    assert data["cutover_at"] == _utc(21)
     steps = ctx.exec(select(Step).where(Step.group_id == g1.id)).all()
     due = {s.kind: s.due_at for s in steps}
     assert set(due) == {"invite", "add_members", "announce", "parallel_run", "cutover"}
@@ -49,10 +73,10 @@ def test_api_rejects_bad_dates_with_details(client, ctx, make_org, make_group, m
     org = make_org()
     g = make_group(org)
     headers = api_token(make_user("admin"))
-    resp = client.post("/api/v1/waves", json=_body([g.key], cutover_at="2026-12-02T09:00:00+05:00"),
+    resp = client.post("/api/v1/waves", json=_body([g.key], cutover_at=_iso(1)),
                        headers=headers)
     assert resp.status_code == 400 and "cutover_at" in resp.json["details"]
-    resp = client.post("/api/v1/waves", json=_body([g.key], invite_at="2026-12-01T09:00:00"),
+    resp = client.post("/api/v1/waves", json=_body([g.key], invite_at=_local(0) + ":00"),
                        headers=headers)
     assert resp.status_code == 400 and "invite_at" in resp.json["details"]
     resp = client.post("/api/v1/waves", json=_body([]), headers=headers)
@@ -103,21 +127,21 @@ def test_form_prefills_defaults_and_shows_inline_errors(client, ctx, make_org, m
     assert g.key in text and "ещё не сопоставлена с чатом Max" in text
     resp = client.post("/waves/new", data={
         "name": "", "group_keys": g.key, "submit": "1",
-        "invite_at": "2026-12-10T09:00", "add_members_at": "2026-12-01T09:00",
-        "announce_at": "2026-12-11T09:00", "cutover_at": "2026-12-20T09:00",
-        "deadline": "2026-12-30T09:00"})
+        "invite_at": _local(9), "add_members_at": _local(0),
+        "announce_at": _local(10), "cutover_at": _local(19),
+        "deadline": _local(29)})
     text = resp.get_data(as_text=True)
     assert resp.status_code == 200 and 'aria-invalid="true"' in text
     assert "Не раньше предыдущего шага." in text
     resp = client.post("/waves/new", data={
         "name": "Волна", "group_keys": g.key, "submit": "1",
-        "invite_at": "2026-12-01T09:00", "add_members_at": "2026-12-02T09:00",
-        "announce_at": "2026-12-03T09:00", "cutover_at": "2026-12-20T09:00",
-        "deadline": "2026-12-30T09:00"})
+        "invite_at": _local(0), "add_members_at": _local(1),
+        "announce_at": _local(2), "cutover_at": _local(19),
+        "deadline": _local(29)})
     assert resp.status_code == 302
     wave = ctx.exec(select(Wave)).one()
     # the form's local times are in MIGRATOR_TZ (UTC+5)
-    assert wave.invite_at.isoformat() == "2026-12-01T04:00:00+00:00"
+    assert wave.invite_at.isoformat() == _utc(0)
     page = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert g.key in page and "запланирован" in page
 
@@ -141,17 +165,17 @@ def test_pause_resume_reschedule_audited(client, ctx, make_org, make_group, make
     ctx.expire_all()
     assert {s.status for s in ctx.exec(select(Step)).all()} == {"pending"}
     client.post(f"/waves/{wave.id}/reschedule", data={
-        "invite_at": "2027-01-10T09:00", "add_members_at": "2027-01-11T09:00",
-        "announce_at": "2027-01-12T09:00", "cutover_at": "2027-01-20T09:00",
-        "deadline": "2027-01-30T09:00"})
+        "invite_at": _local(40), "add_members_at": _local(41),
+        "announce_at": _local(42), "cutover_at": _local(50),
+        "deadline": _local(60)})
     ctx.expire_all()
     cut = ctx.exec(select(Step).where(Step.kind == "cutover")).one()
-    assert cut.due_at == cut.next_attempt_at == datetime.fromisoformat("2027-01-20T04:00:00+00:00")
+    assert cut.due_at == cut.next_attempt_at == datetime.fromisoformat(_utc(50))
     events = ctx.exec(select(AuditEvent).where(AuditEvent.action.like("wave.%"))
                       .order_by(AuditEvent.seq)).all()
     assert [e.action for e in events] == ["wave.create", "wave.pause", "wave.resume",
                                           "wave.reschedule"]
-    assert "2027-01-20T04:00:00+00:00" in events[-1].summary
+    assert _utc(50) in events[-1].summary
 
 
 def test_coordinator_does_not_see_other_wave(client, ctx, make_org, make_group, make_user, login):
