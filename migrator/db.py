@@ -113,7 +113,7 @@ def alembic_config(url: str):
     return cfg
 
 
-def upgrade(url: str, revision: str = "heads") -> None:
+def upgrade(url: str, revision: str = "head") -> None:
     """Create or upgrade the schema with Alembic."""
     from alembic import command
 
@@ -126,9 +126,9 @@ def db_cli():
 
 
 @db_cli.command("upgrade")
-@click.argument("revision", default="heads")
+@click.argument("revision", default="head")
 def upgrade_command(revision: str):
-    """Create or upgrade the schema to REVISION (default: every head)."""
+    """Create or upgrade the schema to REVISION (default: the head)."""
     url = current_app.config["DATABASE_URL"]
     upgrade(url, revision)
     click.echo(f"Database is at revision {revision}.")

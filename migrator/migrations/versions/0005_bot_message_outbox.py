@@ -1,7 +1,7 @@
 """bot message outbox (replies to people in their Max dialog)
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 """
 import sqlalchemy as sa
 from alembic import op
@@ -9,7 +9,7 @@ from alembic import op
 import migrator.db
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """engine: announce intent/message/pin, cutover override and escalation columns on step
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0005
 """
 import sqlalchemy as sa
 from alembic import op
@@ -9,7 +9,7 @@ from alembic import op
 from migrator.db import UTCDateTime
 
 revision = "0006"
-down_revision = "0002"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

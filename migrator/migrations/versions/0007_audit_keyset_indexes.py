@@ -1,12 +1,12 @@
 """audit trail: keyset indexes for the actor filters; drop indexes that a composite covers
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0006
 """
 from alembic import op
 
 revision = "0007"
-down_revision = "0002"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

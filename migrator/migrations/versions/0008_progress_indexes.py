@@ -1,12 +1,12 @@
 """progress: indexes for the dashboard figures and the attention list
 
 Revision ID: 0008
-Revises: 0002
+Revises: 0007
 """
 from alembic import op
 
 revision = "0008"
-down_revision = "0002"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

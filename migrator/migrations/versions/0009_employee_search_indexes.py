@@ -1,7 +1,7 @@
 """people: indexes for the employee search (trigram GIN on PostgreSQL, name order everywhere)
 
 Revision ID: 0009
-Revises: 0002
+Revises: 0008
 
 - ``ix_employee_full_name`` on ``(full_name, email)`` (every database): the list is ordered
   by name by default, so a search's first page walks this index, testing both columns in the
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0002"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
