@@ -6,7 +6,7 @@ FLASK  := $(VENV)/bin/flask --app app
 TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-sqlite test-postgres lint bench install clean
+.PHONY: run test test-sqlite test-postgres test-clock-ahead lint bench install clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ test-postgres: install
 	else \
 		echo "PostgreSQL at $(TEST_PG_URL) is not reachable: PostgreSQL run skipped (set TEST_PG_URL)"; \
 	fi
+
+## make test-clock-ahead: the suite (SQLite, no browser) with the clock a year ahead (CI runs it)
+test-clock-ahead: install
+	MIGRATOR_TEST_CLOCK_SHIFT_DAYS=365 $(PY) -m pytest -m "not browser"
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -13,6 +13,7 @@ import shutil
 import socket
 import sqlite3
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,25 @@ OPENAPI_PATH = SHARED / "max-bot-api" / "openapi.yaml"
 TEST_PASSWORD = "correct-horse-battery"
 
 
+CLOCK_SHIFT_DAYS = int(os.environ.get("MIGRATOR_TEST_CLOCK_SHIFT_DAYS") or 0)
+
+
+def pytest_configure(config):
+    """With ``MIGRATOR_TEST_CLOCK_SHIFT_DAYS=N`` the whole run (and every Python subprocess it
+    starts) lives N days in the future, so a test that hard-codes a date fails at once."""
+    if CLOCK_SHIFT_DAYS:
+        import time_machine
+
+        time_machine.travel(datetime.now(UTC) + timedelta(days=CLOCK_SHIFT_DAYS),
+                            tick=True).start()
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ROOT / "tests" / "clockshift"), os.environ.get("PYTHONPATH")) if p)
+
+
 def pytest_report_header(config):
-    return f"database: {_db_kind()} ({os.environ.get('TEST_DATABASE_URL') or 'SQLite file'})"
+    shift = f", clock moved {CLOCK_SHIFT_DAYS} days ahead" if CLOCK_SHIFT_DAYS else ""
+    return (f"database: {_db_kind()} ({os.environ.get('TEST_DATABASE_URL') or 'SQLite file'})"
+            f"{shift}")
 
 
 def _db_kind() -> str:

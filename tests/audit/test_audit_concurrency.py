@@ -27,7 +27,8 @@ WORKERS, TRANSACTIONS = 4, 25
 def test_concurrent_writer_processes_keep_a_valid_chain(database_url, ctx, runner, tmp_path):
     ready = tmp_path / "ready"
     ready.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     procs = [
         subprocess.Popen([sys.executable, str(WRITER), database_url, str(w), str(TRANSACTIONS),
                           str(ready), str(WORKERS)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -77,7 +77,8 @@ def test_database_limiter_stores_only_a_hash_of_the_label(tmp_path):
 def _hammer(make_sandbox, db_url: str, bucket: str, seconds: float = 3.0) -> None:
     sb = make_sandbox(rps=30)
     start_at = time.time() + 2.0  # after both workers imported their modules
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)}
     procs = [
         subprocess.Popen(
             [
