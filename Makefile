@@ -20,7 +20,7 @@ install: $(VENV)/.installed
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) demo seed
-	$(PY) -m migrator.core.devrun
+	$(PY) -m migrator.demo.devrun
 
 ## make test: the whole suite on SQLite, then on PostgreSQL (mandatory in CI)
 test: install

@@ -1,13 +1,18 @@
 """Settings from the environment, with safe defaults for local use.
 
-All defaults live here; :func:`load_config` validates them once at start-up and refuses an
-unsafe production configuration (a default ``SECRET_KEY``).
+Every tunable is declared once in :data:`SETTINGS` with its type, default and bounds;
+:func:`load_config` reads them from the environment (and nothing else in ``migrator`` reads
+``os.environ``), :func:`validate_config` refuses an unsafe production configuration (a
+default ``SECRET_KEY``) and values out of bounds, also when tests or callers override them.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105 (refused in production)
@@ -17,65 +22,133 @@ class ConfigError(RuntimeError):
     """The configuration is unsafe or invalid; the app must not start."""
 
 
-def _bool(value: str | None, default: bool = False) -> bool:
-    if value is None or value == "":
-        return default
+def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _int(name: str, value: str | None, default: int) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
+def _url(value: str) -> str:
+    return value.rstrip("/")
 
 
-def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict:
+@dataclass(frozen=True)
+class Setting:
+    """One tunable: ``name`` in the environment and in ``app.config``.
+
+    ``kind`` converts the raw string (``int``, ``float``, ``str``, :func:`_bool`...); an
+    unset or empty variable gives ``default``. ``minimum`` bounds numbers; ``optional``
+    numbers may be ``None`` (unset: no limit).
+    """
+
+    name: str
+    kind: Callable[[str], Any]
+    default: Any
+    minimum: float | None = None
+    optional: bool = False
+    env: str | None = None  # the environment variable, when it differs from ``name``
+
+    def parse(self, env: Mapping[str, str]) -> Any:
+        raw = env.get(self.env or self.name)
+        if raw is None or raw.strip() == "":
+            return self.default
+        try:
+            return self.kind(raw.strip())
+        except ValueError as exc:
+            raise ConfigError(f"{self.env or self.name}: {self.kind.__name__} expected, "
+                              f"got {raw!r}") from exc
+
+    def check(self, value: Any) -> None:
+        if value is None and self.optional:
+            return
+        if self.kind in (int, float):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{self.name} must be a number, got {value!r}")
+            if self.minimum is not None and value < self.minimum:
+                raise ConfigError(f"{self.name} must be at least {self.minimum:g}, got {value}")
+
+
+_S = Setting
+SETTINGS: tuple[Setting, ...] = (
+    _S("ENV", str, "development", env="MIGRATOR_ENV"),
+    _S("SECRET_KEY", str, DEFAULT_SECRET_KEY),
+    _S("DATABASE_URL", str, None),  # None: SQLite in the instance folder
+    # --- Max ---
+    _S("MAX_API_URL", _url, "https://platform-api.max.ru"),
+    _S("MAX_BOT_TOKEN", str, ""),
+    _S("MAX_BOT_USERNAME", str, "migrator_bot"),
+    _S("MAX_WEBHOOK_SECRET", str, ""),
+    _S("MAX_RPS", int, 30, minimum=1),
+    # --- e-mail ---
+    _S("SMTP_HOST", str, "127.0.0.1"),
+    _S("SMTP_PORT", int, 25, minimum=1),
+    _S("SMTP_USER", str, ""),
+    _S("SMTP_PASSWORD", str, ""),
+    _S("SMTP_STARTTLS", _bool, False),
+    _S("SMTP_TIMEOUT", int, 30, minimum=1),
+    _S("MAIL_FROM", str, "migrator@localhost"),
+    # Outbox senders (e-mail and bot replies): attempts before "failed", first retry delay
+    # (doubling), the claim lease after which a crashed sender's rows are sent again.
+    _S("MAIL_MAX_ATTEMPTS", int, 8, minimum=1),
+    _S("MAIL_RETRY_SECONDS", int, 60, minimum=0),
+    _S("MAIL_LEASE_SECONDS", int, 300, minimum=1),
+    _S("BOT_MESSAGE_MAX_ATTEMPTS", int, 8, minimum=1),
+    # Invitation reminders: every N days after the last e-mail, at most this many.
+    _S("REMINDER_EVERY_DAYS", int, 3, minimum=1),
+    _S("MAX_REMINDERS", int, 3, minimum=0),
+    # Invitation deep-link tokens expire after this many days.
+    _S("INVITE_TOKEN_DAYS", int, 30, minimum=1),
+    # --- the step runner and the scheduler ---
+    # Seconds between the scheduler's runs of the due steps and the outboxes.
+    _S("RUNNER_INTERVAL_SECONDS", float, 5.0, minimum=0.01),
+    # A claimed step belongs to its runner this long; then another runner may take it over.
+    _S("RUNNER_LEASE_SECONDS", int, 120, minimum=1),
+    # Retry delay after a failed attempt: base × 2^(attempt-1), at most the maximum.
+    _S("RUNNER_BACKOFF_SECONDS", float, 30.0, minimum=0),
+    _S("RUNNER_BACKOFF_MAX_SECONDS", float, 3600.0, minimum=0),
+    # Caps every "not yet, look again later" delay (demos and tests use a few seconds).
+    _S("RUNNER_RECHECK_SECONDS", float, None, minimum=0, optional=True),
+    _S("STEP_MAX_ATTEMPTS", int, 5, minimum=1),
+    # Adding members: attempts per person, delay before the next pass over the failed ones.
+    _S("MEMBER_MAX_ATTEMPTS", int, 3, minimum=1),
+    _S("MEMBER_RETRY_SECONDS", float, 900.0, minimum=0),
+    # The parallel run's delta sync, and the cut-over's re-check while it is blocked.
+    _S("PARALLEL_SYNC_SECONDS", float, 86400.0, minimum=0),
+    _S("CUTOVER_RECHECK_SECONDS", float, 600.0, minimum=0),
+    # --- the web app ---
+    _S("MIGRATOR_TZ", str, "Asia/Yekaterinburg"),
+    _S("MIGRATOR_BASE_URL", _url, "http://127.0.0.1:5000"),
+    # Failed sign-ins per e-mail (or per client address) within the window before a lock-out.
+    _S("LOGIN_MAX_FAILURES", int, 5, minimum=1),
+    _S("LOGIN_WINDOW_SECONDS", int, 15 * 60, minimum=1),
+    _S("IMPORT_MAX_BYTES", int, 20 * 1024 * 1024, minimum=1),
+    # Where uploads wait between preview and confirmation; empty: instance/uploads.
+    _S("IMPORT_UPLOAD_DIR", str, None, optional=True),
+    # Largest request body accepted (413 beyond); empty: IMPORT_MAX_BYTES + 1 MiB, set by
+    # create_app once overrides are applied (see request_size_limit).
+    _S("MAX_CONTENT_LENGTH", int, None, minimum=1, optional=True),
+    # The employee list counts exactly up to this many rows, then says "more than".
+    _S("EMPLOYEE_COUNT_LIMIT", int, 1000, minimum=1),
+    # --- `make run` (the demo supervisor): local ports ---
+    _S("MIGRATOR_PORT", int, 5000, minimum=1),
+    _S("SANDBOX_PORT", int, 8765, minimum=1),
+    _S("DEMO_SMTP_PORT", int, 8025, minimum=1),
+)
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def environment() -> dict[str, str]:
+    """A copy of the process environment (child processes of ``make run`` inherit it)."""
+    return dict(os.environ)
+
+
+def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dict:
     """Build the settings mapping from ``env`` (default: ``os.environ``)."""
     env = dict(os.environ if env is None else env)
-    default_db = "sqlite:///" + str(Path(instance_path) / "migrator.db")
-    cfg = {
-        "ENV": env.get("MIGRATOR_ENV", "development"),
-        "SECRET_KEY": env.get("SECRET_KEY") or DEFAULT_SECRET_KEY,
-        "DATABASE_URL": env.get("DATABASE_URL") or default_db,
-        "MAX_API_URL": (env.get("MAX_API_URL") or "https://platform-api.max.ru").rstrip("/"),
-        "MAX_BOT_TOKEN": env.get("MAX_BOT_TOKEN", ""),
-        "MAX_BOT_USERNAME": env.get("MAX_BOT_USERNAME") or "migrator_bot",
-        "MAX_WEBHOOK_SECRET": env.get("MAX_WEBHOOK_SECRET", ""),
-        "MAX_RPS": _int("MAX_RPS", env.get("MAX_RPS"), 30),
-        "SMTP_HOST": env.get("SMTP_HOST") or "127.0.0.1",
-        "SMTP_PORT": _int("SMTP_PORT", env.get("SMTP_PORT"), 25),
-        "SMTP_USER": env.get("SMTP_USER", ""),
-        "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
-        "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS")),
-        "MAIL_FROM": env.get("MAIL_FROM") or "migrator@localhost",
-        # Outbox senders (e-mail and bot replies): attempts before "failed", first retry delay
-        # (doubling), the claim lease after which a crashed sender's rows are sent again.
-        "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", env.get("MAIL_MAX_ATTEMPTS"), 8),
-        "MAIL_RETRY_SECONDS": _int("MAIL_RETRY_SECONDS", env.get("MAIL_RETRY_SECONDS"), 60),
-        "MAIL_LEASE_SECONDS": _int("MAIL_LEASE_SECONDS", env.get("MAIL_LEASE_SECONDS"), 300),
-        "SMTP_TIMEOUT": _int("SMTP_TIMEOUT", env.get("SMTP_TIMEOUT"), 30),
-        "BOT_MESSAGE_MAX_ATTEMPTS": _int(
-            "BOT_MESSAGE_MAX_ATTEMPTS", env.get("BOT_MESSAGE_MAX_ATTEMPTS"), 8
-        ),
-        # Invitation reminders: every N days after the last e-mail, at most this many.
-        "REMINDER_EVERY_DAYS": _int("REMINDER_EVERY_DAYS", env.get("REMINDER_EVERY_DAYS"), 3),
-        "MAX_REMINDERS": _int("MAX_REMINDERS", env.get("MAX_REMINDERS"), 3),
-        "MIGRATOR_TZ": env.get("MIGRATOR_TZ") or "Asia/Yekaterinburg",
-        "MIGRATOR_BASE_URL": (env.get("MIGRATOR_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
-        # Invitation deep-link tokens expire after this many days.
-        "INVITE_TOKEN_DAYS": _int("INVITE_TOKEN_DAYS", env.get("INVITE_TOKEN_DAYS"), 30),
-        # Failed sign-ins per e-mail (or per client address) within the window before a lock-out.
-        "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", env.get("LOGIN_MAX_FAILURES"), 5),
-        "LOGIN_WINDOW_SECONDS": _int(
-            "LOGIN_WINDOW_SECONDS", env.get("LOGIN_WINDOW_SECONDS"), 15 * 60
-        ),
-        "IMPORT_MAX_BYTES": _int("IMPORT_MAX_BYTES", env.get("IMPORT_MAX_BYTES"), 20 * 1024 * 1024),
-        # Largest request body accepted (413 beyond); empty: IMPORT_MAX_BYTES + 1 MiB, set by
-        # create_app once overrides are applied (see request_size_limit).
-        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", env.get("MAX_CONTENT_LENGTH"), 0) or None,
+    cfg: dict[str, Any] = {s.name: s.parse(env) for s in SETTINGS}
+    if cfg["DATABASE_URL"] is None:
+        cfg["DATABASE_URL"] = "sqlite:///" + str(Path(instance_path) / "migrator.db")
+    if cfg["MAX_CONTENT_LENGTH"] == 0:
+        cfg["MAX_CONTENT_LENGTH"] = None
+    cfg.update({
         "BABEL_DEFAULT_LOCALE": "ru",
         "BABEL_SUPPORTED_LOCALES": ["ru", "en"],
         "WTF_CSRF_TIME_LIMIT": None,
@@ -83,21 +156,21 @@ def load_config(instance_path: str, env: dict[str, str] | None = None) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,
         "PER_PAGE": 50,
-    }
-    cfg["SESSION_COOKIE_SECURE"] = _bool(
-        env.get("SESSION_COOKIE_SECURE"), cfg["MIGRATOR_BASE_URL"].startswith("https://")
-    )
+    })
+    secure = env.get("SESSION_COOKIE_SECURE")
+    cfg["SESSION_COOKIE_SECURE"] = (
+        _bool(secure) if secure else cfg["MIGRATOR_BASE_URL"].startswith("https://"))
     cfg["REMEMBER_COOKIE_SECURE"] = cfg["SESSION_COOKIE_SECURE"]
     cfg["BABEL_DEFAULT_TIMEZONE"] = cfg["MIGRATOR_TZ"]
     return cfg
 
 
-def request_size_limit(cfg: dict) -> int:
+def request_size_limit(cfg: Mapping) -> int:
     """``MAX_CONTENT_LENGTH`` if set, else room for the largest import plus the form around it."""
     return cfg.get("MAX_CONTENT_LENGTH") or cfg["IMPORT_MAX_BYTES"] + 1024 * 1024
 
 
-def validate_config(cfg: dict) -> None:
+def validate_config(cfg: Mapping) -> None:
     """Refuse to start with an unsafe or broken configuration."""
     try:
         ZoneInfo(cfg["MIGRATOR_TZ"])
@@ -108,5 +181,6 @@ def validate_config(cfg: dict) -> None:
             raise ConfigError("SECRET_KEY must be set to a long random value in production")
         if not cfg["MAX_WEBHOOK_SECRET"]:
             raise ConfigError("MAX_WEBHOOK_SECRET must be set in production")
-    if cfg["MAX_RPS"] < 1:
-        raise ConfigError("MAX_RPS must be at least 1")
+    for setting in SETTINGS:
+        if setting.name in cfg:
+            setting.check(cfg[setting.name])

@@ -1,4 +1,4 @@
-"""``flask run-due``, ``flask scheduler`` and ``flask demo-actors``."""
+"""``flask run-due`` and ``flask scheduler``."""
 
 from __future__ import annotations
 
@@ -40,18 +40,3 @@ def scheduler_command() -> None:
 
     run_scheduler(current_app._get_current_object())
 
-
-@click.command("demo-actors")
-@click.option("--sandbox-url", default=None, help="Default: MAX_API_URL.")
-@click.option("--interval", default=3.0, show_default=True, help="Seconds between rounds.")
-@click.option("--share", default=0.3, show_default=True,
-              help="Share of the waiting people who press Start in each round.")
-@click.option("--once", is_flag=True, help="One round, then exit.")
-@with_appcontext
-def demo_actors_command(sandbox_url, interval, share, once) -> None:
-    """Play employees in the sandbox: press Start on the links of sent invitation e-mails."""
-    from migrator.engine.demo_actors import simulate_people
-
-    simulate_people(sandbox_url or current_app.config["MAX_API_URL"],
-                    current_app._get_current_object(), interval=interval, share=share,
-                    once=once)

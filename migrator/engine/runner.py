@@ -26,10 +26,6 @@ from migrator.waves.models import STEP_KINDS, Step, Wave
 
 log = logging.getLogger("migrator.engine")
 
-LEASE_SECONDS = 120
-MAX_ATTEMPTS = 5
-BACKOFF_BASE_SECONDS = 30
-BACKOFF_MAX_SECONDS = 3600
 RUNNABLE_WAVES = ("planned", "active")
 KIND_ORDER = {k: i for i, k in enumerate(STEP_KINDS)}
 
@@ -38,14 +34,9 @@ def runner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def cfg(name: str, default):
-    """An engine setting: the app's config, else the environment, else ``default``."""
-    value = current_app.config.get(name)
-    if value is None:
-        value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return type(default)(value) if isinstance(default, int | float) else value
+def cfg(name: str):
+    """An engine setting from the app's config (declared in :mod:`migrator.config`)."""
+    return current_app.config[name]
 
 
 def runner_actor(rid: str | None = None) -> Actor:
@@ -115,7 +106,7 @@ def claim_steps(rid: str, limit: int = 20, now: datetime | None = None,
                 lease_seconds: int | None = None, exclude=()) -> list[Step]:
     """Claim up to ``limit`` due steps for runner ``rid`` and commit the claim."""
     now = now or utcnow()
-    lease = lease_seconds or cfg("RUNNER_LEASE_SECONDS", LEASE_SECONDS)
+    lease = lease_seconds or cfg("RUNNER_LEASE_SECONDS")
     session = get_session()
     runnable = select(Wave.id).where(Wave.status.in_(RUNNABLE_WAVES))
     q = (
@@ -160,7 +151,7 @@ def claim_steps(rid: str, limit: int = 20, now: datetime | None = None,
 
 def renew_lease(step: Step, rid: str) -> None:
     """Extend the lease while a long step works (called at each chunk commit)."""
-    step.claimed_until = utcnow() + timedelta(seconds=cfg("RUNNER_LEASE_SECONDS", LEASE_SECONDS))
+    step.claimed_until = utcnow() + timedelta(seconds=cfg("RUNNER_LEASE_SECONDS"))
     get_session().add(step)
 
 
@@ -258,7 +249,8 @@ def _postpone(step: Step, p: Postpone) -> None:
     _release(step)
     step.status = "due"
     # RUNNER_RECHECK_SECONDS caps every re-check delay (tests and demos use 0 or a few).
-    seconds = min(p.seconds, cfg("RUNNER_RECHECK_SECONDS", float(p.seconds)))
+    cap = cfg("RUNNER_RECHECK_SECONDS")
+    seconds = p.seconds if cap is None else min(p.seconds, cap)
     step.next_attempt_at = utcnow() + timedelta(seconds=seconds)
     changed = step.last_error != p.reason
     step.last_error = p.reason[:2000]
@@ -275,14 +267,14 @@ def _postpone(step: Step, p: Postpone) -> None:
 
 
 def backoff_seconds(attempts: int) -> float:
-    base = cfg("RUNNER_BACKOFF_SECONDS", BACKOFF_BASE_SECONDS)
-    return min(BACKOFF_MAX_SECONDS, base * (2 ** max(attempts - 1, 0)))
+    base = cfg("RUNNER_BACKOFF_SECONDS")
+    return min(cfg("RUNNER_BACKOFF_MAX_SECONDS"), base * (2 ** max(attempts - 1, 0)))
 
 
 def _retry_or_fail(step: Step, error: str) -> bool:
     """attempts+1 and a backoff, or ``failed`` after the last attempt. True if retried."""
     step.attempts += 1
-    if step.attempts >= cfg("STEP_MAX_ATTEMPTS", MAX_ATTEMPTS):
+    if step.attempts >= cfg("STEP_MAX_ATTEMPTS"):
         fail_step(step, error)
         return False
     _release(step)

@@ -87,10 +87,7 @@ def job_digest() -> None:
 
 
 def runner_interval(app: Flask) -> float:
-    import os
-
-    raw = app.config.get("RUNNER_INTERVAL_SECONDS") or os.environ.get("RUNNER_INTERVAL_SECONDS")
-    return float(raw or 5)
+    return float(app.config["RUNNER_INTERVAL_SECONDS"])
 
 
 def build_scheduler(app: Flask, blocking: bool = True):

@@ -26,7 +26,6 @@ from migrator.waves.settings import get_setting
 log = logging.getLogger("migrator.engine")
 
 BATCH = 100  # ids per add call (Max limit)
-MAX_MEMBER_ATTEMPTS = 3
 PLATFORM_NAMES = {"whatsapp": "WhatsApp", "telegram": "Telegram", "viber": "Viber",
                   "vk": "VK", "other": "другом мессенджере"}
 
@@ -107,7 +106,7 @@ def _plain(stats):
 
 def _to_add(group_id: int):
     """(GroupMember, max_user_id) of linked members still to add (retries bounded)."""
-    max_tries = cfg("MEMBER_MAX_ATTEMPTS", MAX_MEMBER_ATTEMPTS)
+    max_tries = cfg("MEMBER_MAX_ATTEMPTS")
     return get_session().exec(
         select(GroupMember, Employee.max_user_id)
         .join(Employee, Employee.id == GroupMember.employee_id)
@@ -181,14 +180,14 @@ def run_add_members(step, group, client_factory, rid) -> Outcome:
     exhausted = session.scalar(
         select(sa.func.count()).select_from(GroupMember)
         .where(GroupMember.group_id == group.id, GroupMember.add_status == "failed",
-               GroupMember.add_attempts >= cfg("MEMBER_MAX_ATTEMPTS", MAX_MEMBER_ATTEMPTS)))
+               GroupMember.add_attempts >= cfg("MEMBER_MAX_ATTEMPTS")))
     if exhausted:
         group.needs_attention = True
         group.attention_reason = attention.reason(attention.ADD_FAILED, count=exhausted)
         session.add(group)
         info["gave_up"] = exhausted
     if retryable:
-        return Outcome("due", again_in=cfg("MEMBER_RETRY_SECONDS", 900), info=info)
+        return Outcome("due", again_in=cfg("MEMBER_RETRY_SECONDS"), info=info)
     return Outcome("succeeded", info=info)
 
 
@@ -331,7 +330,7 @@ def sync_members(group: SourceGroup, chat: MaxChat, client) -> dict:
 def run_parallel(step, group, client_factory, rid) -> Outcome:
     chat = linked_chat(group)
     info = sync_members(group, chat, client_factory())
-    return Outcome("due", again_in=cfg("PARALLEL_SYNC_SECONDS", 86400), info=info)
+    return Outcome("due", again_in=cfg("PARALLEL_SYNC_SECONDS"), info=info)
 
 
 # -- cutover -----------------------------------------------------------------------------
@@ -358,6 +357,6 @@ def cutover_blocker(step: Step, group: SourceGroup) -> str | None:
 def run_cutover(step, group, client_factory, rid) -> Outcome:
     blocker = cutover_blocker(step, group)
     if blocker:
-        raise Postpone(blocker, cfg("CUTOVER_RECHECK_SECONDS", 600))
+        raise Postpone(blocker, cfg("CUTOVER_RECHECK_SECONDS"))
     # The coordinator now closes the old group and confirms.
     return Outcome("waiting", info={"override": step.override_at is not None})

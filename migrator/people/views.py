@@ -22,9 +22,8 @@ from migrator.people.models import Employee, InviteToken
 bp = Blueprint("people", __name__, url_prefix="/employees")
 
 LINKED_CHOICES = {"yes": _l("linked to Max"), "no": _l("not linked to Max")}
-# The list counts matching employees up to this many and then shows "1000+"
-# (config ``EMPLOYEE_COUNT_LIMIT`` overrides it).
-COUNT_LIMIT = 1000
+# The list counts matching employees up to ``EMPLOYEE_COUNT_LIMIT`` (config) and then shows
+# "1000+".
 
 
 def _like_escape(text: str) -> str:
@@ -75,7 +74,7 @@ def employees():
                                   "org": Organisation.name, "linked": Employee.linked_at},
                     default_sort="name", per_page=current_app.config["PER_PAGE"],
                     count_query=rows,
-                    count_limit=current_app.config.get("EMPLOYEE_COUNT_LIMIT", COUNT_LIMIT))
+                    count_limit=current_app.config["EMPLOYEE_COUNT_LIMIT"])
     return render_template("people/employees.html", page=page, orgs=org_options(),
                            linked_choices=LINKED_CHOICES, selected_org=org, args=request.args)
 

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from migrator.core.demo import NEW_CHATS
 from migrator.db import get_session
+from migrator.demo.stage import NEW_CHATS
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.max.models import REQUIRED_PERMISSIONS, MaxChat
 from migrator.people.models import Employee

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from migrator.db import get_session
-from migrator.engine.demo_actors import token_from_text
+from migrator.demo.actors import token_from_text
 from migrator.people.models import Employee
 
 PERMS = ["add_remove_members", "pin_message", "write"]

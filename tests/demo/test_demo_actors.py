@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from migrator.engine.demo_actors import simulate_people, token_from_text
+from migrator.demo.actors import simulate_people, token_from_text
 from migrator.mail.models import OutboxMessage
 
 

@@ -7,7 +7,6 @@ pressing Start; subscribes the webhook; prints the URL and the demo login. Ctrl+
 
 from __future__ import annotations
 
-import os
 import secrets
 import signal
 import subprocess
@@ -17,15 +16,15 @@ from pathlib import Path
 
 import httpx
 
+from migrator.config import environment, load_config
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-WEB_PORT = int(os.environ.get("MIGRATOR_PORT", "5000"))
-SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8765"))
-SMTP_PORT = int(os.environ.get("DEMO_SMTP_PORT", "8025"))
 
 
-def demo_env() -> dict[str, str]:
-    env = dict(os.environ)
+def demo_env(web_port: int, sandbox_port: int, smtp_port: int) -> dict[str, str]:
+    """The environment of every child process: the caller's, with the demo's defaults."""
+    env = environment()
     secret_file = ROOT / "instance" / "demo-secrets"
     if not secret_file.exists():
         secret_file.write_text(f"{secrets.token_urlsafe(32)}\n{secrets.token_urlsafe(24)}\n")
@@ -33,12 +32,12 @@ def demo_env() -> dict[str, str]:
     secret_key, webhook_secret = secret_file.read_text().split()
     env.setdefault("SECRET_KEY", secret_key)
     env.setdefault("MAX_WEBHOOK_SECRET", webhook_secret)
-    env.setdefault("MAX_API_URL", f"http://127.0.0.1:{SANDBOX_PORT}")
+    env.setdefault("MAX_API_URL", f"http://127.0.0.1:{sandbox_port}")
     env.setdefault("MAX_BOT_TOKEN", "sandbox-token")
     env.setdefault("MAX_BOT_USERNAME", "migrator_demo_bot")
-    env.setdefault("MIGRATOR_BASE_URL", f"http://127.0.0.1:{WEB_PORT}")
+    env.setdefault("MIGRATOR_BASE_URL", f"http://127.0.0.1:{web_port}")
     env.setdefault("SMTP_HOST", "127.0.0.1")
-    env.setdefault("SMTP_PORT", str(SMTP_PORT))
+    env.setdefault("SMTP_PORT", str(smtp_port))
     env.setdefault("MAIL_FROM", "migrator@gov.example")
     env.setdefault("RUNNER_INTERVAL_SECONDS", "2")
     env.setdefault("RUNNER_RECHECK_SECONDS", "10")
@@ -62,7 +61,10 @@ def wait_http(url: str, timeout: float = 30) -> None:
 
 
 def main() -> int:
-    env = demo_env()
+    settings = load_config(str(ROOT / "instance"))
+    web_port, sandbox_port, smtp_port = (
+        settings["MIGRATOR_PORT"], settings["SANDBOX_PORT"], settings["DEMO_SMTP_PORT"])
+    env = demo_env(web_port, sandbox_port, smtp_port)
     for sub in ("tmp", "new", "cur"):  # a Maildir: aiosmtpd's Mailbox handler needs all three
         (ROOT / "instance" / "mailbox" / sub).mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen] = []
@@ -83,13 +85,13 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, lambda *a: (stop_all(), sys.exit(0)))
     try:
-        start("smtp", [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{SMTP_PORT}",
+        start("smtp", [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}",
                        "-c", "aiosmtpd.handlers.Mailbox", str(ROOT / "instance" / "mailbox")])
-        start("sandbox", flask("sandbox", "--host", "127.0.0.1", "--port", str(SANDBOX_PORT)))
+        start("sandbox", flask("sandbox", "--host", "127.0.0.1", "--port", str(sandbox_port)))
         start("web", [str(VENV_BIN / "gunicorn"), "--workers", "2", "--threads", "4",
-                      "--bind", f"127.0.0.1:{WEB_PORT}", "--access-logfile", "-", "app:app"])
-        wait_http(f"http://127.0.0.1:{SANDBOX_PORT}/_sandbox/")
-        wait_http(f"http://127.0.0.1:{WEB_PORT}/login")
+                      "--bind", f"127.0.0.1:{web_port}", "--access-logfile", "-", "app:app"])
+        wait_http(f"http://127.0.0.1:{sandbox_port}/_sandbox/")
+        wait_http(f"http://127.0.0.1:{web_port}/login")
         # The sandbox forgets everything at exit: give it the people and chats the DB knows
         # before the webhook is on (no bot_added deliveries for chats the app already has),
         # then add two new chats once it is on (the app discovers them).
@@ -105,10 +107,10 @@ def main() -> int:
         start("actors", flask("demo-actors", "--sandbox-url", env["MAX_API_URL"],
                               "--interval", "5", "--share", "0.05"))
         print(
-            f"\n  Migrator is running:  http://127.0.0.1:{WEB_PORT}\n"
+            f"\n  Migrator is running:  http://127.0.0.1:{web_port}\n"
             "  Demo login:           admin@example.org / demo-admin-2026\n"
             "  Coordinator:          coordinator@example.org / demo-coord-2026\n"
-            f"  Max sandbox:          http://127.0.0.1:{SANDBOX_PORT}/_sandbox/\n"
+            f"  Max sandbox:          http://127.0.0.1:{sandbox_port}/_sandbox/\n"
             "  E-mails sent:         instance/mailbox/   Logs: instance/*.log\n"
             "  Stop with Ctrl+C.\n",
             flush=True,

@@ -17,6 +17,11 @@ import httpx
 from flask import Flask
 from sqlmodel import select
 
+from migrator.db import get_session
+from migrator.mail.models import OutboxMessage
+from migrator.people.models import Employee
+from migrator.sandbox.client import SandboxControl, SandboxControlError
+
 log = logging.getLogger("migrator.demo")
 
 LINK = re.compile(r"https://max\.ru/[A-Za-z0-9_]+\?start=[A-Za-z0-9_\-]+")
@@ -32,10 +37,6 @@ def token_from_text(text: str) -> str | None:
 
 def waiting_people(limit: int = 500) -> list[tuple[str, str, str]]:
     """``(email, full name, token)`` of invited, not yet linked people (newest e-mail)."""
-    from migrator.db import get_session
-    from migrator.mail.models import OutboxMessage
-    from migrator.people.models import Employee
-
     session = get_session()
     rows = session.exec(
         select(OutboxMessage.to_addr, OutboxMessage.body_text, Employee.full_name)
@@ -54,12 +55,11 @@ def waiting_people(limit: int = 500) -> list[tuple[str, str, str]]:
     return out
 
 
-def press_start(http: httpx.Client, sandbox_url: str, name: str, token: str) -> int:
+def press_start(sandbox: SandboxControl, name: str, token: str) -> int:
     """A new sandbox user presses Start with ``token``; returns the user's id."""
     first, _, last = (name or "Сотрудник").partition(" ")
-    user = http.post(f"{sandbox_url}/_sandbox/users",
-                     json={"first_name": first, "last_name": last or None}).json()
-    http.post(f"{sandbox_url}/_sandbox/users/{user['user_id']}/start", json={"payload": token})
+    user = sandbox.create_user(first, last or None)
+    sandbox.start(user["user_id"], token)
     return user["user_id"]
 
 
@@ -67,10 +67,9 @@ def simulate_people(sandbox_url: str, app: Flask, *, interval: float = 3.0,
                     share: float = 0.3, once: bool = False, rng=None) -> int:
     """Run rounds until killed (or one with ``once``); returns how many pressed Start."""
     rng = rng or random.Random()
-    sandbox_url = sandbox_url.rstrip("/")
     pressed: set[str] = set()  # tokens already used in this process
     total = 0
-    with httpx.Client(timeout=10) as http:
+    with SandboxControl(sandbox_url) as sandbox:
         while True:
             with app.app_context():
                 people = [p for p in waiting_people() if p[2] not in pressed]
@@ -78,9 +77,9 @@ def simulate_people(sandbox_url: str, app: Flask, *, interval: float = 3.0,
                 if rng.random() > share:
                     continue
                 try:
-                    uid = press_start(http, sandbox_url, name, token)
-                except httpx.HTTPError as exc:
-                    log.warning("demo: sandbox unreachable: %s", exc)
+                    uid = press_start(sandbox, name, token)
+                except (httpx.HTTPError, SandboxControlError) as exc:
+                    log.warning("demo: sandbox call failed: %s", exc)
                     break
                 pressed.add(token)
                 total += 1
