@@ -6,9 +6,16 @@ import logging
 import secrets
 from pathlib import Path
 
+from dotenv import load_dotenv
 from flask import Flask, g, request
+from flask_wtf.csrf import CSRFProtect
 
+from migrator import db
+from migrator import models as _models  # noqa: F401 (every table on SQLModel.metadata)
+from migrator.auth import init_app as init_auth
 from migrator.config import load_config, request_size_limit, validate_config
+from migrator.core import blueprints, cli
+from migrator.core.i18n import init_app as init_i18n
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,8 +38,6 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     init_logging(app)
-    from migrator import db
-
     db.init_app(app)
     init_i18n(app)
     init_security(app)
@@ -42,10 +47,6 @@ def create_app(config_overrides: dict | None = None) -> Flask:
 
 
 def _load_dotenv() -> None:
-    try:
-        from dotenv import load_dotenv
-    except ImportError:  # pragma: no cover
-        return
     load_dotenv(ROOT / ".env", override=False)
 
 
@@ -80,17 +81,7 @@ def init_logging(app: Flask) -> None:
         handler.addFilter(redact)
 
 
-def init_i18n(app: Flask) -> None:
-    from migrator.core.i18n import init_app
-
-    init_app(app)
-
-
 def init_security(app: Flask) -> None:
-    from flask_wtf.csrf import CSRFProtect
-
-    from migrator.auth import init_app as init_auth
-
     csrf = CSRFProtect(app)
     app.extensions["migrator.csrf"] = csrf
     init_auth(app)
@@ -118,12 +109,8 @@ def init_security(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from migrator.core.blueprints import register
-
-    register(app)
+    blueprints.register(app)
 
 
 def register_cli(app: Flask) -> None:
-    from migrator.core.cli import register
-
-    register(app)
+    cli.register(app)

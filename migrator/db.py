@@ -135,8 +135,8 @@ def upgrade_command(revision: str):
 
 
 def init_app(app: Flask) -> None:
-    import migrator.models  # noqa: F401  (registers every table on SQLModel.metadata)
-
+    """The engine and the session teardown; the app factory registers the tables
+    (:mod:`migrator.models`), so that this module imports no feature."""
     app.extensions["migrator.engine"] = make_engine(app.config["DATABASE_URL"])
     app.teardown_appcontext(close_session)
     app.cli.add_command(db_cli)

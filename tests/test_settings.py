@@ -16,15 +16,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "migrator"
 
 def _environment_reads(tree: ast.AST) -> list[int]:
     """Lines that touch ``os.environ``, ``os.getenv`` or ``os.putenv`` (also imported bare)."""
-    lines = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "putenv",
-                                                             "environb", "unsetenv"}:
-            lines.append(node.lineno)
-        elif isinstance(node, ast.ImportFrom) and node.module == "os" and any(
-                a.name in {"environ", "getenv", "environb", "putenv"} for a in node.names):
-            lines.append(node.lineno)
-    return lines
+    names = {"environ", "environb", "getenv", "putenv", "unsetenv"}
+    attribute = [n.lineno for n in ast.walk(tree)
+                 if isinstance(n, ast.Attribute) and n.attr in names]
+    imported = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                and n.module == "os" and any(a.name in names for a in n.names)]
+    return sorted(attribute + imported)
 
 
 def test_only_config_reads_the_environment():

@@ -10,6 +10,7 @@ from migrator.audit import query
 from migrator.audit.query import AuditFilter
 from migrator.core.panels import register_panel
 from migrator.db import get_session
+from migrator.waves.models import Step
 
 HISTORY_SIZE = 20
 # Events name an object by its row id or by a natural key, under one of these types.
@@ -43,8 +44,6 @@ def history_context(kind: str):
         ids = object_ids(kind, obj)
         targets = [(OBJECT_TYPES[kind], ids)]
         if kind == "group":  # and its steps' events (step ids)
-            from migrator.waves.models import Step
-
             step_ids = get_session().scalars(sa.select(Step.id).where(Step.group_id == obj.id))
             targets.append((("step",), [str(i) for i in step_ids]))
         return {

@@ -22,6 +22,7 @@ from flask import current_app
 
 from migrator.audit.models import AuditEvent
 from migrator.audit.service import _ts
+from migrator.auth.service import scope_org_ids_subquery
 from migrator.db import get_session
 from migrator.org.models import Organisation
 
@@ -79,8 +80,6 @@ class Plan:
 
 def scope_org_ids(user) -> list[int] | None:
     """Organisation ids the user may see audit events of (``None``: all)."""
-    from migrator.auth.service import scope_org_ids_subquery
-
     sub = scope_org_ids_subquery(user)
     return None if sub is None else list(get_session().scalars(sub))
 

@@ -6,10 +6,10 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 
+from migrator.auth import service
+
 
 def init_app(app: Flask) -> None:
-    from migrator.auth import service
-
     login = LoginManager(app)
     login.login_view = "auth.login"
     login.login_message = _l("Please sign in to open this page.")

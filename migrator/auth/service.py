@@ -15,6 +15,7 @@ from flask import abort, current_app, request
 from flask_login import current_user
 from sqlmodel import select
 
+from migrator.audit.service import record
 from migrator.auth.models import ROLES, ApiToken, LoginAttempt, User, UserOrgScope
 from migrator.db import get_session, utcnow
 from migrator.org.models import Organisation
@@ -59,8 +60,6 @@ def load_user(user_id: str) -> User | None:
 def create_user(email: str, password: str, role: str, org_codes: list[str] = (),
                 full_name: str = "") -> User:
     """Create (or update) a user with a role and organisation scopes; not committed."""
-    from migrator.audit.service import record
-
     if role not in ROLES:
         raise AuthError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
     if len(password) < 8:
@@ -98,8 +97,6 @@ def _hash_token(token: str) -> str:
 
 def create_api_token(user: User) -> str:
     """A new API token for ``user``; only its hash is stored. Not committed."""
-    from migrator.audit.service import record
-
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     get_session().add(ApiToken(user_id=user.id, token_hash=_hash_token(token), prefix=token[:10]))
     record("token.create", object_type="user", object_id=user.id, summary={"prefix": token[:10]})

@@ -6,6 +6,8 @@ from importlib import import_module
 
 from flask import Flask
 
+from migrator.api import init_api
+
 BLUEPRINTS = [
     "migrator.auth.views:bp",
     "migrator.core.views:bp",
@@ -29,8 +31,6 @@ def load(spec: str):
 
 
 def register(app: Flask) -> None:
-    from migrator.api import init_api
-
     for spec in BLUEPRINTS:
         app.register_blueprint(load(spec))
     init_api(app)

@@ -10,6 +10,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from migrator.db import get_session, utcnow
+from migrator.engine.models import Heartbeat
+from migrator.progress.views import dashboard_context
 
 bp = Blueprint("core", __name__)
 
@@ -46,8 +48,6 @@ def template_helpers():
     def scheduler_stale() -> bool:
         if not current_user.is_authenticated or current_user.role != "admin":
             return False
-        from migrator.engine.models import Heartbeat
-
         hb = get_session().get(Heartbeat, "scheduler")
         return hb is not None and hb.seen_at < utcnow() - timedelta(minutes=2)
 
@@ -63,8 +63,6 @@ def template_helpers():
 @login_required
 def dashboard():
     """Progress from the region down to one organisation (``?org=CODE``), within scope."""
-    from migrator.progress.views import dashboard_context
-
     return render_template("core/dashboard.html", **dashboard_context())
 
 

@@ -10,8 +10,12 @@ from flask_login import current_user
 from migrator.api import api_error, bp, describe, token_required, write_required
 from migrator.db import get_session
 from migrator.engine import control
+from migrator.groups.attention import attention_text, code_of
+from migrator.groups.service import coverage, get_group_by_key
+from migrator.max.models import MaxChat
 from migrator.waves import service
 from migrator.waves.models import STEP_KINDS
+from migrator.waves.settings import get_setting
 
 
 def _parse_dt(value, name: str, errors: dict) -> datetime | None:
@@ -67,11 +71,6 @@ def _step_json(step) -> dict:
 
 
 def group_json(group) -> dict:
-    from migrator.groups.attention import attention_text, code_of
-    from migrator.groups.service import coverage
-    from migrator.max.models import MaxChat
-    from migrator.waves.settings import get_setting
-
     session = get_session()
     chat = session.get(MaxChat, group.max_chat_id) if group.max_chat_id else None
     in_chat, total = coverage(group)
@@ -94,16 +93,12 @@ def group_json(group) -> dict:
 @bp.get("/groups/<key>")
 @token_required
 def group_api(key: str):
-    from migrator.groups.service import get_group_by_key
-
     return jsonify(group_json(get_group_by_key(key)))
 
 
 @bp.post("/groups/<key>/steps/<kind>/confirm")
 @write_required
 def confirm_step_api(key: str, kind: str):
-    from migrator.groups.service import get_group_by_key
-
     group = get_group_by_key(key)
     if kind not in STEP_KINDS:
         return api_error(404, "not_found", "Unknown step kind.")

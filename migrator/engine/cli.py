@@ -6,6 +6,10 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from migrator.db import close_session
+from migrator.engine.runner import run_due, runner_id
+from migrator.engine.scheduler import run_scheduler
+
 
 @click.command("run-due")
 @click.option("--limit", default=20, show_default=True, help="Steps claimed per batch.")
@@ -16,9 +20,6 @@ from flask.cli import with_appcontext
 def run_due_command(limit: int, no_mail: bool, loop_seconds: float) -> None:
     """Run the steps that are due now once (cron-friendly), send the outboxes, then exit."""
     import time
-
-    from migrator.db import close_session
-    from migrator.engine.runner import run_due, runner_id
 
     rid = runner_id()
     while True:
@@ -36,7 +37,5 @@ def run_due_command(limit: int, no_mail: bool, loop_seconds: float) -> None:
 @with_appcontext
 def scheduler_command() -> None:
     """The long-running scheduler: due steps, outboxes, reminders, snapshots, digest."""
-    from migrator.engine.scheduler import run_scheduler
-
     run_scheduler(current_app._get_current_object())
 

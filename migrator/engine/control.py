@@ -11,9 +11,14 @@ from sqlmodel import select
 
 from migrator.audit.service import record
 from migrator.db import get_session, utcnow
+from migrator.engine.notify import queue_report
+from migrator.engine.steps import BATCH, PENDING, _to_add, cutover_blocker, linked_chat
 from migrator.groups.models import GroupMember, SourceGroup
+from migrator.groups.service import coverage
+from migrator.people.invites import preview_invitations
 from migrator.people.models import Employee
 from migrator.waves.models import STEP_KINDS, Step, Wave
+from migrator.waves.settings import get_setting
 
 MANUAL_KINDS = ("announce", "cutover")  # steps that wait for a coordinator's confirmation
 
@@ -66,8 +71,6 @@ def retry(step: Step, user) -> None:
 
 def _forget_unsure_post(step: Step) -> None:
     """A coordinator who retries the announcement checked the chat: post it."""
-    from migrator.engine.steps import PENDING
-
     if step.message_id and step.message_id.startswith(PENDING):
         step.message_id = None
 
@@ -105,9 +108,6 @@ def confirm(step: Step, user, note: str) -> None:
     closed — then the completion report e-mail goes to the head)."""
     if step.kind not in MANUAL_KINDS or step.status != "waiting":
         raise ControlError(str(_l("This step is not waiting for a confirmation.")))
-    from migrator.engine.notify import queue_report
-    from migrator.groups.service import coverage
-
     session = get_session()
     now = utcnow()
     before = step.status
@@ -160,8 +160,6 @@ def override(step: Step, user, reason: str) -> None:
         raise ControlError(str(_l("A reason is required.")))
     if step.status in ("succeeded", "skipped"):
         raise ControlError(str(_l("The cutover is already finished.")))
-    from migrator.engine.steps import cutover_blocker
-
     before = step.status
     now = utcnow()
     step.override_at = now
@@ -206,8 +204,6 @@ def mark_failed(step: Step, user, reason: str) -> None:
 
 def preview(group: SourceGroup) -> list[dict]:
     """What the next run would do for each open step: e-mails and Max API calls."""
-    from migrator.engine.steps import BATCH, _to_add, cutover_blocker, linked_chat
-
     session = get_session()
     out = []
     for step in group_steps(group):
@@ -228,9 +224,6 @@ def preview(group: SourceGroup) -> list[dict]:
                        GroupMember.invited_at.is_(None)))
             item["emails"] = unlinked or 0
             try:
-                from migrator.people.invites import preview_invitations
-                from migrator.waves.settings import get_setting
-
                 p = preview_invitations(
                     group, reminder_every_days=get_setting("reminder_interval_days"),
                     max_reminders=get_setting("max_reminders"))

@@ -9,11 +9,16 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlmodel import select
 
-from migrator.audit.service import Actor, acting_as
+from migrator.audit.service import Actor, acting_as, record
 from migrator.auth.models import User
+from migrator.auth.service import scoped
 from migrator.db import get_session, utcnow
 from migrator.engine.models import Heartbeat
+from migrator.engine.notify import escalate_step, queue, render
 from migrator.groups.models import SourceGroup
+from migrator.people.invites import issue_invitations
+from migrator.progress.service import digest_rows
+from migrator.progress.service import take_snapshots as snap
 from migrator.waves.models import Step, Wave
 from migrator.waves.settings import get_setting
 
@@ -31,8 +36,6 @@ def beat(name: str, info: str = "") -> None:
 
 def send_reminders(now: datetime | None = None) -> int:
     """Re-run the invitation logic (reminders, late joiners) for groups before cutover."""
-    from migrator.people.invites import issue_invitations
-
     session = get_session()
     now = now or utcnow()
     groups = session.exec(
@@ -57,18 +60,12 @@ def send_reminders(now: datetime | None = None) -> int:
 
 
 def take_snapshots() -> int | None:
-    try:
-        from migrator.progress.service import take_snapshots as snap
-    except ImportError:
-        return None
     return snap()
 
 
 def overdue_steps(user, now: datetime | None = None, limit: int = 50) -> list[dict]:
     """Steps of the user's groups more than a day past due and not done."""
     from datetime import timedelta
-
-    from migrator.auth.service import scoped
 
     now = now or utcnow()
     q = (select(Step, SourceGroup).join(SourceGroup, SourceGroup.id == Step.group_id)
@@ -81,8 +78,6 @@ def overdue_steps(user, now: datetime | None = None, limit: int = 50) -> list[di
 
 def send_digest(now: datetime | None = None) -> int:
     """The daily digest e-mail to every active coordinator (once per local day)."""
-    from migrator.engine.notify import queue, render
-
     now = now or utcnow()
     day = now.astimezone(ZoneInfo(current_app.config["MIGRATOR_TZ"])).date()
     session = get_session()
@@ -93,8 +88,6 @@ def send_digest(now: datetime | None = None) -> int:
         for user in users:
             rows = []
             try:
-                from migrator.progress.service import digest_rows
-
                 rows = digest_rows(user, now)
             except Exception:  # progress not there or failing: a short digest still goes
                 log.warning("digest rows unavailable for %s", user.email, exc_info=True)
@@ -118,8 +111,6 @@ def escalate_overdue(now: datetime | None = None) -> int:
     coordinators and the organisation's head; the step is marked escalated."""
     from datetime import timedelta
 
-    from migrator.engine.notify import escalate_step
-
     now = now or utcnow()
     session = get_session()
     rows = session.exec(
@@ -137,8 +128,6 @@ def escalate_overdue(now: datetime | None = None) -> int:
                           marker=f"overdue{now:%Y%m%d}")
             step.escalated_at = now
             session.add(step)
-            from migrator.audit.service import record
-
             record("step.escalated", object_type="step", object_id=step.id,
                    org_id=group.org_id, summary={"kind": step.kind, "reason": "overdue"})
         session.commit()

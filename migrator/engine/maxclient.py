@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from migrator.max.service import get_client
 
 
 def client_factory():
@@ -18,13 +18,4 @@ def client_factory():
 
 
 def _make():
-    try:
-        from migrator.max.service import get_client
-    except ImportError:  # the Max app side not there yet: a plain client with a limiter
-        from migrator.max.client import MaxClient
-        from migrator.max.ratelimit import MemoryLimiter
-
-        cfg = current_app.config
-        return MaxClient(cfg["MAX_API_URL"], cfg["MAX_BOT_TOKEN"],
-                         limiter=MemoryLimiter(cfg["MAX_RPS"]))
     return get_client()

@@ -14,7 +14,11 @@ from sqlmodel import select
 
 from migrator.auth.models import User, UserOrgScope
 from migrator.db import get_session
+from migrator.mail.service import queue_email
+from migrator.mail.templates import render_email
+from migrator.max.models import MaxChat
 from migrator.org.models import Organisation
+from migrator.waves.models import Step, Wave
 
 log = logging.getLogger("migrator.engine")
 
@@ -35,8 +39,6 @@ def coordinators_for(org: Organisation | None) -> list[tuple[str, str]]:
 def render(name: str, fallback_subject: str, fallback_text: str, **ctx):
     """``(subject, text, html)`` from the shared e-mail templates, or plain fallback."""
     try:
-        from migrator.mail.templates import render_email
-
         return render_email(name, **ctx)
     except Exception:  # a template that cannot render must not stop the engine
         log.warning("e-mail template %r failed, using the plain text", name, exc_info=True)
@@ -45,8 +47,6 @@ def render(name: str, fallback_subject: str, fallback_text: str, **ctx):
 
 def queue(idem_key: str, to: str, subject: str, text: str, html, *, kind: str,
           org_id: int | None) -> None:
-    from migrator.mail.service import queue_email
-
     queue_email(idem_key, to, subject, text, html, kind=kind, org_id=org_id)
 
 
@@ -56,8 +56,6 @@ def group_url(group) -> str:
 
 def escalate_step(step, group, error: str, marker: str | None = None) -> int:
     """One escalation e-mail per failure to the coordinators and the organisation's head."""
-    from migrator.waves.models import Wave
-
     session = get_session()
     org = session.get(Organisation, group.org_id) if group else None
     wave = session.get(Wave, step.wave_id)
@@ -89,9 +87,6 @@ def escalate_step(step, group, error: str, marker: str | None = None) -> int:
 
 def queue_report(group, step, in_chat: int, total: int) -> bool:
     """The completion report to the head of the group's organisation (once per group)."""
-    from migrator.max.models import MaxChat
-    from migrator.waves.models import Step
-
     session = get_session()
     org = session.get(Organisation, group.org_id)
     if org is None or not org.head_email:

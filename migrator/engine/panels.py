@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from flask_login import current_user
 
+from migrator.auth.service import can_write
 from migrator.core.panels import register_panel
 from migrator.db import get_session, utcnow
+from migrator.engine.control import group_steps, preview
+from migrator.groups.service import coverage
+from migrator.waves.models import Wave
+from migrator.waves.settings import get_setting
 
 
 def steps_context(group) -> dict:
-    from migrator.auth.service import can_write
-    from migrator.engine.control import group_steps, preview
-    from migrator.groups.service import coverage
-    from migrator.waves.models import Wave
-    from migrator.waves.settings import get_setting
-
     steps = group_steps(group)
     wave = get_session().get(Wave, group.wave_id) if group.wave_id else None
     in_chat, total = coverage(group)

@@ -20,8 +20,18 @@ from sqlmodel import select
 
 from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, is_sqlite, utcnow
+from migrator.engine import steps as executors
+from migrator.engine.maxclient import client_factory as default_factory
+from migrator.engine.notify import escalate_step
+from migrator.engine.outcomes import Outcome, Postpone, StepFailed, cfg
 from migrator.groups import attention
-from migrator.groups.models import SourceGroup
+from migrator.groups.models import GroupMember, SourceGroup
+from migrator.mail.service import send_due
+from migrator.max.errors import MaxError, MaxRateLimited
+from migrator.max.service import refresh_pending
+from migrator.max.updates import process_pending
+from migrator.people.invites import send_bot_messages
+from migrator.people.models import Employee
 from migrator.waves.models import STEP_KINDS, Step, Wave
 
 log = logging.getLogger("migrator.engine")
@@ -34,36 +44,8 @@ def runner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def cfg(name: str):
-    """An engine setting from the app's config (declared in :mod:`migrator.config`)."""
-    return current_app.config[name]
-
-
 def runner_actor(rid: str | None = None) -> Actor:
     return Actor("job", "runner", rid or runner_id())
-
-
-class Postpone(Exception):  # noqa: N818 (a control-flow signal, not an error)
-    """The step cannot run yet (precondition); try again later without counting an attempt."""
-
-    def __init__(self, reason: str, seconds: float = 300, attention: str | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.seconds = seconds
-        self.attention = attention
-
-
-class StepFailed(Exception):
-    """A permanent failure: no retry makes sense (e.g. the announcement footer is missing)."""
-
-
-@dataclass
-class Outcome:
-    """What an executor decided: the next status and, for a re-run, when."""
-
-    status: str  # succeeded | waiting | due (re-run later, e.g. delta sync)
-    again_in: float | None = None
-    info: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -149,12 +131,6 @@ def claim_steps(rid: str, limit: int = 20, now: datetime | None = None,
     return claimed
 
 
-def renew_lease(step: Step, rid: str) -> None:
-    """Extend the lease while a long step works (called at each chunk commit)."""
-    step.claimed_until = utcnow() + timedelta(seconds=cfg("RUNNER_LEASE_SECONDS"))
-    get_session().add(step)
-
-
 def _org_id(step: Step) -> int | None:
     group = get_session().get(SourceGroup, step.group_id)
     return group.org_id if group else None
@@ -165,9 +141,6 @@ def _org_id(step: Step) -> int | None:
 
 def execute(step: Step, rid: str, summary: RunSummary, client_factory) -> None:
     """Run one claimed step and record its outcome in the same transaction as its state."""
-    from migrator.engine import steps as executors
-    from migrator.max.errors import MaxError, MaxRateLimited
-
     session = get_session()
     with acting_as(runner_actor(rid)):
         try:
@@ -291,8 +264,6 @@ def _retry_or_fail(step: Step, error: str) -> bool:
 
 def fail_step(step: Step, error: str) -> None:
     """``failed``: the group needs attention and coordinators and the head get one e-mail."""
-    from migrator.engine.notify import escalate_step
-
     now = utcnow()
     _release(step)
     step.status = "failed"
@@ -330,9 +301,6 @@ def _maybe_activate_wave(step: Step) -> None:
 def reopen_delta(now: datetime | None = None) -> int:
     """Re-open ``add_members`` steps (succeeded) of groups before cutover that have linked
     members not yet in the chat: people keep pressing Start after the first run."""
-    from migrator.groups.models import GroupMember
-    from migrator.people.models import Employee
-
     now = now or utcnow()
     session = get_session()
     cutover_open = select(Step.group_id).where(
@@ -372,8 +340,6 @@ def run_due(rid: str | None = None, *, limit: int = 20, max_rounds: int = 50,
     ``max_backlog=False`` leaves pending Max updates and unchecked chats to the caller (the
     scheduler runs :func:`migrator.max.updates.catch_up` as its own job).
     """
-    from migrator.engine.maxclient import client_factory as default_factory
-
     rid = rid or runner_id()
     client_factory = client_factory or default_factory()
     summary = RunSummary()
@@ -398,11 +364,6 @@ def run_due(rid: str | None = None, *, limit: int = 20, max_rounds: int = 50,
 def process_max_backlog(client_factory) -> None:
     """Updates stored but not applied yet (deferred, failed) and chats whose rights are
     unknown: before steps run, so links and memberships are current."""
-    try:
-        from migrator.max.service import refresh_pending
-        from migrator.max.updates import process_pending
-    except ImportError:
-        return
     if not current_app.config.get("MAX_BOT_TOKEN"):
         return
     try:
@@ -418,21 +379,13 @@ def send_outboxes(client_factory) -> tuple[int, int]:
     """Send due e-mails (outbox) and bot dialog messages; failures there are logged only."""
     sent = bot = 0
     try:
-        from migrator.mail.service import send_due
-
         sent = send_due() or 0
-    except ImportError:
-        log.warning("mail service not available yet")
     except Exception:
         log.exception("sending the e-mail outbox failed")
         get_session().rollback()
     try:
-        from migrator.people.invites import send_bot_messages
-
         if current_app.config.get("MAX_BOT_TOKEN"):
             bot = send_bot_messages(client_factory()) or 0
-    except ImportError:
-        log.warning("bot message sender not available yet")
     except Exception:
         log.exception("sending bot messages failed")
         get_session().rollback()

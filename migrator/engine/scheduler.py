@@ -12,7 +12,11 @@ from datetime import timedelta
 
 from flask import Flask
 
-from migrator.db import utcnow
+from migrator.db import close_session, make_engine, utcnow
+from migrator.engine.jobs import beat, escalate_overdue, send_digest, send_reminders, take_snapshots
+from migrator.engine.maxclient import client_factory
+from migrator.engine.runner import run_due, runner_id, send_outboxes
+from migrator.max.updates import catch_up
 
 log = logging.getLogger("migrator.engine")
 
@@ -20,8 +24,6 @@ _APP: Flask | None = None  # the app the jobs run in (set by run_scheduler)
 
 
 def _in_app(fn, *args):
-    from migrator.db import close_session
-
     assert _APP is not None, "the scheduler's app is not set"
     with _APP.app_context():
         try:
@@ -33,9 +35,6 @@ def _in_app(fn, *args):
 
 
 def job_run_due() -> None:
-    from migrator.engine.jobs import beat
-    from migrator.engine.runner import run_due, runner_id
-
     def work():
         # pending Max updates and unchecked chats: the max_catch_up job
         summary = run_due(runner_id(), send_mail=False, max_backlog=False)
@@ -49,8 +48,6 @@ def job_run_due() -> None:
 def job_max_catch_up() -> None:
     """Stored Max updates not applied yet (deferred, failed) and chats whose title and rights
     were never fetched (``migrator.max.updates.catch_up``)."""
-    from migrator.max.updates import catch_up
-
     def work():
         done, left, refreshed = catch_up()
         if done or refreshed:
@@ -61,27 +58,18 @@ def job_max_catch_up() -> None:
 
 
 def job_outboxes() -> None:
-    from migrator.engine.maxclient import client_factory
-    from migrator.engine.runner import send_outboxes
-
     _in_app(lambda: send_outboxes(client_factory()))
 
 
 def job_reminders() -> None:
-    from migrator.engine.jobs import send_reminders
-
     _in_app(send_reminders)
 
 
 def job_snapshots() -> None:
-    from migrator.engine.jobs import take_snapshots
-
     _in_app(take_snapshots)
 
 
 def job_digest() -> None:
-    from migrator.engine.jobs import escalate_overdue, send_digest
-
     _in_app(send_digest)
     _in_app(escalate_overdue)
 
@@ -95,8 +83,6 @@ def build_scheduler(app: Flask, blocking: bool = True):
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
-
-    from migrator.db import make_engine
 
     global _APP
     _APP = app
@@ -127,8 +113,6 @@ def build_scheduler(app: Flask, blocking: bool = True):
 
 
 def run_scheduler(app: Flask) -> None:
-    from migrator.engine.runner import runner_id
-
     sched = build_scheduler(app, blocking=True)
     log.info("scheduler %s starting (runner every %ss)", runner_id(),
              runner_interval(app))

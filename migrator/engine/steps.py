@@ -7,7 +7,6 @@ database write lock), and every intent is committed before the call that carries
 from __future__ import annotations
 
 import logging
-import math
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -15,10 +14,14 @@ from sqlmodel import select
 
 from migrator.audit.service import record
 from migrator.db import get_session, utcnow
-from migrator.engine.runner import Outcome, Postpone, StepFailed, cfg, renew_lease
+from migrator.engine.outcomes import Outcome, Postpone, StepFailed, cfg, renew_lease
 from migrator.groups import attention
 from migrator.groups.models import GroupMember, SourceGroup
+from migrator.groups.service import coverage
+from migrator.mail.service import valid_address
+from migrator.max.errors import MaxError
 from migrator.max.models import MaxChat, MaxChatMember
+from migrator.people.invites import issue_invitations
 from migrator.people.models import Employee
 from migrator.waves.models import Step
 from migrator.waves.settings import get_setting
@@ -58,8 +61,6 @@ def linked_chat(group: SourceGroup) -> MaxChat:
 def uninvited(group_id: int) -> tuple[int, int]:
     """``(to invite, unusable)``: members without a Max account nor an invitation, split by
     whether their e-mail address can be mailed at all (the invitation logic skips those)."""
-    from migrator.mail.service import valid_address
-
     emails = get_session().scalars(
         select(Employee.email)
         .join(GroupMember, Employee.id == GroupMember.employee_id)
@@ -71,8 +72,6 @@ def uninvited(group_id: int) -> tuple[int, int]:
 
 
 def run_invite(step, group, client_factory, rid) -> Outcome:
-    from migrator.people.invites import issue_invitations
-
     session = get_session()
     session.commit()
     stats = issue_invitations(group, reminder_every_days=get_setting("reminder_interval_days"),
@@ -191,11 +190,6 @@ def run_add_members(step, group, client_factory, rid) -> Outcome:
     return Outcome("succeeded", info=info)
 
 
-def add_calls_needed(group: SourceGroup) -> int:
-    """Add calls the next run would make: ceil(linked-not-added / 100)."""
-    return math.ceil(len(_to_add(group.id)) / BATCH)
-
-
 # -- announce ----------------------------------------------------------------------------
 
 
@@ -222,8 +216,6 @@ def _recover_announcement(client, chat: MaxChat, text: str, count_before: int,
                           since: datetime | None = None) -> str | None:
     """After a run died while posting: the message id if our announcement is in the chat,
     None if it is certainly not there (safe to post); StepFailed when nobody can tell."""
-    from migrator.max.errors import MaxError
-
     pinned = client.get_pinned(chat.chat_id)
     if pinned and (pinned.get("body") or {}).get("text") == text:
         return pinned["body"]["mid"]
@@ -338,8 +330,6 @@ def run_parallel(step, group, client_factory, rid) -> Outcome:
 
 def cutover_blocker(step: Step, group: SourceGroup) -> str | None:
     """Why the cutover cannot wait for confirmation yet (None: it can)."""
-    from migrator.groups.service import coverage
-
     announce = get_session().exec(
         select(Step).where(Step.group_id == group.id, Step.kind == "announce")).first()
     if announce is not None and announce.status not in ("succeeded", "skipped"):

@@ -11,6 +11,7 @@ from migrator.db import get_session
 from migrator.engine import control
 from migrator.groups.service import get_group_by_key
 from migrator.waves.models import STEP_KINDS
+from migrator.waves.views import group_link
 
 bp = Blueprint("engine", __name__, url_prefix="/engine")
 
@@ -29,8 +30,6 @@ ADMIN_ACTIONS = {
 
 
 def _back(group) -> str:
-    from migrator.waves.views import group_link
-
     target = request.form.get("next") or ""
     if target.startswith("/") and not target.startswith("//"):
         return target

@@ -3,8 +3,7 @@
 ``SourceGroup.attention_reason`` holds a code, optionally followed by its parameters as
 JSON (``add_failed {"count":3}``), built by :func:`reason`. Every writer uses these codes;
 :func:`attention_text` (the ``|attention`` template filter) renders one in the reader's
-language. Free text written before the codes existed is recognised where its English form
-is known, and otherwise shown as it is.
+language. Any other text is shown as it is.
 """
 
 from __future__ import annotations
@@ -33,15 +32,6 @@ STEP_KIND_LABELS = {  # msgids shared with the steps panel (engine/_status.html)
 }
 
 _STORED = re.compile(r"^([a-z_]+)(?: (\{.*\}))?$", re.S)
-_LEGACY = [  # English free text of earlier versions → (code, parameter names)
-    (re.compile(r"^the bot was removed from the Max chat$"), BOT_REMOVED, ()),
-    (re.compile(r"^not linked to a Max chat$"), NOT_LINKED, ()),
-    (re.compile(r"^the bot lacks rights in the chat: (.*)$", re.S), BOT_RIGHTS, ("missing",)),
-    (re.compile(r"^(\d+) member\(s\) could not be added to the Max chat$"), ADD_FAILED,
-     ("count",)),
-    (re.compile(r"^(invite|add_members|announce|parallel_run|cutover): (.*)$", re.S),
-     STEP_FAILED, ("kind", "error")),
-]
 
 
 def reason(code: str, **params) -> str:
@@ -69,13 +59,6 @@ def parse(stored: str | None) -> tuple[str, dict] | None:
             params = None
         if isinstance(params, dict):
             return match.group(1), params
-    for pattern, code, names in _LEGACY:
-        legacy = pattern.match(stored)
-        if legacy:
-            params = dict(zip(names, legacy.groups(), strict=True))
-            if "count" in params:
-                params["count"] = int(params["count"])
-            return code, params
     return None
 
 

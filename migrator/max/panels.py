@@ -5,16 +5,16 @@ from __future__ import annotations
 from flask import session
 from flask_login import current_user
 
+from migrator.auth.service import can_write
 from migrator.core.panels import register_panel
 from migrator.db import get_session
+from migrator.max import service
+from migrator.max.forms import LinkChatForm
+from migrator.max.models import MaxChat
+from migrator.max.views import LINK_ERROR_KEY
 
 
 def link_context(group) -> dict:
-    from migrator.auth.service import can_write
-    from migrator.max import service
-    from migrator.max.forms import LinkChatForm
-    from migrator.max.models import MaxChat
-
     chat = get_session().get(MaxChat, group.max_chat_id) if group.max_chat_id else None
     form = None
     writable = can_write()
@@ -35,8 +35,6 @@ def link_context(group) -> dict:
 
 
 def service_error_key() -> str:
-    from migrator.max.views import LINK_ERROR_KEY
-
     return LINK_ERROR_KEY
 
 

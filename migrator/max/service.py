@@ -32,6 +32,7 @@ from flask import current_app, g, has_app_context
 from sqlmodel import Session, select
 
 from migrator.audit.service import record
+from migrator.auth.service import scope_org_ids_subquery, scoped
 from migrator.db import get_engine, get_session, is_sqlite, utcnow
 from migrator.groups import attention
 from migrator.groups.models import SourceGroup
@@ -176,8 +177,6 @@ def visible_chats_query(user, query=None):
     the first link - or when it serves one of their groups. Chats of unknown origin
     (``org_id`` unset, nobody linked yet) are for admins only: they could belong to anyone.
     """
-    from migrator.auth.service import scope_org_ids_subquery
-
     query = query if query is not None else select(MaxChat)
     sub = scope_org_ids_subquery(user)
     if sub is None:
@@ -196,8 +195,6 @@ def can_see_chat(chat: MaxChat | None, user) -> bool:
 
 def groups_of_chat(chat: MaxChat, user=None) -> list[SourceGroup]:
     """Groups linked to ``chat`` (only those in the scope of ``user``, when given)."""
-    from migrator.auth.service import scoped
-
     query = select(SourceGroup).where(SourceGroup.max_chat_id == chat.id)
     if user is not None:
         query = scoped(query, SourceGroup.org_id, user)
@@ -207,8 +204,6 @@ def groups_of_chat(chat: MaxChat, user=None) -> list[SourceGroup]:
 def group_keys_by_chat(chat_ids: list[int], user=None) -> dict[int, list[str]]:
     """``{max_chat.id: [group keys]}`` for several chats in one query (only groups in the
     scope of ``user``, when given)."""
-    from migrator.auth.service import scoped
-
     if not chat_ids:
         return {}
     query = (sa.select(SourceGroup.max_chat_id, SourceGroup.key)
@@ -383,8 +378,6 @@ def unlink_group(group: SourceGroup, user) -> SourceGroup:
 
 def linkable_groups(chat: MaxChat, user, limit: int = 500) -> list[SourceGroup]:
     """Unlinked groups in the user's scope that may be linked to ``chat``."""
-    from migrator.auth.service import scoped
-
     query = scoped(select(SourceGroup).where(SourceGroup.max_chat_id.is_(None)),
                    SourceGroup.org_id, user)
     chat_org = _org(chat.org_id)

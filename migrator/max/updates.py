@@ -35,7 +35,7 @@ from migrator.db import get_session, utcnow
 from migrator.groups.attention import BOT_REMOVED, code_of
 from migrator.groups.models import SourceGroup
 from migrator.max.models import MaxChat, MaxChatMember, MaxUpdate
-from migrator.max.service import ATTENTION_BOT_REMOVED
+from migrator.max.service import ATTENTION_BOT_REMOVED, get_client, refresh_chat, refresh_pending
 from migrator.people.models import Employee
 
 log = logging.getLogger("migrator.max")
@@ -360,8 +360,6 @@ def after_commit(result: Intake, *, timeout: float = 3.0) -> None:
         return
     from flask import current_app
 
-    from migrator.max.service import get_client, refresh_chat
-
     if not current_app.config.get("MAX_BOT_TOKEN"):
         return
     try:
@@ -383,8 +381,6 @@ def catch_up(limit: int = 500) -> tuple[int, int, int]:
     and rights of chats still unchecked. Returns ``(processed, still pending, refreshed)``.
     """
     from flask import current_app
-
-    from migrator.max.service import get_client, refresh_pending
 
     with acting_as(MAX_ACTOR):
         done, left = process_pending(limit)

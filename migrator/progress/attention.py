@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from migrator.auth.service import scoped
+from migrator.auth.service import scope_org_ids_subquery, scoped
+from migrator.db import get_session
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.max.models import MaxChat
 from migrator.org.models import Organisation
@@ -84,8 +85,6 @@ def _overdue_steps(user, now):
 
 
 def _overdue_waves(user, now):
-    from migrator.auth.service import scope_org_ids_subquery
-
     q = sa.select(Wave).where(Wave.status.in_(OPEN_WAVE_STATUSES), Wave.deadline < now)
     sub = scope_org_ids_subquery(user)
     if sub is None:
@@ -124,7 +123,5 @@ SECTION_BY_KEY = {s.key: s for s in SECTIONS}
 
 
 def count(query) -> int:
-    from migrator.db import get_session
-
     return get_session().scalar(
         sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0

@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from migrator.db import UTCDateTime, utcnow
+from migrator.groups.models import GroupMember
+from migrator.waves.models import Step
 
 
 class ProgressSnapshot(SQLModel, table=True):
@@ -30,9 +32,6 @@ class ProgressSnapshot(SQLModel, table=True):
 # Indexes on other features' tables that the progress figures and the attention list rely
 # on (migration 0008): members in the Max chats per group; groups per step kind and status.
 def _index_other_tables() -> None:
-    from migrator.groups.models import GroupMember
-    from migrator.waves.models import Step
-
     gm, step = GroupMember.__table__, Step.__table__
     if "ix_group_member_status_group" not in {i.name for i in gm.indexes}:
         sa.Index("ix_group_member_status_group", gm.c.add_status, gm.c.group_id)

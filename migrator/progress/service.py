@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlmodel import select
 
+from migrator.auth.service import scope_paths
 from migrator.db import get_session, utcnow
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.max.models import REQUIRED_PERMISSIONS, MaxChat
@@ -156,8 +157,6 @@ class Figures(Row):
 
 def visible_roots(user) -> list[Organisation] | None:
     """The top organisations ``user`` sees (scope roots), or ``None`` for the whole region."""
-    from migrator.auth.service import scope_paths
-
     paths = scope_paths(user)
     if paths is None:
         return None

@@ -14,9 +14,11 @@ from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
 from migrator.audit.service import record
+from migrator.auth.service import can_see_org, require_org
 from migrator.core.pagination import paginate
 from migrator.db import get_session, utcnow
 from migrator.org.models import Organisation
+from migrator.org.service import get_by_code
 from migrator.progress import service
 from migrator.progress.attention import SECTION_BY_KEY, SECTIONS, count
 from migrator.progress.charts import progress_chart
@@ -71,9 +73,6 @@ def groups_list_url(org: Organisation | None) -> str | None:
 
 def selected_org() -> Organisation | None:
     """The organisation in ``?org=CODE``; 404 when unknown or outside the user's scope."""
-    from migrator.auth.service import require_org
-    from migrator.org.service import get_by_code
-
     code = (request.args.get("org") or "").strip()
     if not code:
         return None
@@ -90,8 +89,6 @@ def default_org(org: Organisation | None) -> Organisation | None:
 
 def breadcrumbs(org: Organisation | None) -> list[Organisation]:
     """The visible ancestors of ``org`` (root first), for the drill-down trail."""
-    from migrator.auth.service import can_see_org
-
     if org is None:
         return []
     ids = [int(p) for p in org.path.strip("/").split("/")[:-1]]

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlmodel import select
 
 from migrator.audit.service import record
-from migrator.auth.service import can_see_org_id
+from migrator.auth.service import can_see_org_id, scoped
 from migrator.db import get_session, utcnow
 from migrator.groups.models import SourceGroup
 from migrator.max.models import MaxChat
@@ -105,8 +105,6 @@ def groups_by_keys(keys: list[str], user) -> list[SourceGroup]:
 def select_groups(user, org: Organisation | None = None, platforms=(),
                   only_free: bool = True) -> list[SourceGroup]:
     """Bulk selection: every group of ``org``'s subtree (and platforms), visible to the user."""
-    from migrator.auth.service import scoped
-
     q = select(SourceGroup).join(Organisation, Organisation.id == SourceGroup.org_id)
     if org is not None:
         q = q.where(Organisation.path.startswith(org.path))

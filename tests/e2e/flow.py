@@ -18,6 +18,8 @@ def wait_until(fn, timeout: float = 15.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:
         get_session().rollback()
+        # rollback() expires nothing when no transaction is open: read every row afresh
+        get_session().expire_all()
         value = fn()
         # end the read transaction: on SQLite it holds the write lock the webhook needs
         get_session().commit()

@@ -27,10 +27,6 @@ from migrator.groups.attention import (
      "шаг «Объявление» завершился ошибкой: Max API error 403"),
     (reason(INVALID_EMAILS, count=1),
      "1 участник не приглашён: его адрес электронной почты непригоден"),
-    # written by earlier versions as English text
-    ("the bot was removed from the Max chat", "бот удалён из чата Max"),
-    ("2 member(s) could not be added to the Max chat", "2 участника не удалось добавить"),
-    ("invite: SMTP down", "шаг «Приглашения» завершился ошибкой: SMTP down"),
     ("Проверьте чат вручную", "Проверьте чат вручную"),  # free text: as it is
 ])
 def test_stored_reasons_are_shown_in_russian(app, stored, russian):
