@@ -5,54 +5,42 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import httpx
-
 from migrator.db import get_session, utcnow
 from migrator.max.models import MaxChat
+from migrator.sandbox.client import SandboxControl
 from migrator.waves import service
 from migrator.waves.models import Step
 
 PERMS = ["add_remove_members", "pin_message", "write"]
+# The shared sandbox's bot (tests/conftest.py: ``sandbox_server``), as the app's test settings.
+SANDBOX_TOKEN = "test-bot-token-secret"  # noqa: S105 - a test token, checked for leaks
+SANDBOX_BOT = "migrator_test_bot"
 
 
-class SandboxCtl:
-    """The sandbox's control surface over HTTP."""
+class SandboxCtl(SandboxControl):
+    """The sandbox's control client with the engine tests' shortcuts."""
 
-    def __init__(self, url: str):
-        self.url = url
-        self.http = httpx.Client(base_url=url, timeout=10)
-
-    def ctl(self, method: str, path: str, json=None, **params):
-        r = self.http.request(method, "/_sandbox" + path, json=json, params=params or None)
-        r.raise_for_status()
-        return r.json()
+    ctl = SandboxControl.call
 
     def user(self, name: str = "Иван") -> int:
-        return self.ctl("POST", "/users", {"first_name": name})["user_id"]
+        return self.create_user(name)["user_id"]
 
     def chat_with_bot(self, title: str = "Чат", perms=None) -> int:
         owner = self.user("Владелец")
-        chat = self.ctl("POST", "/chats", {"title": title, "owner_id": owner})
-        self.ctl("POST", f"/chats/{chat['chat_id']}/bot",
-                 {"permissions": PERMS if perms is None else perms, "by_user_id": owner})
+        chat = self.create_chat(title, owner)
+        self.add_bot(chat["chat_id"], PERMS if perms is None else perms, by_user_id=owner)
         return chat["chat_id"]
-
-    def chat(self, chat_id: int) -> dict:
-        return self.ctl("GET", f"/chats/{chat_id}")
 
     def members(self, chat_id: int) -> list[int]:
         return [m["user_id"] for m in self.chat(chat_id)["members"]]
 
     def requests(self, method: str | None = None, contains: str = "") -> list[dict]:
-        return [r for r in self.ctl("GET", "/requests")["requests"]
+        return [r for r in self.request_log()
                 if (method is None or r["method"] == method) and contains in r["path"]]
 
     def add_calls(self, chat_id: int) -> int:
         return len([r for r in self.requests("POST", f"/chats/{chat_id}/members")
                     if r["status"] == 200])
-
-    def faults(self, **spec):
-        return self.ctl("POST", "/faults", spec)
 
 
 def linked_chat_row(chat_id: int, org, title: str = "Чат") -> MaxChat:

@@ -12,8 +12,9 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
+from enginetest import SANDBOX_BOT
+from enginetest import SANDBOX_TOKEN as BOT_TOKEN
 from smtp_helpers import SmtpSink
 from sqlmodel import select
 
@@ -21,21 +22,9 @@ from migrator.audit.models import AuditEvent
 from migrator.audit.service import verify
 from migrator.db import get_session
 from migrator.org.models import Organisation
-from migrator.sandbox import create_sandbox_app, run_in_thread
-from migrator.sandbox.state import SandboxState
 
 PASSWORD = "trail-password-123"
-BOT_TOKEN = "trail-bot-token-5f2a9c"  # noqa: S105 - a test token, checked for leaks
 SECRET = "trail-webhook-secret"  # noqa: S105
-
-
-@pytest.fixture
-def sandbox():
-    """The Max sandbox over HTTP (the only fake: at the edge)."""
-    handle = run_in_thread(create_sandbox_app(
-        token=BOT_TOKEN, rps=None, state=SandboxState(bot_username="trail_bot")))
-    yield handle
-    handle.shutdown()
 
 
 @pytest.fixture
@@ -47,19 +36,17 @@ def smtp():
 
 
 @pytest.fixture
-def app_config(app_config, sandbox, smtp):
-    app_config.update(MAX_API_URL=sandbox.url, MAX_BOT_TOKEN=BOT_TOKEN,
-                      MAX_WEBHOOK_SECRET=SECRET, MAX_BOT_USERNAME="trail_bot",
+def app_config(app_config, shared_sandbox, smtp):
+    app_config.update(MAX_API_URL=shared_sandbox.url, MAX_BOT_TOKEN=BOT_TOKEN,
+                      MAX_WEBHOOK_SECRET=SECRET, MAX_BOT_USERNAME=SANDBOX_BOT,
                       SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port)
     return app_config
 
 
 def _sandbox_chat_with_bot(sandbox) -> int:
-    with httpx.Client(base_url=sandbox.url + "/_sandbox", timeout=10) as ctl:
-        owner = ctl.post("/users", json={"first_name": "Owner"}).json()
-        chat_id = ctl.post("/chats", json={"title": "Отдел образования",
-                                           "owner_id": owner["user_id"]}).json()["chat_id"]
-        assert ctl.post(f"/chats/{chat_id}/bot", json={}).status_code < 300
+    owner = sandbox.create_user("Owner")
+    chat_id = sandbox.create_chat("Отдел образования", owner["user_id"])["chat_id"]
+    sandbox.add_bot(chat_id)
     return chat_id
 
 

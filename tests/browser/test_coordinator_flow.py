@@ -11,47 +11,15 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import httpx
-import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import expect
 from sqlmodel import select
 
 from migrator.max.client import MaxClient
 from migrator.max.models import MaxChat
-from migrator.sandbox import create_sandbox_app, run_in_thread
 
 PERMS = ["add_remove_members", "pin_message", "write"]
 CHAT_TITLE = "Учителя школы №1 (Max)"
-
-
-class Sandbox:
-    """The Max sandbox in a thread and its control surface."""
-
-    def __init__(self, token: str, bot_username: str):
-        self.handle = run_in_thread(create_sandbox_app(token=token, bot_username=bot_username,
-                                                       rps=None))
-        self.url = self.handle.url
-        self.http = httpx.Client(base_url=self.url + "/_sandbox", timeout=10)
-
-    def ctl(self, method: str, path: str, json=None) -> dict:
-        resp = self.http.request(method, path, json=json)
-        assert resp.status_code < 300, (method, path, resp.status_code, resp.text)
-        return resp.json()
-
-    def close(self) -> None:
-        self.http.close()
-        self.handle.shutdown()
-
-
-@pytest.fixture
-def sandbox(app_config):
-    """Request it before ``app`` (or ``live_server``): it points the app's config at it."""
-    sb = Sandbox(app_config["MAX_BOT_TOKEN"], app_config["MAX_BOT_USERNAME"])
-    app_config["MAX_API_URL"] = sb.url
-    app_config["RUNNER_BACKOFF_SECONDS"] = 0
-    yield sb
-    sb.close()
 
 
 def wait_for(ctx, check, what: str, timeout: float = 10.0):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
-import pytest
 from sqlmodel import select
 
 from migrator.db import get_session
@@ -11,21 +9,13 @@ from migrator.demo.stage import NEW_CHATS
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.max.models import REQUIRED_PERMISSIONS, MaxChat
 from migrator.people.models import Employee
-from migrator.sandbox import create_sandbox_app, run_in_thread
+from migrator.sandbox.client import SandboxControl
 from migrator.sandbox.state import BOT_USER_ID
 
 
-@pytest.fixture
-def sandbox(app_config):
-    handle = run_in_thread(create_sandbox_app(token=app_config["MAX_BOT_TOKEN"], rps=None))
-    yield handle
-    handle.shutdown()
-
-
 def _world(url: str) -> dict:
-    chats = httpx.get(f"{url}/_sandbox/chats").json()["chats"]
-    users = httpx.get(f"{url}/_sandbox/users").json()["users"]
-    updates = httpx.get(f"{url}/_sandbox/updates").json()["updates"]
+    with SandboxControl(url) as sandbox:
+        chats, users, updates = sandbox.chats(), sandbox.users(), sandbox.updates()
     return {"chats": {c["chat_id"]: c for c in chats}, "users": {u["user_id"]: u for u in users},
             "updates": len(updates)}
 

@@ -118,7 +118,7 @@ def test_crashed_add_checks_the_chat_before_re_adding(world, sandbox, app):
     _no_invites(group)
     # A previous runner added the first 100 and died before recording the outcome.
     first = [e.max_user_id for e in emps][:100]
-    sandbox.http.post(f"/chats/{chat_id}/members", json={"user_ids": first},
+    sandbox.http.post(f"{sandbox.url}/chats/{chat_id}/members", json={"user_ids": first},
                       headers={"Authorization": app.config["MAX_BOT_TOKEN"]}).raise_for_status()
     session = get_session()
     for m in session.exec(sa.select(GroupMember).where(GroupMember.group_id == group.id)).scalars():

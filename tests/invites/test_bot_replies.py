@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import httpx
 import pytest
 import sqlalchemy as sa
+from enginetest import SANDBOX_TOKEN as TOKEN
 
 from migrator.audit.models import AuditEvent
 from migrator.db import utcnow
@@ -21,24 +21,11 @@ from migrator.people.invites import (
     queue_bot_message,
     send_bot_messages,
 )
-from migrator.sandbox import create_sandbox_app, run_in_thread
-
-TOKEN = "bot-replies-test-token-7d1e"  # noqa: S105 - a test token
-
-
-@pytest.fixture
-def sandbox(app):
-    handle = run_in_thread(create_sandbox_app(token=TOKEN, rps=None,
-                                              bot_username=app.config["MAX_BOT_USERNAME"]))
-    ctl = httpx.Client(base_url=handle.url + "/_sandbox", timeout=10)
-    yield handle, ctl
-    ctl.close()
-    handle.shutdown()
 
 
 @pytest.fixture
 def max_client(sandbox):
-    client = MaxClient(sandbox[0].url, TOKEN, max_retries=0, sleep=lambda s: None)
+    client = MaxClient(sandbox.url, TOKEN, max_retries=0, sleep=lambda s: None)
     yield client
     client.close()
 
@@ -50,7 +37,7 @@ def _rows(ctx):
 
 def test_start_on_the_deep_link_links_and_the_reply_appears_in_the_dialog(
         ctx, sandbox, max_client, make_org, make_employee, make_group):
-    _handle, ctl = sandbox
+    ctl = sandbox
     org = make_org(name="МФЦ Центральный")
     emp = make_employee(org, full_name="Петрова Анна Сергеевна")
     group = make_group(org, members=[emp])
@@ -58,8 +45,8 @@ def test_start_on_the_deep_link_links_and_the_reply_appears_in_the_dialog(
     ctx.commit()
     body = ctx.scalars(sa.select(OutboxMessage)).one().body_text
     link = next(w for w in body.split() if w.startswith("https://max.ru/"))
-    user_id = ctl.post("/users", json={"first_name": "Анна"}).json()["user_id"]
-    update = ctl.post("/deeplink", json={"user_id": user_id, "url": link}).json()
+    user_id = ctl.create_user("Анна")["user_id"]
+    update = ctl.open_deeplink(user_id, link)
     assert update["update_type"] == "bot_started"
     assert deep_link(update["payload"]) == link
 
@@ -69,7 +56,7 @@ def test_start_on_the_deep_link_links_and_the_reply_appears_in_the_dialog(
     ctx.commit()
     assert send_bot_messages(max_client) == 1
     assert send_bot_messages(max_client) == 0  # sent exactly once
-    dialog = ctl.get(f"/users/{user_id}/messages").json()["messages"]
+    dialog = ctl.user_messages(user_id)
     assert len(dialog) == 1
     assert dialog[0]["body"]["text"].startswith("Вы подключены, Анна Сергеевна!")
     [row] = _rows(ctx)
@@ -77,22 +64,22 @@ def test_start_on_the_deep_link_links_and_the_reply_appears_in_the_dialog(
 
 
 def test_retryable_errors_back_off_and_permanent_ones_fail(ctx, app, sandbox, max_client):
-    _handle, ctl = sandbox
+    ctl = sandbox
     app.config.update(MAIL_RETRY_SECONDS=30)
-    started = ctl.post("/users", json={"first_name": "A"}).json()["user_id"]
-    ctl.post(f"/users/{started}/start", json={"payload": "x"})
-    never = ctl.post("/users", json={"first_name": "B"}).json()["user_id"]
+    started = ctl.create_user("A")["user_id"]
+    ctl.start(started, "x")
+    never = ctl.create_user("B")["user_id"]
     now = utcnow()
     queue_bot_message("t:1", started, "Проверка", now=now)
     ctx.commit()
-    ctl.post("/faults", json={"fail_503": {"next": 1}})
+    ctl.faults(fail_503={"next": 1})
     assert send_bot_messages(max_client, now=now) == 0
     [row] = _rows(ctx)
     assert (row.status, row.attempts) == ("pending", 1) and "503" in row.last_error
     assert row.next_attempt_at == now + timedelta(seconds=30)
     assert send_bot_messages(max_client, now=now + timedelta(seconds=10)) == 0  # not due
     assert send_bot_messages(max_client, now=now + timedelta(seconds=31)) == 1
-    assert len(ctl.get(f"/users/{started}/messages").json()["messages"]) == 1
+    assert len(ctl.user_messages(started)) == 1
 
     queue_bot_message("t:2", never, "Проверка", now=now)  # never pressed Start: 403
     ctx.commit()

@@ -9,6 +9,7 @@ import httpx
 
 from migrator.max.client import MaxClient
 from migrator.sandbox import ServerHandle
+from migrator.sandbox.client import SandboxControl
 from migrator.sandbox.state import SandboxState
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,13 +41,11 @@ class Sandbox:
         self.handle = handle
         self.state = state
         self.url = handle.url
-        self._http = httpx.Client(base_url=handle.url + "/_sandbox", timeout=10)
+        self.control = SandboxControl(handle.url)
         self.clients: list[MaxClient] = []
 
     def ctl(self, method: str, path: str, json: Any = None, **params: Any) -> Any:
-        r = self._http.request(method, path, json=json, params=params or None)
-        assert r.status_code < 300, (method, path, r.status_code, r.text)
-        return r.json()
+        return self.control.call(method, path, json, **params)
 
     def user(self, first_name: str = "Ivan", **fields: Any) -> dict:
         return self.ctl("POST", "/users", {"first_name": first_name, **fields})
@@ -85,5 +84,5 @@ class Sandbox:
     def close(self) -> None:
         for c in self.clients:
             c.close()
-        self._http.close()
+        self.control.close()
         self.handle.shutdown()

@@ -15,6 +15,7 @@ from flask import Flask, request
 from migrator.max.errors import MaxBadRequest, MaxError, MaxRateLimited
 from migrator.sandbox import run_in_thread
 from migrator.sandbox.cli import sandbox_command
+from migrator.sandbox.client import SandboxControlError
 
 SECRET = "hook-Secret_42"
 
@@ -225,3 +226,13 @@ def test_cli_command_is_a_click_command():
     assert result.exit_code == 0
     assert "--port" in result.output and "--host" in result.output
     assert sandbox_command.name == "sandbox"
+
+
+def test_the_control_client_raises_on_a_refused_request(sandbox):
+    with pytest.raises(SandboxControlError) as refused:
+        sandbox.control.chat(-1)
+    assert refused.value.status == 404
+    user = sandbox.control.create_user("Анна", "Петрова", allow_add=False)
+    assert sandbox.control.get_user(user["user_id"])["allow_add"] is False
+    sandbox.control.reset()
+    assert sandbox.control.users() == [] and sandbox.control.chats() == []

@@ -7,10 +7,8 @@ from maxapp_support import SECRET, TOKEN, Sandbox
 
 
 @pytest.fixture
-def sandbox():
-    sb = Sandbox()
-    yield sb
-    sb.close()
+def sandbox(shared_sandbox, sandbox_server):
+    return Sandbox(shared_sandbox, sandbox_server)
 
 
 @pytest.fixture

@@ -5,44 +5,35 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
+from enginetest import SANDBOX_TOKEN as TOKEN
 
-from migrator.sandbox import create_sandbox_app, run_in_thread
-from migrator.sandbox.state import SandboxState
+from migrator.sandbox import ServerHandle
+from migrator.sandbox.client import SandboxControl
 
-TOKEN = "maxapp-test-token-7c1d0b9e"  # noqa: S105 - a test token, checked for leaks
+__all__ = ["SECRET", "TOKEN", "Sandbox", "wait_for"]
+
 SECRET = "maxapp-webhook-secret-42"  # noqa: S105
 
 
 class Sandbox:
-    """A running Max sandbox and shortcuts to its control surface."""
+    """The shared Max sandbox (reset) and shortcuts to its control surface."""
 
-    def __init__(self) -> None:
-        self.state = SandboxState(bot_username="migrator_test_bot",
-                                  webhook_retry_base=0.2, webhook_retry_cap=1.0)
-        self.handle = run_in_thread(create_sandbox_app(token=TOKEN, rps=None, state=self.state))
-        self.url = self.handle.url
-        self.http = httpx.Client(base_url=self.url + "/_sandbox", timeout=10)
+    def __init__(self, control: SandboxControl, handle: ServerHandle) -> None:
+        self.control = control
+        self.state = handle.app.extensions["max_sandbox"]
+        self.url = control.url
 
     def ctl(self, method: str, path: str, json: Any = None) -> Any:
-        r = self.http.request(method, path, json=json)
-        assert r.status_code < 300, (method, path, r.status_code, r.text)
-        return r.json()
+        return self.control.call(method, path, json)
 
     def user(self, first_name: str = "Ivan", **fields: Any) -> dict:
-        return self.ctl("POST", "/users", {"first_name": first_name, **fields})
+        return self.control.create_user(first_name, **fields)
 
     def chat(self, owner_id: int, title: str = "Школа №1 — учителя") -> int:
-        return self.ctl("POST", "/chats", {"title": title, "owner_id": owner_id})["chat_id"]
+        return self.control.create_chat(title, owner_id)["chat_id"]
 
     def add_bot(self, chat_id: int, permissions: list[str] | None = None, **body: Any) -> dict:
-        if permissions is not None:
-            body["permissions"] = permissions
-        return self.ctl("POST", f"/chats/{chat_id}/bot", body)
-
-    def close(self) -> None:
-        self.http.close()
-        self.handle.shutdown()
+        return self.control.add_bot(chat_id, permissions, **body)
 
 
 def wait_for(check, timeout: float = 5.0, interval: float = 0.05):
