@@ -99,7 +99,7 @@ DECLARE t text;
 BEGIN
   FOR t IN SELECT tablename FROM pg_tables
            WHERE schemaname = 'public' AND tablename <> 'alembic_version' LOOP
-    EXECUTE format('DELETE FROM %I', t);
+    EXECUTE format('DELETE FROM %%I', t);  -- %% for the driver's placeholders
   END LOOP;
   PERFORM setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE c.relkind = 'S' AND n.nspname = 'public';
