@@ -127,6 +127,13 @@ SETTINGS: tuple[Setting, ...] = (
     _S("MAX_CONTENT_LENGTH", int, None, minimum=1, optional=True),
     # The employee list counts exactly up to this many rows, then says "more than".
     _S("EMPLOYEE_COUNT_LIMIT", int, 1000, minimum=1),
+    # --- operations ---
+    # Log lines as "text" or "json" (one JSON object per line, for log collectors).
+    _S("LOG_FORMAT", str, "text"),
+    # A Bearer token /metrics requires when set.
+    _S("METRICS_TOKEN", str, ""),
+    # /readyz and doctor fail when an unsent e-mail or bot reply is older than this.
+    _S("OUTBOX_MAX_AGE_SECONDS", int, 3600, minimum=60),
     # --- `make run` (the demo supervisor): local ports ---
     _S("MIGRATOR_PORT", int, 5000, minimum=1),
     _S("SANDBOX_PORT", int, 8765, minimum=1),
@@ -181,6 +188,8 @@ def validate_config(cfg: Mapping) -> None:
             raise ConfigError("SECRET_KEY must be set to a long random value in production")
         if not cfg["MAX_WEBHOOK_SECRET"]:
             raise ConfigError("MAX_WEBHOOK_SECRET must be set in production")
+    if cfg["LOG_FORMAT"] not in ("text", "json"):
+        raise ConfigError(f"LOG_FORMAT must be 'text' or 'json', got {cfg['LOG_FORMAT']!r}")
     for setting in SETTINGS:
         if setting.name in cfg:
             setting.check(cfg[setting.name])

@@ -16,6 +16,7 @@ from migrator.auth import init_app as init_auth
 from migrator.config import load_config, request_size_limit, validate_config
 from migrator.core import blueprints, cli
 from migrator.core.i18n import init_app as init_i18n
+from migrator.ops.logs import configure as configure_logs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,11 +69,7 @@ class RedactingFilter(logging.Filter):
 
 def init_logging(app: Flask) -> None:
     log = logging.getLogger("migrator")
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
+    configure_logs(app)  # text or JSON lines with the request or run id, one line per request
     redact = RedactingFilter(
         [app.config["MAX_BOT_TOKEN"], app.config["SMTP_PASSWORD"], app.config["MAX_WEBHOOK_SECRET"]]
     )

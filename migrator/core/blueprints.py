@@ -21,6 +21,7 @@ BLUEPRINTS = [
     "migrator.groups.views:bp",
     "migrator.max.views:bp",
     "migrator.max.webhook:bp",
+    "migrator.ops.views:bp",
 ]
 
 

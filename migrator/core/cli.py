@@ -16,6 +16,8 @@ COMMANDS = [
     "migrator.sandbox.cli:sandbox_command",
     "migrator.imports.cli:import_command",
     "migrator.max.cli:max_cli",
+    "migrator.ops.cli:doctor_command",
+    "migrator.ops.cli:backup_cli",
 ]
 
 

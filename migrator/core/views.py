@@ -29,6 +29,7 @@ NAV = [
     ("waves.waves", _l("Waves"), None),
     ("imports.upload", _l("Import"), ("admin", "coordinator")),
     ("audit.events", _l("Audit log"), None),
+    ("ops.system_status", _l("System status"), ("admin",)),
 ]
 
 

@@ -7,6 +7,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from migrator.db import close_session
+from migrator.engine.jobs import beat
 from migrator.engine.runner import run_due, runner_id
 from migrator.engine.scheduler import run_scheduler
 
@@ -24,6 +25,7 @@ def run_due_command(limit: int, no_mail: bool, loop_seconds: float) -> None:
     rid = runner_id()
     while True:
         summary = run_due(rid, limit=limit, send_mail=not no_mail)
+        beat("run-due", f"{rid} {summary.line()}")  # the last successful run (/metrics)
         click.echo(f"run-due {rid}: {summary.line()}")
         for line in summary.details:
             click.echo(f"  {line}")

@@ -8,6 +8,7 @@ fixed and ``replace_existing`` is set, so restarts never duplicate jobs; ``coale
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from flask import Flask
@@ -17,6 +18,7 @@ from migrator.engine.jobs import beat, escalate_overdue, send_digest, send_remin
 from migrator.engine.maxclient import client_factory
 from migrator.engine.runner import run_due, runner_id, send_outboxes
 from migrator.max.updates import catch_up
+from migrator.ops.logs import run_context
 
 log = logging.getLogger("migrator.engine")
 
@@ -25,11 +27,15 @@ _APP: Flask | None = None  # the app the jobs run in (set by run_scheduler)
 
 def _in_app(fn, *args):
     assert _APP is not None, "the scheduler's app is not set"
-    with _APP.app_context():
+    name = getattr(fn, "__name__", str(fn))
+    with _APP.app_context(), run_context():
+        started = time.monotonic()
         try:
-            return fn(*args)
+            result = fn(*args)
+            log.info("job %s done in %.0fms", name, (time.monotonic() - started) * 1000)
+            return result
         except Exception:
-            log.exception("scheduled job %s failed", getattr(fn, "__name__", fn))
+            log.exception("scheduled job %s failed", name)
         finally:
             close_session()
 

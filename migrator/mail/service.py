@@ -205,6 +205,18 @@ class SmtpConnection:
             self.conn = None
 
 
+def check_smtp(config, timeout: float = 5.0) -> str | None:
+    """Open and close one session as the sender would (EHLO, STARTTLS, login); the error
+    text (password redacted) or None when the server took the session."""
+    conn = SmtpConnection({**config, "SMTP_TIMEOUT": timeout})
+    try:
+        conn.conn = conn._connect()
+    except _ConnectError as exc:
+        return str(exc)
+    conn.close()
+    return None
+
+
 def _is_permanent(exc: Exception) -> bool:
     """Only a refusal of every recipient with a 5xx code is final (a bad address)."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):

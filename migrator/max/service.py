@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import sqlalchemy as sa
 from flask import current_app, g, has_app_context
@@ -40,6 +41,7 @@ from migrator.max.client import MaxClient
 from migrator.max.errors import MaxError
 from migrator.max.models import MaxChat, MaxChatMember
 from migrator.max.ratelimit import DatabaseLimiter, MemoryLimiter
+from migrator.ops import instruments
 from migrator.org.models import Organisation
 
 log = logging.getLogger("migrator.max")
@@ -90,12 +92,16 @@ class AppLimiter:
         self.sqlite = sqlite
 
     def acquire(self) -> None:
-        if self.sqlite and _session_in_transaction():
-            log.warning("Max call made inside an open SQLite transaction: commit first; "
-                        "counted on the in-process limiter")
-            self.fallback.acquire()
-            return
-        self.db_limiter.acquire()
+        started = time.monotonic()
+        try:
+            if self.sqlite and _session_in_transaction():
+                log.warning("Max call made inside an open SQLite transaction: commit first; "
+                            "counted on the in-process limiter")
+                self.fallback.acquire()
+                return
+            self.db_limiter.acquire()
+        finally:
+            instruments.limiter_waited(time.monotonic() - started)
 
 
 def _chat_org_id(session, chat_id) -> int | None:
@@ -123,6 +129,7 @@ def _call_recorder(app):
     engine = get_engine(app)
 
     def on_call(method, template, status, latency_ms, chat_id):
+        instruments.max_call(method, status)
         summary = {"method": method, "path": template, "status": status,
                    "latency_ms": round(latency_ms, 1), "chat_id": chat_id}
         if has_app_context() and _session_in_transaction():

@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 from migrator.audit.service import acting_as
 from migrator.db import get_session
 from migrator.max import updates
+from migrator.ops import instruments
 
 log = logging.getLogger("migrator.max")
 
@@ -34,6 +35,7 @@ def webhook():
     update = request.get_json(silent=True)
     if not isinstance(update, dict) or not isinstance(update.get("update_type"), str):
         return jsonify({"error": "bad_request", "message": "an Update object is expected"}), 400
+    instruments.webhook_update(update["update_type"])
     with acting_as(updates.MAX_ACTOR):
         result = updates.intake(update)
         get_session().commit()
