@@ -6,7 +6,7 @@ FLASK  := $(VENV)/bin/flask --app app
 TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-sqlite test-postgres test-clock-ahead lint bench install clean
+.PHONY: run test test-sqlite test-postgres test-clock-ahead smoke lint bench install clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,12 @@ run: install
 	$(FLASK) demo seed
 	$(PY) -m migrator.demo.devrun
 
-## make test: the whole suite on SQLite, then on PostgreSQL (mandatory in CI)
+## make test: the whole suite on SQLite, then on PostgreSQL (mandatory in CI), then the
+## production smoke test (deploy/ with gunicorn, the scheduler and nginx on PostgreSQL)
 test: install
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
+	$(MAKE) --no-print-directory smoke
 
 test-sqlite: install
 	$(PY) -m pytest
@@ -42,6 +44,17 @@ test-postgres: install
 ## make test-clock-ahead: the suite (SQLite, no browser) with the clock a year ahead (CI runs it)
 test-clock-ahead: install
 	MIGRATOR_TEST_CLOCK_SHIFT_DAYS=365 $(PY) -m pytest -m "not browser"
+
+## make smoke: the production stack of deploy/ on PostgreSQL behind nginx on port 443
+## (skipped without nginx locally; never skipped in CI)
+smoke: install
+	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(TEST_PG_URL)'.replace('+psycopg',''), connect_timeout=3).close()" 2>/dev/null; then \
+		MIGRATOR_SMOKE=1 TEST_DATABASE_URL=$(TEST_PG_URL) $(PY) -m pytest -q tests/smoke; \
+	elif [ -n "$$CI" ]; then \
+		echo "PostgreSQL at $(TEST_PG_URL) is not reachable: the smoke test is mandatory in CI"; exit 1; \
+	else \
+		echo "PostgreSQL at $(TEST_PG_URL) is not reachable: smoke test skipped (set TEST_PG_URL)"; \
+	fi
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -27,7 +27,7 @@ _APP: Flask | None = None  # the app the jobs run in (set by run_scheduler)
 
 def _in_app(fn, *args):
     assert _APP is not None, "the scheduler's app is not set"
-    name = getattr(fn, "__name__", str(fn))
+    name = getattr(fn, "__qualname__", str(fn))
     with _APP.app_context(), run_context():
         started = time.monotonic()
         try:
