@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import pytest
@@ -30,3 +31,17 @@ def test_units_run_this_checkout_with_the_settings_file():
     assert unit_settings("migrator-scheduler.service")["Restart"] == ["always"]
     assert exec_start("migrator-web.service")[1:] == [
         "--config", str(ROOT / "deploy" / "gunicorn.conf.py"), "app:app"]
+
+
+def test_nginx_body_limit_matches_the_import_limit(tmp_path):
+    from deploy_helpers import localised
+
+    from migrator.config import load_config, request_size_limit
+
+    site = localised("nginx-migrator.conf")
+    sizes = re.findall(r"^\s{4}client_max_body_size (\d+)m;", site, re.M)
+    assert sizes == ["21"], sizes  # the server-wide limit (the webhook has its own)
+    assert int(sizes[0]) * 1024 * 1024 == request_size_limit(load_config(str(tmp_path), {}))
+    # the proxy headers MIGRATOR_TRUSTED_PROXIES=1 relies on, each set once
+    for header in ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"):
+        assert len(re.findall(rf"proxy_set_header {header} ", site)) == 1, header
