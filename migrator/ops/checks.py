@@ -116,7 +116,10 @@ def check_database() -> Check:
     try:
         get_session().execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
-        get_session().rollback()
+        try:
+            get_session().rollback()
+        except sa.exc.SQLAlchemyError:
+            get_session().close()
         return Check("database", False, _l(
             "does not answer: %(error)s",
             error=type(getattr(exc, "orig", None) or exc).__name__))
