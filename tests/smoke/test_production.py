@@ -35,7 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from smtp_helpers import SmtpSink
 
 from migrator.db import make_engine
-from migrator.engine.demo_actors import token_from_text
+from migrator.demo.actors import token_from_text
 
 TOKEN = "smoke-bot-token-0123456789"
 SECRET = "smoke-webhook-secret-0123"
