@@ -284,7 +284,13 @@ def _run(d: Path, stack: Stack, nginx: str, url: str, certs: dict, smtp: SmtpSin
                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     (cwd,) = unit_settings("migrator-web.service")["WorkingDirectory"]
     web = stack.start("gunicorn", exec_start("migrator-web.service"), web_env, Path(cwd))
-    _wait("gunicorn", lambda: _listening(web_port), procs=[web])
+    def web_healthy() -> bool:  # the workers import the app first: slow on a busy machine
+        try:
+            return httpx.get(f"http://127.0.0.1:{web_port}/healthz", timeout=60).is_success
+        except httpx.HTTPError:
+            return False
+
+    _wait("gunicorn's workers", web_healthy, procs=[web])
     conf = nginx_conf(d, certs, web_port, http_port)
     check = subprocess.run([nginx, "-t", "-p", str(d), "-c", str(conf)], capture_output=True,
                            text=True, timeout=60, check=False)
@@ -294,7 +300,7 @@ def _run(d: Path, stack: Stack, nginx: str, url: str, certs: dict, smtp: SmtpSin
     _wait("nginx on 443", lambda: _listening(443), procs=[proxy])
 
     tls = ssl.create_default_context(cafile=str(certs["ca"]))
-    http = httpx.Client(base_url="https://localhost", verify=tls, timeout=30)
+    http = httpx.Client(base_url="https://localhost", verify=tls, timeout=90)
     api = {"Authorization": f"Bearer {token}"}
 
     assert http.get("/healthz").json() == {"status": "ok"}
