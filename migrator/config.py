@@ -127,6 +127,11 @@ SETTINGS: tuple[Setting, ...] = (
     _S("MAX_CONTENT_LENGTH", int, None, minimum=1, optional=True),
     # The employee list counts exactly up to this many rows, then says "more than".
     _S("EMPLOYEE_COUNT_LIMIT", int, 1000, minimum=1),
+    # Directives: an organisation more than this many percentage points behind a
+    # milestone's trajectory is escalated (attention item, weekly e-mail to its head).
+    _S("DIRECTIVE_LAG_POINTS", int, 10, minimum=0),
+    # Where transition-act scans and produced reports are kept; empty: instance/.
+    _S("DIRECTIVE_FILES_DIR", str, None, optional=True),
     # --- operations ---
     # Log lines as "text" or "json" (one JSON object per line, for log collectors).
     _S("LOG_FORMAT", str, "text"),
@@ -193,3 +198,5 @@ def validate_config(cfg: Mapping) -> None:
     for setting in SETTINGS:
         if setting.name in cfg:
             setting.check(cfg[setting.name])
+    if cfg["DIRECTIVE_LAG_POINTS"] > 100:
+        raise ConfigError("DIRECTIVE_LAG_POINTS must be at most 100")

@@ -2,6 +2,14 @@
 
 from migrator.audit.models import AuditEvent, AuditHead
 from migrator.auth.models import ApiToken, LoginAttempt, User, UserOrgScope
+from migrator.directives.models import (
+    Directive,
+    Escalation,
+    Milestone,
+    PublicChannel,
+    ReportRun,
+    TransitionAct,
+)
 from migrator.engine.models import Heartbeat
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.mail.models import OutboxMessage
@@ -20,3 +28,5 @@ __all__ = [
     "UserOrgScope", "Wave",
 ]
 __all__ += ["MaxRateHit"]
+__all__ += ["Directive", "Escalation", "Milestone", "PublicChannel", "ReportRun",
+            "TransitionAct"]

@@ -22,6 +22,7 @@ API_MODULES = [
     "migrator.progress.api",
     "migrator.audit.api",
     "migrator.max.api",
+    "migrator.directives.api",
 ]
 
 _PATHS: dict[str, dict] = {}

@@ -22,6 +22,7 @@ BLUEPRINTS = [
     "migrator.max.views:bp",
     "migrator.max.webhook:bp",
     "migrator.ops.views:bp",
+    "migrator.directives.views:bp",
 ]
 
 

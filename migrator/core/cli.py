@@ -18,6 +18,8 @@ COMMANDS = [
     "migrator.max.cli:max_cli",
     "migrator.ops.cli:doctor_command",
     "migrator.ops.cli:backup_cli",
+    "migrator.directives.cli:report_cli",
+    "migrator.directives.cli:directives_cli",
 ]
 
 

@@ -16,6 +16,7 @@ PANEL_MODULES: list[str] = [
     "migrator.audit.panels",
     "migrator.engine.panels",
     "migrator.max.panels",
+    "migrator.directives.panels",
 ]
 
 

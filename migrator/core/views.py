@@ -27,6 +27,7 @@ NAV = [
     ("groups.groups", _l("Groups"), None),
     ("max.chats", _l("Max chats"), None),
     ("waves.waves", _l("Waves"), None),
+    ("directives.index", _l("Directives"), None),
     ("imports.upload", _l("Import"), ("admin", "coordinator")),
     ("audit.events", _l("Audit log"), None),
     ("ops.system_status", _l("System status"), ("admin",)),

@@ -80,6 +80,12 @@ def job_digest() -> None:
     _in_app(escalate_overdue)
 
 
+def job_directive_escalations() -> None:
+    from migrator.directives.service import check_escalations
+
+    _in_app(check_escalations)
+
+
 def runner_interval(app: Flask) -> float:
     return float(app.config["RUNNER_INTERVAL_SECONDS"])
 
@@ -115,6 +121,8 @@ def build_scheduler(app: Flask, blocking: bool = True):
                   id="snapshots", **common)
     sched.add_job("migrator.engine.scheduler:job_digest", "cron", hour=8, minute=0,
                   id="digest", **common)
+    sched.add_job("migrator.engine.scheduler:job_directive_escalations", "cron", hour=8,
+                  minute=20, id="directive_escalations", **common)
     return sched
 
 

@@ -13,6 +13,8 @@ KIND_LABELS = {
     "employees": _l("Employees"),
     "groups": _l("Source groups"),
     "members": _l("Group members"),
+    "transition_acts": _l("Register of transition orders"),
+    "channels": _l("Public channels"),
 }
 
 UPLOAD_ID = r"^[A-Za-z0-9_-]{32}$"

@@ -42,6 +42,16 @@ SPECS: dict[str, Spec] = {
         {"key": 128, "name": 500, "platform": 16, "org_code": 64, "owner_email": 320},
     ),
     "members": Spec(("group_key", "email"), (), {"group_key": 128, "email": 320}),
+    "transition_acts": Spec(
+        ("org_code",), ("act_number", "act_date", "exemption", "exemption_reason"),
+        {"org_code": 64, "act_number": 100, "act_date": 32, "exemption": 64,
+         "exemption_reason": 500},
+    ),
+    "channels": Spec(
+        ("org_code", "platform", "url", "title", "status"), ("max_url",),
+        {"org_code": 64, "platform": 16, "url": 500, "title": 500, "max_url": 500,
+         "status": 16},
+    ),
 }
 KINDS = tuple(SPECS)
 

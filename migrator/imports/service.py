@@ -22,6 +22,14 @@ from migrator.audit.service import record
 from migrator.auth.models import User, UserOrgScope
 from migrator.auth.service import scope_paths
 from migrator.db import get_session, utcnow
+from migrator.directives.channels import apply_status
+from migrator.directives.models import (
+    CHANNEL_PLATFORMS,
+    CHANNEL_STATUSES,
+    PublicChannel,
+    TransitionAct,
+)
+from migrator.directives.register import check_act, parse_date_text, save_act
 from migrator.groups.models import PLATFORMS, GroupMember, SourceGroup
 from migrator.imports.parser import KINDS, SPECS, Row, RowError, parse
 from migrator.org.models import Organisation
@@ -542,7 +550,127 @@ def refresh_member_counts(group_ids: Iterable[int]) -> None:
                         execution_options={"synchronize_session": False})
 
 
+# --- the register of transition orders -------------------------------------------------
+
+
+def _plan_transition_acts(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
+    plan = _Plan("transition_acts")
+    orgs = _orgs_by_code(r.values.get("org_code", "") for r in rows)
+    existing = {a.org_id: a for a in get_session().exec(select(TransitionAct).where(
+        TransitionAct.org_id.in_([o.id for o in orgs.values()])))} if orgs else {}
+    seen: dict[str, int] = {}
+    for row in rows:
+        ok = _check_lengths("transition_acts", row, plan)
+        org = _org_ref(row, "org_code", orgs, scope, plan)
+        if org is not None and not _unique(row, "org_code", org.code, seen, plan):
+            org = None
+        v = row.values
+        values, errors = check_act(v.get("act_number"), parse_date_text(v.get("act_date")),
+                                   v.get("exemption"), v.get("exemption_reason"))
+        for column, reason in errors.items():
+            plan.error(row, column, reason)
+        if org is None or errors or not ok:
+            continue
+        act = existing.get(org.id)
+        if act is None:
+            plan.status(row, NEW)
+        elif any(getattr(act, k) != val for k, val in values.items()):
+            plan.status(row, UPDATE)
+        else:
+            plan.status(row, SAME)
+            continue
+        plan.work.append((org, values))
+    return plan
+
+
+def _write_transition_acts(plan: _Plan) -> None:
+    for org, values in plan.work:
+        save_act(org, values)
+    get_session().flush()
+
+
+# --- public channels ------------------------------------------------------------------
+
+
+def _plan_channels(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
+    plan = _Plan("channels")
+    session = get_session()
+    orgs = _orgs_by_code(r.values.get("org_code", "") for r in rows)
+    existing: dict[str, PublicChannel] = {}
+    for chunk in _chunks({r.values.get("url", "") for r in rows}):
+        for ch in session.exec(select(PublicChannel).where(PublicChannel.url.in_(chunk))):
+            existing[ch.url] = ch
+    current_paths = _org_paths(c.org_id for c in existing.values()) if scope.limited else {}
+    seen: dict[str, int] = {}
+    for row in rows:
+        ok = _check_lengths("channels", row, plan)
+        url = _required(row, "url", plan)
+        if url is not None and not url.lower().startswith(("https://", "http://")):
+            plan.error(row, "url", _l("a link starting with https:// is required"))
+            url = None
+        if url is not None and not _unique(row, "url", url, seen, plan):
+            url = None
+        title = _required(row, "title", plan)
+        platform = _required(row, "platform", plan)
+        if platform is not None:
+            platform = platform.lower()
+            if platform not in CHANNEL_PLATFORMS:
+                plan.error(row, "platform", _l("unknown platform; allowed: %(platforms)s",
+                                               platforms=", ".join(CHANNEL_PLATFORMS)))
+                platform = None
+        status = _required(row, "status", plan)
+        if status is not None:
+            status = status.lower()
+            if status not in CHANNEL_STATUSES:
+                plan.error(row, "status", _l("unknown status; allowed: %(values)s",
+                                             values=", ".join(CHANNEL_STATUSES)))
+                status = None
+        max_url = row.values.get("max_url", "") or None
+        if max_url is not None and not max_url.lower().startswith(("https://", "http://")):
+            plan.error(row, "max_url", _l("a link starting with https:// is required"))
+            max_url = ""
+        org = _org_ref(row, "org_code", orgs, scope, plan)
+        if None in (url, title, platform, status, org) or max_url == "" or not ok:
+            continue
+        channel = existing.get(url)
+        if channel is not None and scope.limited and \
+                not scope.allows(current_paths[channel.org_id]):
+            plan.error(row, "url", _l("this channel belongs to an organisation outside your "
+                                      "scope"))
+            continue
+        new = {"org_id": org.id, "platform": platform, "title": title, "status": status}
+        if "max_url" in columns:
+            new["max_url"] = max_url
+        if channel is None:
+            plan.status(row, NEW)
+            plan.work.append((None, {"url": url, **new}))
+        elif any(getattr(channel, k) != v for k, v in new.items()):
+            plan.status(row, UPDATE)
+            plan.work.append((channel, new))
+        else:
+            plan.status(row, SAME)
+    return plan
+
+
+def _write_channels(plan: _Plan) -> None:
+    session = get_session()
+    now = utcnow()
+    for channel, values in plan.work:
+        status = values.pop("status")
+        if channel is None:
+            channel = PublicChannel(status=status, **values)
+        else:
+            for k, v in values.items():
+                setattr(channel, k, v)
+            channel.updated_at = now
+        apply_status(channel, status)
+        session.add(channel)
+    session.flush()
+
+
 _PLANNERS = {"organisations": _plan_organisations, "employees": _plan_employees,
-             "groups": _plan_groups, "members": _plan_members}
+             "groups": _plan_groups, "members": _plan_members,
+             "transition_acts": _plan_transition_acts, "channels": _plan_channels}
 _WRITERS = {"organisations": _write_organisations, "employees": _write_employees,
-            "groups": _write_groups, "members": _write_members}
+            "groups": _write_groups, "members": _write_members,
+            "transition_acts": _write_transition_acts, "channels": _write_channels}

@@ -32,6 +32,10 @@ EXAMPLES = {
     "groups": [["sch1-teachers", "Учителя школы № 1", "whatsapp", "SCH-1",
                 "ivanova@example.ru"]],
     "members": [["sch1-teachers", "ivanova@example.ru"]],
+    "transition_acts": [["SCH-1", "12-од", "2025-11-20", "", ""],
+                        ["REG", "", "", "arm_gs", "Работает в АРМ ГС (VK Teams)"]],
+    "channels": [["SCH-1", "telegram", "https://t.me/school1", "Новости школы № 1",
+                  "https://max.ru/school1", "duplicated"]],
 }
 
 

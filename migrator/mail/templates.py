@@ -19,6 +19,8 @@ is autoescaped; the plain-text part is always present. Values may be objects or 
   ("*": the reader's whole scope), ``employees``,
   ``linked``, ``groups_total``, ``groups_done``, ``members_total``, ``members_in_chat``),
   optional ``overdue`` (rows with ``group_name``, ``step``, ``due_at``), ``url``.
+- ``directive_lag``: ``full_name`` (the head), ``org_name``, ``rows`` (``directive``,
+  ``metric``, ``plan``, ``fact``, ``target``, ``due``), ``url``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from flask import current_app, has_app_context
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "mail"
-NAMES = ("invite", "reminder", "schedule", "escalation", "report", "digest")
+NAMES = ("invite", "reminder", "schedule", "escalation", "report", "digest", "directive_lag")
 DEFAULT_TZ = "Asia/Yekaterinburg"
 
 PLATFORMS = {"whatsapp": "WhatsApp", "telegram": "Telegram", "viber": "Viber", "vk": "ВКонтакте",
