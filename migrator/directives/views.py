@@ -303,3 +303,14 @@ def ministry_sign_off(run_id: int):
         get_session().commit()
         flash(_("The report is signed off."), "success")
     return redirect(url_for("directives.ministry", org=org.code) + f"#run-{run.id}")
+
+
+@bp.app_template_global("metric_label")
+def metric_label(metric: str) -> str:
+    """A directive metric's name, for other features' templates (the attention page)."""
+    return str(service.METRIC_LABELS.get(metric, metric))
+
+
+@bp.app_template_global("channel_label")
+def channel_label(status: str) -> str:
+    return str(channels.STATUS_LABELS.get(status, status))

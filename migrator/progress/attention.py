@@ -9,6 +9,9 @@ from flask_babel import lazy_gettext as _l
 
 from migrator.auth.service import scope_org_ids_subquery, scoped
 from migrator.db import get_session
+from migrator.directives.channels import without_max
+from migrator.directives.models import Escalation, PublicChannel
+from migrator.directives.service import open_escalations
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.max.models import MaxChat
 from migrator.org.models import Organisation
@@ -118,6 +121,17 @@ SECTIONS = [
     Section("waves", _l("Overdue waves"),
             _l("The deadline has passed and the wave is not completed."),
             _overdue_waves, {"deadline": Wave.deadline, "name": Wave.name}, "deadline"),
+]
+SECTIONS += [
+    Section("directive_lag", _l("Behind a directive's schedule"),
+            _l("These organisations are behind a directive milestone's plan by more than the "
+               "allowed lag; their heads are e-mailed once a week."),
+            lambda user, now: open_escalations(user),
+            {"raised": Escalation.raised_at, "name": Organisation.name}, "raised"),
+    Section("channels", _l("Public channels without a Max counterpart"),
+            _l("Federal law 41-FZ: create the channel in Max and import its link (max_url)."),
+            lambda user, now: without_max(user),
+            {"name": Organisation.name, "title": PublicChannel.title}, "name"),
 ]
 SECTION_BY_KEY = {s.key: s for s in SECTIONS}
 

@@ -137,3 +137,24 @@ def test_record_a_directive_through_the_form(client, login, region, make_user, c
     assert resp.status_code == 302, resp.get_data(as_text=True)
     ms = ctx.scalars(sa.select(Milestone).order_by(Milestone.due)).all()
     assert [(m.metric, m.target_percent) for m in ms] == [("employees", 20.0), ("groups", 40.0)]
+
+
+def test_the_actual_curve_comes_from_the_daily_snapshots(ctx, region):
+    from migrator.directives.figures import history, subtree_facts
+    from migrator.progress.service import take_snapshots
+
+    today = local_today()
+    head = ctx.scalar(sa.select(Employee).where(Employee.email == "a-head@example.org"))
+    head.max_user_id, head.linked_at = 4242, utcnow() - timedelta(days=5)
+    for emp in ctx.scalars(sa.select(Employee)):
+        emp.created_at = utcnow() - timedelta(days=30)
+    ctx.commit()
+    take_snapshots(day=today - timedelta(days=7))
+    take_snapshots(day=today - timedelta(days=3))
+    (live,) = [f for f in subtree_facts([region.A], None) if f.org.code == "A"]
+    series = history(region.A, today - timedelta(days=10), today, live)
+    assert series["heads"] == [(today - timedelta(days=7), 0.0),
+                               (today - timedelta(days=3), 50.0), (today, 50.0)]
+    # A's subtree: 5 employees, the head linked: 20 %.
+    assert series["employees"] == [(today - timedelta(days=7), 0.0),
+                                   (today - timedelta(days=3), 20.0), (today, 20.0)]

@@ -164,3 +164,22 @@ def test_escalation_raises_attention_and_one_email_a_week(
     assert ctx.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
         AuditEvent.action == "directive.head_emailed")) == 7
     g.pop("_login_user", None)
+
+
+def test_attention_page_lists_lag_and_channels_in_scope(
+        ctx, call, client, login, region, make_user, api_token, directive_payload, imported):
+    imported("channels", ("org_code,platform,url,title,max_url,status\n"
+                          "A1,telegram,https://t.me/a1,Школа А1 в Telegram,,active\n"
+                          "B,whatsapp,https://wa.me/b,Канал Б,,active\n"))
+    call("POST", "/api/v1/directives", json=directive_payload(),
+         headers=api_token(make_user("admin")))
+    ctx.rollback()
+    check_escalations()
+    g.pop("_login_user", None)
+    login(client, make_user("coordinator", orgs=[region.A]))
+    page = client.get("/attention").get_data(as_text=True)
+    assert "Отставание от графика поручения" in page
+    assert "Школа А1 в Telegram" in page and "Канал Б" not in page
+    assert "Ведомство Б" not in page
+    single = client.get("/attention?section=directive_lag").get_data(as_text=True)
+    assert "Поручение губернатора № 12" in single and "Школа А1" in single
