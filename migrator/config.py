@@ -115,6 +115,9 @@ SETTINGS: tuple[Setting, ...] = (
     _S("CUTOVER_RECHECK_SECONDS", float, 600.0, minimum=0),
     # --- the web app ---
     _S("MIGRATOR_TZ", str, "Asia/Yekaterinburg"),
+    # An unfinished step (or an open wave) is overdue this many hours after its due time
+    # (deadline): the one grace every page, export and e-mail uses.
+    _S("OVERDUE_GRACE_HOURS", int, 24, minimum=0),
     _S("MIGRATOR_BASE_URL", _url, "http://127.0.0.1:5000"),
     # Failed sign-ins per e-mail (or per client address) within the window before a lock-out.
     _S("LOGIN_MAX_FAILURES", int, 5, minimum=1),

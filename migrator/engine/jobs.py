@@ -17,7 +17,7 @@ from migrator.engine.models import Heartbeat
 from migrator.engine.notify import escalate_step, queue, render
 from migrator.groups.models import SourceGroup
 from migrator.people.invites import issue_invitations
-from migrator.progress.service import digest_rows
+from migrator.progress.service import digest_rows, step_overdue_condition
 from migrator.progress.service import take_snapshots as snap
 from migrator.waves.models import Step, Wave
 from migrator.waves.settings import get_setting
@@ -64,13 +64,11 @@ def take_snapshots() -> int | None:
 
 
 def overdue_steps(user, now: datetime | None = None, limit: int = 50) -> list[dict]:
-    """Steps of the user's groups more than a day past due and not done."""
-    from datetime import timedelta
+    """The user's overdue steps (the one definition: ``progress.service``)."""
 
     now = now or utcnow()
     q = (select(Step, SourceGroup).join(SourceGroup, SourceGroup.id == Step.group_id)
-         .where(Step.status.in_(("due", "failed", "waiting", "running")),
-                Step.due_at < now - timedelta(days=1))
+         .where(step_overdue_condition(now))
          .order_by(Step.due_at).limit(limit))
     rows = get_session().exec(scoped(q, SourceGroup.org_id, user)).all()
     return [{"group_name": g.name, "step": s.kind, "due_at": s.due_at} for s, g in rows]
@@ -107,9 +105,9 @@ def send_digest(now: datetime | None = None) -> int:
 
 
 def escalate_overdue(now: datetime | None = None) -> int:
-    """One e-mail per overdue step (more than a day past due, not done) to the group's
-    coordinators and the organisation's head; the step is marked escalated."""
-    from datetime import timedelta
+    """One e-mail per overdue step of a running wave (failed steps are escalated when they
+    fail) to the group's coordinators and the organisation's head; the step is marked
+    escalated."""
 
     now = now or utcnow()
     session = get_session()
@@ -117,8 +115,8 @@ def escalate_overdue(now: datetime | None = None) -> int:
         select(Step, SourceGroup).join(SourceGroup, SourceGroup.id == Step.group_id)
         .join(Wave, Wave.id == Step.wave_id)
         .where(Wave.status.in_(("planned", "active")),
-               Step.status.in_(("due", "waiting", "running")),
-               Step.due_at < now - timedelta(days=1), Step.escalated_at.is_(None))
+               Step.status.in_(("pending", "due", "waiting", "running")),
+               step_overdue_condition(now), Step.escalated_at.is_(None))
         .limit(500)
     ).all()
     with acting_as(Actor("job", "escalations", "escalations")):

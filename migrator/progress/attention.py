@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from migrator.auth.service import scope_org_ids_subquery, scoped
+from migrator.auth.service import scoped
 from migrator.db import get_session
 from migrator.directives.channels import without_max
 from migrator.directives.models import Escalation, PublicChannel
@@ -17,10 +17,9 @@ from migrator.max.models import MaxChat
 from migrator.org.models import Organisation
 from migrator.people.models import Employee
 from migrator.progress.service import (
-    NOT_OVERDUE_STATUSES,
-    OPEN_WAVE_STATUSES,
-    OVERDUE_GRACE,
     missing_rights_condition,
+    step_overdue_condition,
+    wave_overdue_condition,
 )
 from migrator.waves.models import Step, Wave
 
@@ -83,17 +82,15 @@ def _overdue_steps(user, now):
     q = (sa.select(Step, SourceGroup, Organisation)
          .join(SourceGroup, SourceGroup.id == Step.group_id)
          .join(Organisation, Organisation.id == SourceGroup.org_id)
-         .where(Step.status.not_in(NOT_OVERDUE_STATUSES), Step.due_at < now - OVERDUE_GRACE))
+         .where(step_overdue_condition(now)))
     return scoped(q, SourceGroup.org_id, user)
 
 
 def _overdue_waves(user, now):
-    q = sa.select(Wave).where(Wave.status.in_(OPEN_WAVE_STATUSES), Wave.deadline < now)
-    sub = scope_org_ids_subquery(user)
-    if sub is None:
-        return q
-    groups = sa.select(SourceGroup.wave_id).where(SourceGroup.org_id.in_(sub))
-    return q.where(sa.or_(Wave.id.in_(groups), Wave.org_id.in_(sub)))
+    """Overdue waves holding groups the user may see (as the dashboard counts them)."""
+    groups = scoped(sa.select(SourceGroup.wave_id).where(SourceGroup.wave_id.is_not(None)),
+                    SourceGroup.org_id, user)
+    return sa.select(Wave).where(wave_overdue_condition(now), Wave.id.in_(groups))
 
 
 SECTIONS = [
@@ -116,7 +113,8 @@ SECTIONS = [
             _l("Something outside the plan happened to these groups."),
             _flagged_groups, {"name": SourceGroup.name}, "name"),
     Section("overdue", _l("Overdue steps"),
-            _l("Steps not finished more than a day after they were due (paused ones aside)."),
+            _l("Steps not finished within the grace period after they were due "
+               "(paused ones aside)."),
             _overdue_steps, {"due": Step.due_at, "group": SourceGroup.name}, "due"),
     Section("waves", _l("Overdue waves"),
             _l("The deadline has passed and the wave is not completed."),

@@ -1,10 +1,28 @@
-"""Progress figures for dashboards, reports, the digest and daily snapshots.
+"""The figures service: every progress number a page, an export, an e-mail or the API shows.
 
 Every figure of an organisation covers its whole subtree. The figures of many
 organisations are computed together: a few queries grouped by ``org_id`` give each
 organisation's own counts, then each count is added to the organisation's ancestors
-(read from the materialised path) in Python. The dashboard, the XLSX report, the API and
-the digest all call :func:`figures`, so they show the same numbers.
+(read from the materialised path) in Python. The dashboard's cards and table, the chart,
+the printable report, the XLSX, the daily digest and ``GET /api/v1/progress`` all read
+:func:`figures` or :func:`report_rows`, so they show the same numbers. A table lists the
+top organisation's *own* row (its own employees and groups, not its children's), one row
+per child and the total: own + children = total, always.
+
+Definitions (used everywhere; nothing else decides these):
+
+- **Deadline** of an organisation: the earliest deadline among the open waves (planned,
+  active, paused) holding groups of its subtree — the next date someone must meet. Days
+  left count calendar days in the configured zone (``MIGRATOR_TZ``).
+- **Overdue**: a step not finished (not succeeded, skipped or paused) more than
+  ``OVERDUE_GRACE_HOURS`` (a setting, default 24) after its due time; an open wave more than
+  the same grace after its deadline. See :func:`step_overdue` / :func:`wave_overdue` and
+  their SQL twins :func:`step_overdue_condition` / :func:`wave_overdue_condition`.
+- **Needs attention**: the items the «Требует внимания» page lists, one query per section
+  (``migrator.progress.attention``): failed steps, steps waiting for a confirmation, members
+  Max refused, heads not in Max, chats where the bot was removed or lacks rights, flagged
+  groups, overdue steps and overdue waves. A group counts in ``groups_attention`` while it
+  is flagged.
 """
 
 from __future__ import annotations
@@ -35,11 +53,43 @@ DONE_STEP_STATUSES = ("succeeded", "skipped")
 NOT_OVERDUE_STATUSES = (*DONE_STEP_STATUSES, "paused")
 OPEN_WAVE_STATUSES = ("planned", "active", "paused")
 IN_CHAT_STATUSES = ("added", "already")
-# A step still unfinished this long after its due time counts as overdue.
-OVERDUE_GRACE = timedelta(days=1)
 
 COUNTERS = ("employees", "linked", "groups_total", "groups_linked", "groups_done",
             "groups_attention", "members_total", "members_in_chat", "overdue_steps")
+
+
+# --- definitions ------------------------------------------------------------------------------
+
+
+def overdue_grace() -> timedelta:
+    """How long after its due time an unfinished step (or an open wave) becomes overdue."""
+    return timedelta(hours=current_app.config["OVERDUE_GRACE_HOURS"])
+
+
+def step_overdue_condition(now: datetime):
+    """SQL: the step is overdue at ``now``."""
+    return sa.and_(Step.status.not_in(NOT_OVERDUE_STATUSES),
+                   Step.due_at < now - overdue_grace())
+
+
+def step_overdue(step, now: datetime | None = None) -> bool:
+    """The step is overdue at ``now`` (the same rule as :func:`step_overdue_condition`)."""
+    now = now or utcnow()
+    return (step.status not in NOT_OVERDUE_STATUSES and step.due_at is not None
+            and step.due_at < now - overdue_grace())
+
+
+def wave_overdue_condition(now: datetime):
+    """SQL: the wave is open and its deadline passed more than the grace ago."""
+    return sa.and_(Wave.status.in_(OPEN_WAVE_STATUSES), Wave.deadline < now - overdue_grace())
+
+
+def wave_overdue(wave, now: datetime | None = None) -> bool:
+    now = now or utcnow()
+    status = wave["status"] if isinstance(wave, dict) else wave.status
+    deadline = wave["deadline"] if isinstance(wave, dict) else wave.deadline
+    return (status in OPEN_WAVE_STATUSES and deadline is not None
+            and deadline < now - overdue_grace())
 
 
 def tz() -> ZoneInfo:
@@ -68,9 +118,13 @@ def pct(part: int, whole: int) -> float | None:
 
 @dataclass
 class Row:
-    """Figures of one organisation's subtree (or of a whole scope when ``org`` is None)."""
+    """Figures of one organisation's subtree (or of a whole scope when ``org`` is None).
+
+    With ``own`` set, the row holds only the organisation's own employees and groups (not
+    its children's): the first row of a table under that organisation."""
 
     org: Organisation | None
+    own: bool = False
     employees: int = 0
     linked: int = 0
     groups_total: int = 0
@@ -99,8 +153,8 @@ class Row:
         """Add one organisation's own counts (called for thousands of rows: kept lean)."""
         values = self.__dict__
         for name, value in counts.items():
-            if name == "deadline":
-                if value is not None and (self.deadline is None or value > self.deadline):
+            if name == "deadline":  # the earliest open deadline (see the definitions)
+                if value is not None and (self.deadline is None or value < self.deadline):
                     self.deadline = value
             else:
                 values[name] += value
@@ -110,6 +164,7 @@ class Row:
         return {
             "org_code": org.code if org else None,
             "org_name": org.name if org else None,
+            "own": self.own,
             **{name: getattr(self, name) for name in COUNTERS},
             "linked_pct": self.linked_pct,
             "coverage_pct": self.coverage_pct,
@@ -124,6 +179,9 @@ class Figures(Row):
     """The dashboard's figures: totals, the children's rows and the breakdowns."""
 
     children: list[Row] = field(default_factory=list)
+    # The organisation's own counts (None for a scope of several top organisations):
+    # own + children = the totals of this object.
+    own_row: Row | None = None
     # steps[kind][status] = number of groups whose step ``kind`` is in ``status``.
     steps: dict = field(default_factory=dict)
     groups_unplanned: int = 0
@@ -137,6 +195,20 @@ class Figures(Row):
     def overdue(self) -> int:
         return self.overdue_steps + self.overdue_waves
 
+    @property
+    def table(self) -> list[Row]:
+        """The rows of the "by organisation" table, without the total: own row, children."""
+        return ([self.own_row] if self.own_row is not None else []) + self.children
+
+    @property
+    def chats_total(self) -> int:
+        return sum(self.chats.values())
+
+    @property
+    def nearest_wave(self) -> dict | None:
+        """The open wave whose deadline is the deadline of these figures."""
+        return self.waves[0] if self.waves else None
+
     def as_dict(self) -> dict:
         data = super().as_dict()
         data.update({
@@ -147,6 +219,7 @@ class Figures(Row):
             "overdue_waves": self.overdue_waves,
             "waves": [{**w, "deadline": w["deadline"].isoformat() if w["deadline"] else None}
                       for w in self.waves],
+            "own_row": self.own_row.as_dict() if self.own_row is not None else None,
             "children": [c.as_dict() for c in self.children],
         })
         return data
@@ -283,14 +356,14 @@ def own_counts(roots: list[Organisation] | None, cutoff: datetime | None = None,
             counts[org_id].update(members_total=int(n or 0), members_in_chat=int(n_in or 0))
 
     if cutoff is None:
-        # Overdue steps and the latest deadline of the open waves, per organisation.
+        # Overdue steps and the earliest deadline of the open waves, per organisation.
         q = (sa.select(SourceGroup.org_id, sa.func.count())
              .join(Step, Step.group_id == SourceGroup.id)
-             .where(Step.status.not_in(NOT_OVERDUE_STATUSES), Step.due_at < now - OVERDUE_GRACE)
+             .where(step_overdue_condition(now))
              .group_by(SourceGroup.org_id))
         for org_id, n in session.execute(limit(q, SourceGroup.org_id)):
             counts[org_id]["overdue_steps"] = n
-        q = (sa.select(SourceGroup.org_id, sa.func.max(Wave.deadline))
+        q = (sa.select(SourceGroup.org_id, sa.func.min(Wave.deadline))
              .join(Wave, Wave.id == SourceGroup.wave_id)
              .where(Wave.status.in_(OPEN_WAVE_STATUSES))
              .group_by(SourceGroup.org_id))
@@ -339,6 +412,8 @@ def figures(org: Organisation | None, user, now: datetime | None = None) -> Figu
         children = top_orgs(user)
     fig = Figures(org=org, roots=children if org is None else [org])
     child_rows = {c.id: Row(org=c) for c in children}
+    if org is not None:
+        fig.own_row = Row(org=org, own=True)
     if org is not None and org.parent_id is None and session.scalar(
             sa.select(sa.func.count()).select_from(Organisation)
             .where(Organisation.parent_id.is_(None))) == 1:
@@ -354,6 +429,9 @@ def figures(org: Organisation | None, user, now: datetime | None = None) -> Figu
             if path is None:
                 continue
             fig.add(c)
+            if org_id == org.id:
+                fig.own_row.add(c)
+                continue
             parts = path[1:-1].split("/")
             if len(parts) > level:
                 row = child_rows.get(int(parts[level]))
@@ -365,7 +443,7 @@ def figures(org: Organisation | None, user, now: datetime | None = None) -> Figu
             if org_id in paths:
                 fig.add(c)
     fig.children = [child_rows[c.id] for c in children]
-    for row in [fig, *fig.children]:
+    for row in [fig, *fig.table]:
         row.days_left = days_left(row.deadline, now)
 
     in_scope = None if roots is None else _org_ids(roots)
@@ -384,13 +462,16 @@ def figures(org: Organisation | None, user, now: datetime | None = None) -> Figu
     q = sa.select(sa.func.count()).select_from(SourceGroup).where(SourceGroup.wave_id.is_(None))
     fig.groups_unplanned = session.scalar(limit(q, SourceGroup.org_id)) or 0
 
-    # Max chats: by status, and those where the bot lacks a right it needs.
-    q = sa.select(MaxChat.status, sa.func.count()).group_by(MaxChat.status)
+    # Max chats (the chats the chat list shows for this scope): by status, and those where
+    # the bot lacks a right it needs.
+    chats_here = chats_condition(in_scope)
+    q = sa.select(MaxChat.status, sa.func.count()).where(chats_here).group_by(MaxChat.status)
     fig.chats = {"discovered": 0, "linked": 0, "removed": 0}
-    for status, n in session.execute(limit(q, MaxChat.org_id)):
+    for status, n in session.execute(q):
         fig.chats[status] = n
-    q = sa.select(sa.func.count()).select_from(MaxChat).where(missing_rights_condition())
-    fig.chats_missing_rights = session.scalar(limit(q, MaxChat.org_id)) or 0
+    q = (sa.select(sa.func.count()).select_from(MaxChat)
+         .where(chats_here, missing_rights_condition()))
+    fig.chats_missing_rights = session.scalar(q) or 0
 
     # Open waves touching the subtree, nearest deadline first; overdue waves.
     q = (sa.select(Wave.id, Wave.name, Wave.status, Wave.deadline,
@@ -406,14 +487,25 @@ def figures(org: Organisation | None, user, now: datetime | None = None) -> Figu
         .where(Step.kind == "cutover", Step.status == "succeeded",
                SourceGroup.wave_id.in_([w.id for w in waves]))
         .group_by(SourceGroup.wave_id), SourceGroup.org_id)).all()) if waves else {}
-    fig.overdue_waves = sum(1 for w in waves if w.deadline < now)
     fig.waves = [
         {"id": w.id, "name": w.name, "status": w.status, "deadline": w.deadline,
          "days_left": days_left(w.deadline, now), "groups": w[4], "done": done.get(w.id, 0),
-         "overdue": w.deadline < now}
+         "overdue": wave_overdue(w, now)}
         for w in waves
     ]
+    fig.overdue_waves = sum(1 for w in fig.waves if w["overdue"])
     return fig
+
+
+def chats_condition(in_scope):
+    """SQL: the chat belongs to the scope (``in_scope``: a SELECT of organisation ids, or
+    None for everything): its organisation is there, or it serves one of its groups. The
+    same rule as the chat list (``max.service.visible_chats_query``)."""
+    if in_scope is None:
+        return sa.true()
+    serves = sa.exists().where(SourceGroup.max_chat_id == MaxChat.id,
+                               SourceGroup.org_id.in_(in_scope))
+    return sa.or_(MaxChat.org_id.in_(in_scope), serves)
 
 
 def missing_rights_condition():
@@ -426,9 +518,12 @@ def missing_rights_condition():
 
 def report_rows(org: Organisation | None, user, now: datetime | None = None,
                 levels: int | None = None) -> list[Row]:
-    """One row per organisation in the subtree (tree order) with its subtree figures, the
-    first row being the whole scope (``org`` or the user's region). ``levels`` limits the
-    rows to that many levels below the top (the figures still cover everything)."""
+    """The report's rows: first the total of the whole scope (``org`` or everything the user
+    sees), then ``org``'s own row (its own employees and groups), then one row per
+    organisation below it in tree order with its subtree figures. Without ``org`` the top
+    organisations take the place of the own row. The total equals the own row plus the
+    rows one level below the top. ``levels`` limits the rows to that many levels below the
+    top (the figures still cover everything)."""
     session = get_session()
     now = now or utcnow()
     roots = [org] if org is not None else visible_roots(user)
@@ -445,6 +540,11 @@ def report_rows(org: Organisation | None, user, now: datetime | None = None,
     for org_id, c in counts.items():
         if org_id in paths:
             total.add(c)
+    if org is not None:  # the top organisation's row holds only its own counts
+        own = rows[org.id] = Row(org=org, own=True)
+        c = counts.get(org.id)
+        if c:
+            own.add(c)
     result = [total] + [rows[o.id] for o in _tree_order(orgs)]
     for row in result:
         row.days_left = days_left(row.deadline, now)

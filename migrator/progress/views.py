@@ -25,6 +25,12 @@ from migrator.progress.charts import progress_chart
 
 bp = Blueprint("progress", __name__)
 
+
+@bp.app_context_processor
+def overdue_helpers() -> dict:
+    """The one definition of "overdue" for every template (steps and waves)."""
+    return {"step_overdue": service.step_overdue, "wave_overdue": service.wave_overdue}
+
 ATTENTION_CAP = 10  # rows per section on the overview; "show all" pages the rest
 
 
@@ -112,7 +118,7 @@ def dashboard_context() -> dict:
     org = default_org(selected_org())
     fig = service.figures(org, current_user)
     chart, history = chart_for(org, fig)
-    nearest = next((w for w in fig.waves if not w["overdue"]), None)
+    nearest = fig.nearest_wave
     return {
         "org": org, "fig": fig, "chart": chart, "history": history, "crumbs": breadcrumbs(org),
         "nearest": nearest, "group_url": group_url, "wave_url": wave_url,
@@ -210,10 +216,14 @@ def report_workbook(org: Organisation | None, rows: list) -> bytes:
                for i, (name, _w) in enumerate(REPORT_COLUMNS)])
     zone = service.tz()
     base = org.depth if org else 0
-    for n, row in enumerate(rows):
+    # The total goes last, under the rows it sums (own row + the rows one level below).
+    for n, row in enumerate([*rows[1:], rows[0]], start=1):
         o = row.org
-        if n == 0:
-            code, name = (o.code if o else ""), _("Total")
+        if n == len(rows):
+            n, code, name = 0, (o.code if o else ""), _("Total")
+        elif row.own:
+            code = o.code
+            name = "    " + _("%(name)s: own employees and groups", name=o.name)
         else:
             code, name = o.code, "    " * (o.depth - base) + o.name
         deadline = row.deadline.astimezone(zone).date() if row.deadline else None

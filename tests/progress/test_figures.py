@@ -131,7 +131,7 @@ def test_report_rows_in_tree_order_and_limited_levels(tree, make_user):
     admin = make_user("admin")
     rows = service.report_rows(tree.r, admin)
     assert [r.org.code for r in rows] == ["R", "R", "A", "A1", "B"]
-    assert rows[0].employees == rows[1].employees == 9
+    assert rows[0].employees == 9 and rows[1].own and rows[1].employees == 0  # R's own row
     short = service.report_rows(tree.r, admin, levels=1)
     assert [r.org.code for r in short] == ["R", "R", "A", "B"]
     assert short[2].employees == 5  # A still counts A1's people

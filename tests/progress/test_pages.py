@@ -114,10 +114,11 @@ def test_xlsx_report_is_scoped_and_audited(tree, make_user, login, client, ctx):
     ws = load_workbook(io.BytesIO(resp.data)).active
     values = [[c.value for c in row] for row in ws.iter_rows()]
     codes = [row[0] for row in values[4:]]
-    assert codes == ["A", "A", "A1"]  # total, then the tree
+    assert codes == ["A", "A1", "A"]  # A's own row, the tree below, the total last
     assert values[3][2] == "Сотрудники"
-    total, a1 = values[4], values[6]
-    assert total[2:5] == [5, 3, 60.0]
+    own, a1, total = values[4], values[5], values[6]
+    assert "собственные" in own[1] and own[2:5] == [3, 2, 66.7]
+    assert total[1] == "Итого" and total[2:5] == [5, 3, 60.0]
     assert a1[1].strip() == "Школа А1" and a1[2:4] == [2, 1]
     flat = str(values)
     assert "Ведомство Б" not in flat and "'B'" not in flat
@@ -132,9 +133,9 @@ def test_xlsx_report_is_scoped_and_audited(tree, make_user, login, client, ctx):
 def test_xlsx_report_for_admin_has_every_organisation(tree, make_user, login, client):
     login(client, make_user("admin"))
     ws = load_workbook(io.BytesIO(client.get("/progress/report.xlsx").data)).active
-    codes = [row[0].value for row in ws.iter_rows(min_row=6)]
-    assert codes == ["R", "A", "A1", "B"]
-    deadline = [row[11].value for row in ws.iter_rows(min_row=8, max_row=8)][0]
+    codes = [row[0].value for row in ws.iter_rows(min_row=5)]
+    assert codes == ["R", "A", "A1", "B", "R"]  # R's own row, the tree, the total
+    deadline = [row[11].value for row in ws.iter_rows(min_row=7, max_row=7)][0]
     assert deadline.date() == tree.wave.deadline.astimezone(service.tz()).date()
 
 
