@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, flash, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
-from flask_login import LoginManager
+from flask_login import LoginManager, login_url
 
 from migrator.auth import service
 
@@ -17,3 +17,12 @@ def init_app(app: Flask) -> None:
     login.session_protection = "strong"
     login.user_loader(service.load_user)
     login.request_loader(service.load_user_from_bearer)
+
+    @login.unauthorized_handler
+    def unauthorized():
+        """The home page leads a signed-out visitor to the sign-in form quietly; any other
+        page says why and comes back after signing in."""
+        if request.path == "/":
+            return redirect(url_for(login.login_view))
+        flash(login.login_message, login.login_message_category)
+        return redirect(login_url(login.login_view, next_url=request.url))

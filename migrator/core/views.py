@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, render_template, send_from_directory
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -66,6 +66,13 @@ def template_helpers():
 def dashboard():
     """Progress from the region down to one organisation (``?org=CODE``), within scope."""
     return render_template("core/dashboard.html", **dashboard_context())
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    """Browsers ask for it on every site, pages or not."""
+    return send_from_directory(current_app.static_folder, "favicon.ico",
+                               mimetype="image/vnd.microsoft.icon", max_age=86400)
 
 
 @bp.app_errorhandler(403)
