@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlmodel import select
 
-from migrator.auth.service import scope_paths
+from migrator.auth.service import scope_paths, scoped
 from migrator.db import get_session, utcnow
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.max.models import REQUIRED_PERMISSIONS, MaxChat
@@ -90,6 +90,11 @@ def wave_overdue(wave, now: datetime | None = None) -> bool:
     deadline = wave["deadline"] if isinstance(wave, dict) else wave.deadline
     return (status in OPEN_WAVE_STATUSES and deadline is not None
             and deadline < now - overdue_grace())
+
+
+def member_in_chat_condition():
+    """SQL: the membership is in the Max chat (counts towards coverage)."""
+    return GroupMember.add_status.in_(IN_CHAT_STATUSES)
 
 
 def tz() -> ZoneInfo:
@@ -329,7 +334,7 @@ def own_counts(roots: list[Organisation] | None, cutoff: datetime | None = None,
         counts[org_id]["groups_done"] = n
 
     # Memberships in the Max chat (live: through the (add_status, group_id) index).
-    in_chat = GroupMember.add_status.in_(IN_CHAT_STATUSES)
+    in_chat = member_in_chat_condition()
     if cutoff is None:
         q = (sa.select(SourceGroup.org_id, sa.func.count()).select_from(GroupMember)
              .join(SourceGroup, SourceGroup.id == GroupMember.group_id)
@@ -506,6 +511,60 @@ def chats_condition(in_scope):
     serves = sa.exists().where(SourceGroup.max_chat_id == MaxChat.id,
                                SourceGroup.org_id.in_(in_scope))
     return sa.or_(MaxChat.org_id.in_(in_scope), serves)
+
+
+@dataclass
+class WaveRow:
+    """A wave's figures over the groups the user may see (a coordinator: their own)."""
+
+    wave_id: int
+    groups: int = 0
+    switched: int = 0  # groups whose cutover succeeded
+    members_total: int = 0
+    members_in_chat: int = 0
+    failed_steps: int = 0
+    overdue_steps: int = 0
+
+    @property
+    def coverage_pct(self) -> float | None:
+        return pct(self.members_in_chat, self.members_total)
+
+    @property
+    def switched_pct(self) -> float | None:
+        return pct(self.switched, self.groups)
+
+
+def wave_rows(wave_ids: list[int], user, now: datetime | None = None) -> dict[int, WaveRow]:
+    """The figures of each wave in ``wave_ids`` (a page of the wave list): one grouped query
+    per figure, restricted to the groups ``user`` may see."""
+    now = now or utcnow()
+    rows = {i: WaveRow(wave_id=i) for i in wave_ids}
+    if not rows:
+        return rows
+    session = get_session()
+    in_waves = SourceGroup.wave_id.in_(list(rows))
+
+    def run(q):
+        return session.execute(scoped(q.where(in_waves), SourceGroup.org_id, user)
+                               .group_by(SourceGroup.wave_id))
+
+    for wave_id, n, members in run(sa.select(SourceGroup.wave_id, sa.func.count(),
+                                             sa.func.sum(SourceGroup.member_count))):
+        rows[wave_id].groups, rows[wave_id].members_total = n, int(members or 0)
+    for wave_id, n in run(sa.select(SourceGroup.wave_id, sa.func.count())
+                          .select_from(GroupMember)
+                          .join(SourceGroup, SourceGroup.id == GroupMember.group_id)
+                          .where(member_in_chat_condition())):
+        rows[wave_id].members_in_chat = n
+    steps = (sa.select(SourceGroup.wave_id, sa.func.count())
+             .select_from(Step).join(SourceGroup, SourceGroup.id == Step.group_id))
+    for wave_id, n in run(steps.where(Step.kind == "cutover", Step.status == "succeeded")):
+        rows[wave_id].switched = n
+    for wave_id, n in run(steps.where(Step.status == "failed")):
+        rows[wave_id].failed_steps = n
+    for wave_id, n in run(steps.where(step_overdue_condition(now))):
+        rows[wave_id].overdue_steps = n
+    return rows
 
 
 def missing_rights_condition():

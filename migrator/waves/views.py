@@ -23,6 +23,7 @@ from migrator.core.pagination import paginate
 from migrator.db import get_session, utcnow
 from migrator.groups.models import SourceGroup
 from migrator.org.models import Organisation
+from migrator.progress.service import wave_rows
 from migrator.waves import service
 from migrator.waves.forms import RescheduleForm, SettingsForm, WaveForm
 from migrator.waves.models import STEP_KINDS, Step, Wave
@@ -70,7 +71,10 @@ def waves():
     page = paginate(q, sorts={"name": Wave.name, "invite_at": Wave.invite_at,
                               "cutover_at": Wave.cutover_at, "deadline": Wave.deadline,
                               "status": Wave.status}, default_sort="invite_at")
-    return render_template("waves/waves.html", page=page, status=status, now=utcnow())
+    now = utcnow()
+    figures = wave_rows([w.id for w in page.items], current_user, now)
+    return render_template("waves/waves.html", page=page, status=status, now=now,
+                           figures=figures)
 
 
 def _org_choices() -> list:
