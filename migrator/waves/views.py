@@ -157,9 +157,11 @@ def detail(wave_id: int):
     form = RescheduleForm()
     for k in service.DATE_FIELDS:
         getattr(form, k).data = _local(getattr(wave, k))
+    now = utcnow()
     return render_template("waves/detail.html", wave=wave, groups=groups, steps=steps,
-                           kinds=STEP_KINDS, form=form, can_write=can_write(), now=utcnow(),
-                           group_link=group_link)
+                           kinds=STEP_KINDS, form=form, can_write=can_write(), now=now,
+                           group_link=group_link,
+                           fig=wave_rows([wave.id], current_user, now)[wave.id])
 
 
 def group_link(key: str) -> str | None:
