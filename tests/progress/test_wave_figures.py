@@ -36,3 +36,16 @@ def test_wave_list_page_shows_progress(tree, make_user, login, client):
     cells = _row(html, "Волна Б")
     assert cells[-4:] == ["0 / 1", "0.0%", "1", "1"]
     assert "Переключено групп" in html and "<meter" in html
+
+
+def test_wave_status_is_feminine_and_step_status_masculine(tree, make_user, login, client,
+                                                           ctx):
+    login(client, make_user("admin"))
+    tree.wave.status = "planned"
+    ctx.add(tree.wave)
+    ctx.commit()
+    html = client.get("/waves/").get_data(as_text=True)
+    assert "запланирована" in html and "идёт" in html  # «волна» is feminine
+    dash = client.get("/").get_data(as_text=True)
+    assert "запланирована" in dash  # the open waves table
+    assert ">запланирован<" in dash  # the steps table: «шаг» is masculine
