@@ -93,10 +93,13 @@ def quoted(names) -> str:
 
 def row_label(row) -> str:
     """A digest row's title: ``name`` or ``org_name`` ("*" is the reader's whole scope)."""
+    own = row.get("own") if isinstance(row, dict) else getattr(row, "own", False)
     for key in ("name", "org_name", "org_code"):
         value = row.get(key) if isinstance(row, dict) else getattr(row, key, None)
         if value:
-            return "Всего в зоне ответственности" if value == "*" else str(value)
+            if value == "*":
+                return "Всего в зоне ответственности"
+            return f"{value}: собственные сотрудники и группы" if own else str(value)
     return "—"
 
 

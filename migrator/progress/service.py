@@ -576,13 +576,14 @@ def missing_rights_condition():
 
 
 def report_rows(org: Organisation | None, user, now: datetime | None = None,
-                levels: int | None = None) -> list[Row]:
-    """The report's rows: first the total of the whole scope (``org`` or everything the user
-    sees), then ``org``'s own row (its own employees and groups), then one row per
-    organisation below it in tree order with its subtree figures. Without ``org`` the top
-    organisations take the place of the own row. The total equals the own row plus the
-    rows one level below the top. ``levels`` limits the rows to that many levels below the
-    top (the figures still cover everything)."""
+                levels: int | None = None, own: bool = False) -> list[Row]:
+    """First the total of the whole scope (``org`` or everything the user sees), then one
+    row per organisation in tree order with its subtree figures. ``levels`` limits the rows
+    to that many levels below the top (the figures still cover everything).
+
+    With ``own`` (the printable report and the XLSX) ``org``'s row holds only its own
+    employees and groups, so the total equals that own row plus the rows one level below
+    (without ``org`` the top organisations sum to the total anyway)."""
     session = get_session()
     now = now or utcnow()
     roots = [org] if org is not None else visible_roots(user)
@@ -599,7 +600,7 @@ def report_rows(org: Organisation | None, user, now: datetime | None = None,
     for org_id, c in counts.items():
         if org_id in paths:
             total.add(c)
-    if org is not None:  # the top organisation's row holds only its own counts
+    if own and org is not None:  # the top organisation's row: only its own counts
         own = rows[org.id] = Row(org=org, own=True)
         c = counts.get(org.id)
         if c:
@@ -627,15 +628,16 @@ def _tree_order(orgs: list[Organisation]) -> list[Organisation]:
 
 def digest_rows(user, now: datetime | None = None) -> list[dict]:
     """Rows for the daily digest e-mail of ``user`` (same numbers as the dashboard): first
-    the whole scope (the user's single top organisation, or all of them), then one row per
-    organisation one level below. Each row is :meth:`Row.as_dict`; the first row also has
+    the whole scope (the user's single top organisation, or all of them), then the top
+    organisation's own row (``own``: true) and one row per organisation one level below —
+    the dashboard's table. Each row is :meth:`Row.as_dict`; the first row also has
     ``overdue_waves``."""
     tops = top_orgs(user)
     fig = figures(tops[0] if len(tops) == 1 else None, user, now=now)
     first = Row.as_dict(fig)
     first["org_name"] = first["org_name"] or "*"
     first["overdue_waves"] = fig.overdue_waves
-    return [first, *(c.as_dict() for c in fig.children)]
+    return [first, *(c.as_dict() for c in fig.table)]
 
 
 # --- snapshots --------------------------------------------------------------------------------

@@ -170,7 +170,8 @@ REPORT_LEVELS = 2  # the printable page shows two levels below the top; "all" sh
 def report():
     org = default_org(selected_org())
     everything = request.args.get("levels") == "all"
-    rows = service.report_rows(org, current_user, levels=None if everything else REPORT_LEVELS)
+    rows = service.report_rows(org, current_user, levels=None if everything else REPORT_LEVELS,
+                               own=True)
     return render_template("progress/report.html", org=org, rows=rows, total=rows[0],
                            generated=utcnow(), today=service.local_today(),
                            everything=everything, levels=REPORT_LEVELS)
@@ -243,7 +244,7 @@ def report_workbook(org: Organisation | None, rows: list) -> bytes:
 @login_required
 def report_xlsx():
     org = default_org(selected_org())
-    rows = service.report_rows(org, current_user)
+    rows = service.report_rows(org, current_user, own=True)
     data = report_workbook(org, rows)
     name = f"progress-{org.code if org else 'all'}-{service.local_today():%Y%m%d}.xlsx"
     record("progress.export", object_type="organisation", object_id=org.id if org else None,

@@ -7,6 +7,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlmodel import select
 
+from migrator.mail.templates import row_label
 from migrator.progress import service
 from migrator.progress.models import ProgressSnapshot
 
@@ -111,12 +112,15 @@ def test_digest_rows_use_the_same_figures(tree, make_user):
     admin = make_user("admin")
     rows = service.digest_rows(admin)
     assert rows[0]["employees"] == 9 and rows[0]["overdue_waves"] == 1
-    assert [r["org_code"] for r in rows[1:]] == ["A", "B"]
-    assert rows[1]["linked_pct"] == 60.0 and rows[2]["overdue_steps"] == 1
+    assert [(r["org_code"], r["own"]) for r in rows[1:]] == [("R", True), ("A", False),
+                                                             ("B", False)]
+    assert sum(r["employees"] for r in rows[1:]) == rows[0]["employees"]
+    assert row_label(rows[1]) == "Регион: собственные сотрудники и группы"
+    assert rows[2]["linked_pct"] == 60.0 and rows[3]["overdue_steps"] == 1
     coord = make_user("coordinator", orgs=[tree.a])
     rows = service.digest_rows(coord)
     assert rows[0]["employees"] == 5
-    assert [r["org_code"] for r in rows[1:]] == ["A1"]
+    assert [r["org_code"] for r in rows[1:]] == ["A", "A1"]  # A's own row, then A1
     assert all(r["org_code"] != "B" for r in rows)
 
 
@@ -131,7 +135,10 @@ def test_report_rows_in_tree_order_and_limited_levels(tree, make_user):
     admin = make_user("admin")
     rows = service.report_rows(tree.r, admin)
     assert [r.org.code for r in rows] == ["R", "R", "A", "A1", "B"]
-    assert rows[0].employees == 9 and rows[1].own and rows[1].employees == 0  # R's own row
+    assert rows[0].employees == rows[1].employees == 9
+    own = service.report_rows(tree.r, admin, own=True)  # the report's: R's own row
+    assert [r.org.code for r in own] == ["R", "R", "A", "A1", "B"]
+    assert own[1].own and own[1].employees == 0 and own[2].employees == 5
     short = service.report_rows(tree.r, admin, levels=1)
     assert [r.org.code for r in short] == ["R", "R", "A", "B"]
     assert short[2].employees == 5  # A still counts A1's people

@@ -118,7 +118,7 @@ def test_rows_and_own_row_add_up_to_the_totals(ctx, make_org, make_user):
             assert fig.own_row is not None and fig.own_row.org.id == org.id
             _assert_adds_up(fig)
             # The report: the same total, the same own row, each child's subtree the same.
-            rows = service.report_rows(org, admin, now=now)
+            rows = service.report_rows(org, admin, now=now, own=True)
             assert _counts(rows[0]) == _counts(fig)
             assert rows[1].own and _counts(rows[1]) == _counts(fig.own_row)
             by_id = {r.org.id: r for r in rows[2:]}
