@@ -9,13 +9,17 @@ default ``SECRET_KEY``) and values out of bounds, also when tests or callers ove
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105 (refused in production)
+# The Max Bot API's pattern for a webhook secret (SubscriptionRequestBody.secret)
+WEBHOOK_SECRET_RE = re.compile(r"^[a-zA-Z0-9_-]{5,256}$")
 
 
 class ConfigError(RuntimeError):
@@ -185,6 +189,16 @@ def request_size_limit(cfg: Mapping) -> int:
     return cfg.get("MAX_CONTENT_LENGTH") or cfg["IMPORT_MAX_BYTES"] + 1024 * 1024
 
 
+def webhook_address_ok(base_url: str) -> bool:
+    """True when ``base_url`` is ``https://`` on port 443, as Max requires of a webhook."""
+    parts = urlsplit(base_url)
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    return parts.scheme == "https" and bool(parts.hostname) and port in (None, 443)
+
+
 def validate_config(cfg: Mapping) -> None:
     """Refuse to start with an unsafe or broken configuration."""
     try:
@@ -196,6 +210,12 @@ def validate_config(cfg: Mapping) -> None:
             raise ConfigError("SECRET_KEY must be set to a long random value in production")
         if not cfg["MAX_WEBHOOK_SECRET"]:
             raise ConfigError("MAX_WEBHOOK_SECRET must be set in production")
+        if not WEBHOOK_SECRET_RE.match(cfg["MAX_WEBHOOK_SECRET"]):
+            raise ConfigError("MAX_WEBHOOK_SECRET must be 5-256 characters of A-Z, a-z, 0-9, "
+                              "'_' and '-' (the Max Bot API refuses any other)")
+        if not webhook_address_ok(cfg["MIGRATOR_BASE_URL"]):
+            raise ConfigError("MIGRATOR_BASE_URL must be https:// on port 443 in production: "
+                              "Max delivers webhooks there only")
     if cfg["LOG_FORMAT"] not in ("text", "json"):
         raise ConfigError(f"LOG_FORMAT must be 'text' or 'json', got {cfg['LOG_FORMAT']!r}")
     for setting in SETTINGS:

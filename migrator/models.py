@@ -13,7 +13,7 @@ from migrator.directives.models import (
 from migrator.engine.models import Heartbeat
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.mail.models import OutboxMessage
-from migrator.max.models import MaxChat, MaxChatMember, MaxUpdate
+from migrator.max.models import MaxChat, MaxChatMember, MaxDialogUser, MaxUpdate
 from migrator.max.ratelimit import MaxRateHit
 from migrator.org.models import Organisation
 from migrator.people.invite_models import BotMessage
@@ -23,7 +23,8 @@ from migrator.waves.models import Setting, Step, Wave
 
 __all__ = [
     "ApiToken", "AuditEvent", "AuditHead", "BotMessage", "Employee", "GroupMember", "Heartbeat",
-    "InviteToken", "LoginAttempt", "MaxChat", "MaxChatMember", "MaxUpdate", "Organisation",
+    "InviteToken", "LoginAttempt", "MaxChat", "MaxChatMember", "MaxDialogUser", "MaxUpdate",
+    "Organisation",
     "OutboxMessage", "ProgressSnapshot", "Setting", "SourceGroup", "Step", "User",
     "UserOrgScope", "Wave",
 ]

@@ -325,7 +325,8 @@ def sandbox_server():
     from migrator.sandbox.state import SandboxState
 
     state = SandboxState(bot_username=SANDBOX_BOT, webhook_retry_base=0.2, webhook_retry_cap=1.0)
-    handle = run_in_thread(create_sandbox_app(token=SANDBOX_TOKEN, rps=None, state=state))
+    handle = run_in_thread(create_sandbox_app(token=SANDBOX_TOKEN, rps=None, state=state,
+                                                 dev_webhooks=True))
     yield handle
     handle.shutdown()
 

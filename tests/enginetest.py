@@ -11,7 +11,7 @@ from migrator.sandbox.client import SandboxControl
 from migrator.waves import service
 from migrator.waves.models import Step
 
-PERMS = ["add_remove_members", "pin_message", "write"]
+PERMS = ["read_all_messages", "add_remove_members", "pin_message"]
 # The shared sandbox's bot (tests/conftest.py: ``sandbox_server``), as the app's test settings.
 SANDBOX_TOKEN = "test-bot-token-secret"  # noqa: S105 - a test token, checked for leaks
 SANDBOX_BOT = "migrator_test_bot"

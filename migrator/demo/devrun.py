@@ -87,7 +87,8 @@ def main() -> int:
     try:
         start("smtp", [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}",
                        "-c", "aiosmtpd.handlers.Mailbox", str(ROOT / "instance" / "mailbox")])
-        start("sandbox", flask("sandbox", "--host", "127.0.0.1", "--port", str(sandbox_port)))
+        start("sandbox", flask("sandbox", "--host", "127.0.0.1", "--port", str(sandbox_port),
+                                 "--dev-webhooks"))
         start("web", [str(VENV_BIN / "gunicorn"), "--workers", "2", "--threads", "4",
                       "--bind", f"127.0.0.1:{web_port}", "--access-logfile", "-", "app:app"])
         wait_http(f"http://127.0.0.1:{sandbox_port}/_sandbox/")

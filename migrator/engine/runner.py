@@ -27,7 +27,8 @@ from migrator.engine.outcomes import Outcome, Postpone, StepFailed, cfg
 from migrator.groups import attention
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.mail.service import send_due
-from migrator.max.errors import MaxError, MaxRateLimited
+from migrator.max import breaker
+from migrator.max.errors import MaxAuthError, MaxError, MaxRateLimited
 from migrator.max.service import refresh_pending
 from migrator.max.updates import process_pending
 from migrator.people.invites import send_bot_messages
@@ -145,6 +146,13 @@ def execute(step: Step, rid: str, summary: RunSummary, client_factory) -> None:
     with acting_as(runner_actor(rid)):
         try:
             outcome = executors.run(step, client_factory, rid)
+        except MaxAuthError as exc:
+            # the token is refused: not this step's failure; every Max work stops
+            session.rollback()
+            breaker.trip(exc)
+            step = session.get(Step, step.id)
+            _postpone(step, Postpone(f"Max refuses the bot token: {exc}", 60))
+            summary.rescheduled += 1
         except Postpone as p:
             session.rollback()
             step = session.get(Step, step.id)
@@ -343,22 +351,47 @@ def run_due(rid: str | None = None, *, limit: int = 20, max_rounds: int = 50,
     rid = rid or runner_id()
     client_factory = client_factory or default_factory()
     summary = RunSummary()
-    if max_backlog:
+    max_ok = _max_allowed(client_factory)
+    if max_backlog and max_ok:
         process_max_backlog(client_factory)
     summary.reopened = reopen_delta()
     promote_due()
     seen: set[int] = set()
-    for _ in range(max_rounds):
+    for _ in range(max_rounds if max_ok else 0):
         steps = claim_steps(rid, limit=limit, exclude=seen)
         if not steps:
             break
         summary.claimed += len(steps)
-        for step in steps:
+        for index, step in enumerate(steps):
             seen.add(step.id)
             execute(step, rid, summary, client_factory)
+            if not _max_allowed(None):  # a 401 opened the breaker: stop at once
+                _hold_back(steps[index + 1:], summary)
+                break
+        if not _max_allowed(None):
+            break
     if send_mail:
         summary.emails_sent, summary.bot_messages = send_outboxes(client_factory)
     return summary
+
+
+def _hold_back(steps: list[Step], summary: RunSummary) -> None:
+    """Claimed steps left unrun because the 401 breaker opened: due again, unchanged."""
+    session = get_session()
+    for claimed in steps:
+        step = session.get(Step, claimed.id)
+        _postpone(step, Postpone("Max refuses the bot token: all Max work is stopped", 60))
+        summary.rescheduled += 1
+    session.commit()
+
+
+def _max_allowed(client_factory) -> bool:
+    """False while the 401 breaker is open (``client_factory`` None: do not probe Max)."""
+    if client_factory is None:
+        return breaker.tripped_at() is None
+    if not current_app.config.get("MAX_BOT_TOKEN"):
+        return True
+    return breaker.allow_max_work(client_factory)
 
 
 def process_max_backlog(client_factory) -> None:
@@ -384,7 +417,8 @@ def send_outboxes(client_factory) -> tuple[int, int]:
         log.exception("sending the e-mail outbox failed")
         get_session().rollback()
     try:
-        if current_app.config.get("MAX_BOT_TOKEN"):
+        # nothing goes to Max while it refuses the token (the 401 breaker)
+        if current_app.config.get("MAX_BOT_TOKEN") and _max_allowed(None):
             bot = send_bot_messages(client_factory()) or 0
     except Exception:
         log.exception("sending bot messages failed")

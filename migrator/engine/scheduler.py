@@ -63,6 +63,36 @@ def job_max_catch_up() -> None:
     _in_app(work)
 
 
+def job_max_subscription() -> None:
+    """Max drops a webhook after 8 h of failed deliveries: notice it (migrator.max.health)."""
+    from migrator.audit.service import Actor, acting_as
+    from migrator.max.health import check_subscription_job
+
+    def work():
+        with acting_as(Actor("job", "max_subscription", "max subscription check")):
+            check_subscription_job()
+
+    _in_app(work)
+
+
+def job_max_rights_daily() -> None:
+    """Max sends no update when the bot is promoted or demoted: re-check every chat daily."""
+    from migrator.audit.service import Actor, acting_as
+    from migrator.max.service import get_client, refresh_all
+
+    def work():
+        from flask import current_app
+
+        if not current_app.config.get("MAX_BOT_TOKEN"):
+            return
+        with acting_as(Actor("job", "max_rights_daily", "daily rights re-check")), \
+                get_client() as client:
+            checked, problems = refresh_all(client)
+        log.info("daily rights re-check: %d chat(s), %d not ready", checked, problems)
+
+    _in_app(work)
+
+
 def job_outboxes() -> None:
     _in_app(lambda: send_outboxes(client_factory()))
 
@@ -111,6 +141,11 @@ def build_scheduler(app: Flask, blocking: bool = True):
                   id="run_due", **common)
     sched.add_job("migrator.engine.scheduler:job_max_catch_up", "interval",
                   seconds=max(interval, 5), id="max_catch_up", **common)
+    sched.add_job("migrator.engine.scheduler:job_max_subscription", "interval", minutes=10,
+                  id="max_subscription", next_run_time=utcnow() + timedelta(seconds=60),
+                  **common)
+    sched.add_job("migrator.engine.scheduler:job_max_rights_daily", "cron", hour=3, minute=30,
+                  id="max_rights_daily", **common)
     sched.add_job("migrator.engine.scheduler:job_outboxes", "interval",
                   seconds=max(interval, 5), id="outboxes", **common)
     # Jobs are replaced at every start (their next run would move an hour away each time):

@@ -19,7 +19,8 @@ from migrator.groups import attention
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.groups.service import coverage
 from migrator.mail.service import valid_address
-from migrator.max.errors import MaxError
+from migrator.max import service as max_service
+from migrator.max.errors import MaxError, MaxForbidden
 from migrator.max.models import MaxChat, MaxChatMember
 from migrator.people.invites import issue_invitations
 from migrator.people.models import Employee
@@ -39,18 +40,44 @@ def run(step: Step, client_factory, rid: str) -> Outcome:
     executor = {"invite": run_invite, "add_members": run_add_members,
                 "announce": run_announce, "parallel_run": run_parallel,
                 "cutover": run_cutover}[step.kind]
-    return executor(step, group, client_factory, rid)
+    try:
+        return executor(step, group, client_factory, rid)
+    except MaxForbidden as forbidden:
+        # Max sends no update when the bot is demoted: every 403 re-checks the chat's rights,
+        # and a chat now lacking some postpones the step (with attention) instead of failing
+        chat = session.get(MaxChat, group.max_chat_id) if group and group.max_chat_id else None
+        if chat is None:
+            raise
+        try:
+            max_service.refresh_chat(chat.chat_id, client_factory())  # commits
+            session.refresh(chat)
+        except Exception:
+            log.exception("re-checking the rights in chat %s after a 403 failed", chat.chat_id)
+            raise forbidden from None
+        if chat.preflight_ok:
+            raise
+        linked_chat(group)  # raises Postpone with the missing rights
+        raise
 
 
-def linked_chat(group: SourceGroup) -> MaxChat:
-    """The group's chat, ready for the bot to act in; otherwise postpone with attention."""
-    chat = get_session().get(MaxChat, group.max_chat_id) if group.max_chat_id else None
+def linked_chat(group: SourceGroup, client_factory=None) -> MaxChat:
+    """The group's chat, ready for the bot to act in; otherwise postpone with attention.
+
+    Rights that were missing are asked again (Max sends no update when an owner promotes
+    the bot): within a minute, then backing off to every 10 minutes for 24 hours."""
+    session = get_session()
+    chat = session.get(MaxChat, group.max_chat_id) if group.max_chat_id else None
     if chat is None:
         raise Postpone("the group is not linked to a Max chat", 600,
                        attention=attention.reason(attention.NOT_LINKED))
+    if (not chat.preflight_ok and client_factory is not None
+            and max_service.rights_recheck_due(chat)):
+        max_service.refresh_chat(chat.chat_id, client_factory())  # commits
+        session.refresh(chat)
     if not chat.preflight_ok:
         missing = ", ".join(chat.missing_permissions) or chat.status
-        raise Postpone(f"pre-flight failed: {missing}", 600,
+        delay = 600 if chat.status == "removed" else max_service.rights_recheck_interval(chat)
+        raise Postpone(f"pre-flight failed: {missing}", min(delay, 600),
                        attention=attention.reason(attention.BOT_RIGHTS, missing=missing))
     return chat
 
@@ -127,7 +154,7 @@ def _mark(member: GroupMember, status: str, error: str | None = None) -> None:
 
 def run_add_members(step, group, client_factory, rid) -> Outcome:
     session = get_session()
-    chat = linked_chat(group)
+    chat = linked_chat(group, client_factory)
     rows = _to_add(group.id)
     # Members the app already knows to be in the chat (updates, earlier syncs): no call.
     known = set(session.exec(
@@ -239,7 +266,7 @@ def _recover_announcement(client, chat: MaxChat, text: str, count_before: int,
 
 def run_announce(step, group, client_factory, rid) -> Outcome:
     session = get_session()
-    chat = linked_chat(group)
+    chat = linked_chat(group, client_factory)
     adding = session.exec(select(Step).where(Step.group_id == group.id,
                                              Step.kind == "add_members")).first()
     if (adding is not None and adding.status not in ("succeeded", "skipped")
@@ -320,7 +347,7 @@ def sync_members(group: SourceGroup, chat: MaxChat, client) -> dict:
 
 
 def run_parallel(step, group, client_factory, rid) -> Outcome:
-    chat = linked_chat(group)
+    chat = linked_chat(group, client_factory)
     info = sync_members(group, chat, client_factory())
     return Outcome("due", again_in=cfg("PARALLEL_SYNC_SECONDS"), info=info)
 

@@ -5,9 +5,11 @@ returns the JSON objects it describes as plain dicts (``Chat``, ``ChatMember``, 
 ``BotInfo``, ``Update``), or a small dataclass where the client adds something (paging,
 aggregation over several calls).
 
-Every HTTP attempt first waits for the rate limiter; 429, 5xx, timeouts and connection
-errors are retried with exponential backoff and full jitter (or the server's
-``Retry-After``), then raised as :mod:`migrator.max.errors` exceptions. After every attempt
+Every HTTP attempt first waits for the rate limiter; 429, 5xx, timeouts, connection
+errors and result bodies saying ``success: false`` (:class:`MaxSoftFailure`) are retried
+with exponential backoff and full jitter (or the server's ``Retry-After``; after a 429 the
+limiter holds every process back as long), then raised as :mod:`migrator.max.errors`
+exceptions. After every attempt
 ``on_call(method, path_template, status, latency_ms, chat_id)`` is called (``status`` is
 ``None`` when no answer came back), which the app uses for its audit trail.
 
@@ -30,6 +32,8 @@ import httpx
 from migrator.max.errors import (
     MaxBadRequest,
     MaxError,
+    MaxRateLimited,
+    MaxSoftFailure,
     MaxUnavailable,
     error_class_for_status,
     redact,
@@ -47,7 +51,7 @@ MAX_MEMBERS_PAGE = 100  # GET /chats/{chatId}/members: count 1..100
 MAX_RETRY_AFTER = 120.0  # seconds; a longer server hint is capped
 
 # Rights the migration needs in every Max chat (DESIGN.md, pre-flight check).
-REQUIRED_PERMISSIONS = frozenset({"add_remove_members", "pin_message", "write"})
+REQUIRED_PERMISSIONS = frozenset({"read_all_messages", "add_remove_members", "pin_message"})
 # Older permission names the API may still return, and their current equivalents.
 _LEGACY_PERMISSIONS = {
     "post_edit_delete_message": "write",
@@ -199,6 +203,16 @@ class MaxClient:
             return retry_after
         return random.uniform(0, min(self.backoff_max, self.backoff_base * (2**attempt)))
 
+    def _penalise(self, seconds: float) -> None:
+        """Tell the limiter (and through it every process) to hold back after a 429."""
+        penalise = getattr(self.limiter, "penalise", None)
+        if penalise is None:
+            return
+        try:
+            penalise(seconds)
+        except Exception:  # a failed back-off record must not break the call
+            log.exception("recording the 429 back-off failed")
+
     def _notify(
         self, method: str, template: str, status: int | None, latency_ms: float, chat_id: int | None
     ) -> None:
@@ -220,11 +234,14 @@ class MaxClient:
         chat_id: int | None = None,
         idempotent: bool = True,
         timeout: float | None = None,
+        result: bool = False,
     ) -> Any:
         """Send one API call with limiter, retries and the ``on_call`` hook; return its JSON.
 
         ``idempotent=False`` (sending a message) retries only what surely was not processed
-        (429, 503, connection failures), never a read timeout or another 5xx.
+        (429, 503, connection failures), never a read timeout or another 5xx. ``result=True``:
+        the answer is a result body (``SimpleQueryResult``, ``ModifyMembersResult``) and
+        ``success: false`` in it is a :class:`MaxSoftFailure`.
         """
         path = template.format(**(path_params or {}))
         query = {k: v for k, v in (params or {}).items() if v is not None}
@@ -261,11 +278,24 @@ class MaxClient:
             if response is not None:
                 if 200 <= response.status_code < 300:
                     log.debug("%s %s -> %s in %.0f ms", method, template, status, latency_ms)
-                    return self._json(response, method, template)
-                error = self._error_from(response, method, template)
-                ambiguous = response.status_code >= 500 and response.status_code != 503
+                    data = self._json(response, method, template)
+                    if not (result and isinstance(data, dict) and data.get("success") is False):
+                        return data
+                    error = MaxSoftFailure(
+                        redact(str(data.get("message") or "success: false"), self._token),
+                        status=response.status_code,
+                        code="success.false",
+                        method=method,
+                        path=template,
+                    )
+                else:
+                    error = self._error_from(response, method, template)
+                    ambiguous = response.status_code >= 500 and response.status_code != 503
             assert error is not None
 
+            if isinstance(error, MaxRateLimited):  # every process holds back, not just us
+                self._penalise(error.retry_after if error.retry_after is not None
+                               else self.backoff_base * (2**attempt))
             retry = error.retryable and attempt < self.max_retries
             if retry and not idempotent and ambiguous:
                 retry = False
@@ -401,8 +431,10 @@ class MaxClient:
     def add_members(self, chat_id: int, user_ids: Iterable[int]) -> AddMembersResult:
         """``POST /chats/{chatId}/members`` in requests of at most 100 ids each.
 
-        Ids are de-duplicated (order kept). Failures of all requests are collected; an
-        error answer (403, 404, ...) is raised as is, after the earlier batches went through.
+        Ids are de-duplicated (order kept). Failures of all requests are collected, per id
+        from ``failed_user_details``; an error answer (403, 404, ...) or a ``success: false``
+        (:class:`MaxSoftFailure`, retryable) is raised as is, after the earlier batches went
+        through: none of that batch counts as added.
         """
         ids = list(dict.fromkeys(int(u) for u in user_ids))
         result = AddMembersResult(requested=len(ids))
@@ -415,6 +447,7 @@ class MaxClient:
                 path_params={"chatId": chat_id},
                 json={"user_ids": batch},
                 chat_id=chat_id,
+                result=True,
             )
             result.calls += 1
             if data.get("success") is False:
@@ -443,6 +476,7 @@ class MaxClient:
             path_params={"chatId": chat_id},
             params={"user_id": int(user_id), "block": "true" if block else "false"},
             chat_id=chat_id,
+            result=True,
         )
 
     def get_my_membership(self, chat_id: int) -> JSON:
@@ -543,12 +577,14 @@ class MaxClient:
             path_params={"chatId": chat_id},
             json={"message_id": str(message_id), "notify": notify},
             chat_id=chat_id,
+            result=True,
         )
 
     def unpin(self, chat_id: int) -> JSON:
         """``DELETE /chats/{chatId}/pin``: ``SimpleQueryResult``."""
         return self._request(
-            "DELETE", "/chats/{chatId}/pin", path_params={"chatId": chat_id}, chat_id=chat_id
+            "DELETE", "/chats/{chatId}/pin", path_params={"chatId": chat_id}, chat_id=chat_id,
+            result=True,
         )
 
     def get_pinned(self, chat_id: int) -> JSON | None:
@@ -573,11 +609,11 @@ class MaxClient:
             body["update_types"] = list(dict.fromkeys(update_types))
         if secret is not None:
             body["secret"] = secret
-        return self._request("POST", "/subscriptions", json=body)
+        return self._request("POST", "/subscriptions", json=body, result=True)
 
     def unsubscribe(self, url: str) -> JSON:
         """``DELETE /subscriptions?url=..``: ``SimpleQueryResult``."""
-        return self._request("DELETE", "/subscriptions", params={"url": url})
+        return self._request("DELETE", "/subscriptions", params={"url": url}, result=True)
 
     def get_updates(
         self,

@@ -108,6 +108,18 @@ class MaxUnavailable(MaxError):
         return True
 
 
+class MaxSoftFailure(MaxError):
+    """A 200 answer whose result body says ``success: false`` (``SimpleQueryResult``,
+    ``ModifyMembersResult``): Max did not do it. Carries Max's ``message``; retryable, so
+    an add or a pin that soft-failed is tried again, never taken as done."""
+
+    default_status = 200
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
 _BY_STATUS: dict[int, type[MaxError]] = {
     400: MaxBadRequest,
     401: MaxAuthError,

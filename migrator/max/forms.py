@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField
-from wtforms.validators import InputRequired
+from wtforms import IntegerField, SelectField, StringField
+from wtforms.validators import InputRequired, Length, Optional
 
 
 class LinkGroupForm(FlaskForm):
@@ -20,3 +20,10 @@ class LinkChatForm(FlaskForm):
 
     chat = SelectField(_l("Max chat"), choices=[], validators=[InputRequired()],
                        validate_choice=False)
+
+
+class RegisterChatForm(FlaskForm):
+    """«Добавить чат по ID»: a chat whose ``bot_added`` was missed (value: Max chat id)."""
+
+    chat_id = IntegerField(_l("Max chat ID"), validators=[InputRequired()])
+    org = StringField(_l("Organisation code"), validators=[Optional(), Length(max=64)])

@@ -10,7 +10,10 @@ from sqlmodel import Field, SQLModel
 from migrator.db import UTCDateTime, utcnow
 
 CHAT_STATUSES = ("discovered", "linked", "removed")
-REQUIRED_PERMISSIONS = ("add_remove_members", "pin_message", "write")
+# The schema's ChatAdminPermission names: without read_all_messages a bot cannot pin and
+# gets no updates from the chat; "write" in a group chat is editing and deleting messages,
+# which the migration does not need.
+REQUIRED_PERMISSIONS = ("read_all_messages", "add_remove_members", "pin_message")
 
 
 class MaxChat(SQLModel, table=True):
@@ -30,6 +33,9 @@ class MaxChat(SQLModel, table=True):
     bot_is_admin: bool = False
     bot_permissions: str = Field(default="", max_length=500)  # comma-separated
     checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the last checks first found rights missing (None: complete or never checked);
+    # the re-check back-off counts from here (migrator.max.service.rights_recheck_interval).
+    rights_missing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Timestamp (Unix ms) of the newest update applied to this chat, to ignore stale ones.
     last_event_ts: int = Field(default=0, sa_type=sa.BigInteger)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -83,3 +89,21 @@ class MaxUpdate(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     error: str | None = Field(default=None, max_length=1000)
+
+
+class MaxDialogUser(SQLModel, table=True):
+    """A Max user's dialog with the bot: whether they stopped the bot, when they last got
+    the help answer. Keyed by Max user id (people who are no employee too)."""
+
+    __tablename__ = "max_dialog_user"
+
+    max_user_id: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
+    # Timestamps (Unix ms) of the newest bot_started / bot_stopped: stopped when newer
+    started_ts: int = Field(default=0, sa_type=sa.BigInteger)
+    stopped_ts: int = Field(default=0, sa_type=sa.BigInteger)
+    help_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopped_ts > self.started_ts

@@ -1,10 +1,17 @@
 """Rate limiters for the Max Bot API (30 requests per second per bot token).
 
 Both limiters keep a sliding log of the moments requests were let out and guarantee that
-ANY window of ``window`` seconds holds at most ``rps`` of them - not just aligned seconds.
-``window`` defaults to 1.1 s: the platform measures a request when it arrives, a little
-later than ``acquire()`` returned and with some jitter (thread scheduling, the network), so
-the extra 0.1 s keeps the server's own one-second count at or under ``rps``.
+ANY window of ``window`` (1 s) holds at most ``rps - headroom`` of them - not just aligned
+seconds. ``rps`` is the platform's limit (30); the platform counts a request when it
+arrives, a little later than ``acquire()`` returned and with some jitter (thread
+scheduling, the network), and the one request of ``headroom`` absorbs that jitter, so the
+server's own one-second count stays at or under ``rps`` while the work goes out at
+``rps - 1`` (29) requests per second sustained.
+
+A 429 slows every process down, not just the one that got it: :meth:`penalise` blocks the
+bucket until the back-off (the server's ``Retry-After`` when it sent one) is over. The
+database limiter records that as a full window of hits dated to end when the back-off does,
+so every process sharing the table waits too.
 
 * :class:`MemoryLimiter` - thread-safe, one process.
 * :class:`DatabaseLimiter` - shared by all processes of one installation through the
@@ -32,7 +39,8 @@ from sqlmodel import Field, SQLModel
 
 log = logging.getLogger("migrator.max")
 
-DEFAULT_WINDOW = 1.1  # seconds: 1 s plus a margin for arrival latency and clock jitter
+DEFAULT_WINDOW = 1.0  # seconds: the platform's window
+DEFAULT_HEADROOM = 1  # requests per window kept free for arrival jitter
 KEEP_HITS_FOR = 60.0  # seconds; older hits are deleted now and then
 CLEANUP_EVERY = 200  # acquisitions between two deletions of old hits (per limiter)
 
@@ -41,6 +49,11 @@ class RateLimiter(Protocol):
     """Anything with a blocking ``acquire()``; the client calls it before every attempt."""
 
     def acquire(self) -> None: ...
+
+
+def allowed_per_window(rps: int, headroom: int) -> int:
+    """How many requests a window lets out: the limit less the headroom, at least one."""
+    return max(1, rps - headroom)
 
 
 def bucket_key(label: str) -> str:
@@ -65,23 +78,26 @@ class MaxRateHit(SQLModel, table=True):
 
 
 class MemoryLimiter:
-    """At most ``rps`` acquisitions in any ``window`` seconds, within one process."""
+    """At most ``rps - headroom`` acquisitions in any ``window`` seconds, within one process."""
 
     def __init__(
         self,
         rps: int,
         *,
         window: float = DEFAULT_WINDOW,
+        headroom: int = DEFAULT_HEADROOM,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if rps < 1:
             raise ValueError("rps must be at least 1")
         self.rps = rps
+        self.allowed = allowed_per_window(rps, headroom)
         self.window = window
         self._clock = clock
         self._sleep = sleep
         self._hits: deque[float] = deque()
+        self._blocked_until = 0.0
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
@@ -91,18 +107,27 @@ class MemoryLimiter:
                 now = self._clock()
                 while self._hits and self._hits[0] <= now - self.window:
                     self._hits.popleft()
-                if len(self._hits) < self.rps:
+                if now < self._blocked_until:
+                    wait = self._blocked_until - now
+                elif len(self._hits) < self.allowed:
                     self._hits.append(now)
                     return
-                wait = self._hits[0] + self.window - now
+                else:
+                    wait = self._hits[0] + self.window - now
             self._sleep(max(wait, 0.001))
 
+    def penalise(self, seconds: float) -> None:
+        """After a 429: nobody acquires for ``seconds``."""
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, self._clock() + max(seconds, 0.0))
+
     def __repr__(self) -> str:
-        return f"MemoryLimiter(rps={self.rps}, window={self.window})"
+        return f"MemoryLimiter(rps={self.rps}, allowed={self.allowed}, window={self.window})"
 
 
 class DatabaseLimiter:
-    """At most ``rps`` acquisitions in any ``window`` seconds across processes sharing a DB.
+    """At most ``rps - headroom`` acquisitions in any ``window`` seconds across processes
+    sharing a DB.
 
     ``engine`` is an SQLAlchemy engine on SQLite or PostgreSQL where the ``max_rate_hit``
     table exists (created by the app's migrations, or ``MaxRateHit.__table__.create``).
@@ -115,6 +140,7 @@ class DatabaseLimiter:
         rps: int,
         *,
         window: float = DEFAULT_WINDOW,
+        headroom: int = DEFAULT_HEADROOM,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if rps < 1:
@@ -122,6 +148,7 @@ class DatabaseLimiter:
         self.engine = engine
         self.bucket = bucket_key(bucket)
         self.rps = rps
+        self.allowed = allowed_per_window(rps, headroom)
         self.window = window
         self._sleep = sleep
         self._is_sqlite = engine.dialect.name == "sqlite"
@@ -146,11 +173,23 @@ class DatabaseLimiter:
             self._sleep(max(wait, 0.001))
 
     def _decide(self, count: int, oldest: float | None, now: float) -> float | None:
-        """None when a hit may be recorded now, else how long to wait."""
-        if count < self.rps:
+        """None when a hit may be recorded now, else how long to wait. Hits dated in the
+        future (a back-off, see :meth:`penalise`) count until their window ends."""
+        if count < self.allowed:
             return None
         assert oldest is not None
         return oldest + self.window - now
+
+    def penalise(self, seconds: float) -> None:
+        """After a 429: a full window of hits ending ``seconds`` from now, so that every
+        process sharing the bucket waits that long."""
+        seconds = max(seconds, 0.0)
+        until = time.time() + seconds
+        table = MaxRateHit.__table__
+        rows = [{"bucket": self.bucket, "at": until - self.window}] * self.allowed
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(table), rows)
+        log.info("Max answered 429: every process waits %.2f s", seconds)
 
     def _try_sqlite(self, cleanup: bool) -> float | None:
         # Its own DBAPI connection and explicit statements, whatever transaction mode the
@@ -213,6 +252,6 @@ class DatabaseLimiter:
 
     def __repr__(self) -> str:
         return (
-            f"DatabaseLimiter(bucket={self.bucket[:8]}…, rps={self.rps}, "
+            f"DatabaseLimiter(bucket={self.bucket[:8]}…, rps={self.rps}, allowed={self.allowed}, "
             f"window={self.window}, dialect={self.engine.dialect.name})"
         )

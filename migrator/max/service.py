@@ -38,21 +38,45 @@ from migrator.db import get_engine, get_session, is_sqlite, utcnow
 from migrator.groups import attention
 from migrator.groups.models import SourceGroup
 from migrator.max.client import MaxClient
-from migrator.max.errors import MaxError
+from migrator.max.errors import MaxError, MaxForbidden, MaxNotFound
 from migrator.max.models import MaxChat, MaxChatMember
 from migrator.max.ratelimit import DatabaseLimiter, MemoryLimiter
 from migrator.ops import instruments
 from migrator.org.models import Organisation
+from migrator.waves.models import Setting
 
 log = logging.getLogger("migrator.max")
 
 # Update types the webhook subscription (and the poller) asks Max for.
 UPDATE_TYPES = (
     "bot_added", "bot_removed", "bot_started", "bot_stopped", "user_added", "user_removed",
-    "chat_title_changed", "message_callback",
+    "chat_title_changed", "message_callback", "message_created",
 )
 WEBHOOK_PATH = "/max/webhook"
 ATTENTION_BOT_REMOVED = attention.reason(attention.BOT_REMOVED)
+
+
+POLL_MARKER_KEY = "max.poll_marker"  # row in ``setting``: the long-polling marker
+
+
+def stored_poll_marker() -> int | None:
+    """The ``GET /updates`` marker the last poll stored, or None before the first poll."""
+    row = get_session().get(Setting, POLL_MARKER_KEY)
+    try:
+        return int(row.value) if row is not None else None
+    except ValueError:
+        return None
+
+
+def store_poll_marker(marker: int | None) -> None:
+    """Remember ``marker`` for the next poll (in the caller's transaction; not committed)."""
+    if marker is None:
+        return
+    session = get_session()
+    row = session.get(Setting, POLL_MARKER_KEY) or Setting(key=POLL_MARKER_KEY, value="")
+    row.value = str(int(marker))
+    row.updated_at = utcnow()
+    session.add(row)
 
 
 class LinkConflict(Exception):
@@ -102,6 +126,13 @@ class AppLimiter:
             self.db_limiter.acquire()
         finally:
             instruments.limiter_waited(time.monotonic() - started)
+
+    def penalise(self, seconds: float) -> None:
+        """After a 429: every process of the installation backs off."""
+        self.fallback.penalise(seconds)
+        if self.sqlite and _session_in_transaction():
+            return
+        self.db_limiter.penalise(seconds)
 
 
 def _chat_org_id(session, chat_id) -> int | None:
@@ -285,6 +316,10 @@ def refresh_chat(chat_id: int, client: MaxClient) -> str | None:
     chat.bot_is_admin = is_admin
     chat.bot_permissions = ",".join(sorted(perms))
     chat.checked_at = utcnow()
+    if chat.missing_permissions:
+        chat.rights_missing_since = chat.rights_missing_since or chat.checked_at
+    else:
+        chat.rights_missing_since = None
     session.add(chat)
     record("max.chat_checked", object_type="max_chat", object_id=chat.chat_id,
            org_id=chat.org_id,
@@ -293,6 +328,109 @@ def refresh_chat(chat_id: int, client: MaxClient) -> str | None:
     session.commit()
     log.info("chat %s checked: admin=%s missing=%s", chat_id, is_admin, chat.missing_permissions)
     return error
+
+
+class RegisterError(Exception):
+    """A chat that cannot be registered by its ID; ``code`` names why."""
+
+    def __init__(self, code: str, detail: str = ""):
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+        self.detail = detail
+
+
+def register_chat(max_chat_id: int, client: MaxClient, *, org_id: int | None = None
+                  ) -> tuple[MaxChat, bool]:
+    """Make a chat whose ``bot_added`` was missed known: ``GET /chats/{chatId}`` must show
+    the bot in it (``status: active``). Registers it as discovered (with ``org_id`` when
+    given and the chat has none yet), audits ``max.chat_registered``, then fetches its
+    rights. COMMITS. Returns ``(chat, created)``; ``created`` is False when the app already
+    knew the chat with the bot in it (nothing changes then).
+
+    Raises :class:`RegisterError` (``not_found``, ``bot_not_in_chat``, ``not_a_chat``,
+    ``unavailable``) and changes nothing in that case.
+    """
+    session = get_session()
+    session.commit()  # no lock held while waiting for the network
+    try:
+        info = client.get_chat(max_chat_id) or {}
+    except MaxNotFound as exc:
+        raise RegisterError("not_found") from exc
+    except MaxForbidden as exc:
+        raise RegisterError("bot_not_in_chat") from exc
+    except MaxError as exc:
+        raise RegisterError("unavailable", str(exc)) from exc
+    if info.get("type") not in (None, "chat"):
+        raise RegisterError("not_a_chat")
+    if info.get("status") != "active":
+        raise RegisterError("bot_not_in_chat")
+    chat = chat_by_max_id(max_chat_id)
+    if chat is not None and chat.status != "removed":
+        session.commit()
+        return chat, False
+    if chat is None:
+        chat = MaxChat(chat_id=max_chat_id, status="discovered")
+    else:  # the bot is back in a chat the app saw it removed from
+        linked = session.scalar(sa.select(sa.func.count()).select_from(SourceGroup)
+                                .where(SourceGroup.max_chat_id == chat.id))
+        chat.status = "linked" if linked else "discovered"
+        chat.removed_at = None
+    chat.title = str(info.get("title") or chat.title or "")[:500]
+    chat.added_at = chat.added_at or utcnow()
+    if chat.org_id is None and org_id is not None:
+        chat.org_id = org_id
+    chat.checked_at = None  # rights fetched below
+    session.add(chat)
+    session.flush()
+    record("max.chat_registered", object_type="max_chat", object_id=chat.chat_id,
+           org_id=chat.org_id, summary={"chat_id": chat.chat_id, "title": chat.title,
+                                        "status": chat.status})
+    session.commit()
+    refresh_chat(max_chat_id, client)
+    return chat_by_max_id(max_chat_id), True
+
+
+RECHECK_FIRST = 60  # seconds: the first re-check after a step was postponed for rights
+RECHECK_MAX = 600  # then backing off to every 10 minutes...
+RECHECK_FOR = 24 * 3600  # ...for 24 hours; after that the daily re-check of every chat
+
+
+def rights_recheck_interval(chat: MaxChat, now=None) -> float:
+    """Seconds between two re-checks of a chat lacking rights: 60 s at first, doubling with
+    the time they have been missing up to 10 minutes, daily after 24 hours."""
+    now = now or utcnow()
+    since = chat.rights_missing_since or chat.checked_at or now
+    age = max(0.0, (now - since).total_seconds())
+    if age >= RECHECK_FOR:
+        return float(RECHECK_FOR)
+    return float(min(RECHECK_MAX, max(RECHECK_FIRST, age)))
+
+
+def rights_recheck_due(chat: MaxChat, now=None) -> bool:
+    """Whether a chat lacking rights should be asked again now."""
+    now = now or utcnow()
+    if chat.status == "removed":
+        return False
+    if chat.checked_at is None:
+        return True
+    return (now - chat.checked_at).total_seconds() >= rights_recheck_interval(chat, now) - 1
+
+
+def refresh_all(client: MaxClient) -> tuple[int, int]:
+    """Re-check every chat the bot is in (the daily job, ``flask max refresh``); COMMITS.
+    Returns ``(checked, not ready)``."""
+    session = get_session()
+    ids = list(session.scalars(sa.select(MaxChat.chat_id).where(MaxChat.status != "removed")
+                               .order_by(MaxChat.id)).all())
+    session.commit()
+    problems = 0
+    for chat_id in ids:
+        error = refresh_chat(chat_id, client)
+        chat = chat_by_max_id(chat_id)
+        if error or (chat is not None and chat.missing_permissions):
+            problems += 1
+        session.commit()
+    return len(ids), problems
 
 
 def refresh_pending(client: MaxClient, limit: int = 500) -> int:

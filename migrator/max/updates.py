@@ -25,8 +25,11 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import import_module
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask import current_app
+from flask_babel import force_locale, gettext
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -34,7 +37,8 @@ from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, utcnow
 from migrator.groups.attention import BOT_REMOVED, code_of
 from migrator.groups.models import SourceGroup
-from migrator.max.models import MaxChat, MaxChatMember, MaxUpdate
+from migrator.max import breaker
+from migrator.max.models import MaxChat, MaxChatMember, MaxDialogUser, MaxUpdate
 from migrator.max.service import ATTENTION_BOT_REMOVED, get_client, refresh_chat, refresh_pending
 from migrator.people.models import Employee
 
@@ -51,7 +55,7 @@ class Deferred(Exception):  # noqa: N818 - a control-flow signal, not an error
 class Intake:
     """What happened to one delivered update."""
 
-    row: MaxUpdate
+    row: MaxUpdate | None  # None: an update not kept (a group chat's message)
     duplicate: bool = False
     refresh_chat_id: int | None = None  # Max chat id to re-check once committed
 
@@ -98,6 +102,9 @@ def intake(update: dict) -> Intake:
     later, and the caller can still answer 200.
     """
     session = get_session()
+    if update.get("update_type") == "message_created" and not is_dialog_message(update):
+        # group chat traffic: not ours to keep (only messages written to the bot are)
+        return Intake(None, duplicate=True)
     key = dedup_key(update)
     existing = session.exec(select(MaxUpdate).where(MaxUpdate.dedup_key == key)).first()
     if existing is not None:
@@ -319,8 +326,80 @@ def on_user_removed(update: dict, row: MaxUpdate) -> None:
     return _on_member(update, row, False)
 
 
+def _dialog_user(max_user_id: int) -> MaxDialogUser:
+    session = get_session()
+    person = session.get(MaxDialogUser, max_user_id)
+    if person is None:
+        person = MaxDialogUser(max_user_id=max_user_id)
+        session.add(person)
+    return person
+
+
+def bot_stopped(max_user_id: int) -> bool:
+    """Whether this Max user stopped the bot (then no bot message goes to them)."""
+    person = get_session().get(MaxDialogUser, max_user_id)
+    return person is not None and person.stopped
+
+
+def on_bot_stopped(update: dict, row: MaxUpdate) -> None:
+    """The person stopped the bot: no more bot messages go to them (until they Start)."""
+    user_id = _int(_user(update).get("user_id"))
+    if user_id is None:
+        raise ValueError("the update names no user")
+    person = _dialog_user(user_id)
+    person.stopped_ts = max(person.stopped_ts, row.timestamp)
+    person.updated_at = utcnow()
+    get_session().add(person)
+    return None
+
+
+def is_dialog_message(update: dict) -> bool:
+    """A ``message_created`` written to the bot in a dialog (not in a group chat)."""
+    message = update.get("message") if isinstance(update.get("message"), dict) else {}
+    recipient = message.get("recipient") if isinstance(message.get("recipient"), dict) else {}
+    sender = message.get("sender") if isinstance(message.get("sender"), dict) else {}
+    if sender.get("is_bot"):
+        return False
+    return recipient.get("chat_type") == "dialog" or recipient.get("user_id") is not None
+
+
+def on_message_created(update: dict, row: MaxUpdate) -> None:
+    """Someone wrote to the bot: a short help answer, at most once a day per person."""
+    if not is_dialog_message(update):
+        return None
+    sender = update["message"].get("sender") or {}
+    user_id = _int(sender.get("user_id"))
+    if user_id is None:
+        return None
+    person = _dialog_user(user_id)
+    if person.stopped:
+        return None
+    try:
+        invites = import_module("migrator.people.invites")
+        queue = invites.queue_bot_message
+    except (ImportError, AttributeError) as exc:
+        raise Deferred("the bot outbox is not available yet") from exc
+    day = _ts_dt(row.timestamp or 0).astimezone(ZoneInfo(current_app.config["MIGRATOR_TZ"]))
+    with force_locale("ru"):
+        text = gettext(
+            "This is the Migrator bot: it moves your department's working chats to Max and "
+            "adds you to them. It does not answer messages. With questions, please contact "
+            "the migration coordinator of your organisation.")
+    queue(f"bothelp:{user_id}:{day:%Y-%m-%d}", user_id, text)
+    person.help_sent_at = utcnow()
+    person.updated_at = person.help_sent_at
+    get_session().add(person)
+    return None
+
+
 def on_bot_started(update: dict, row: MaxUpdate) -> None:
     """Hand the deep-link payload to the invitation logic (``migrator.people.invites``)."""
+    started = _int(_user(update).get("user_id"))
+    if started is not None:
+        person = _dialog_user(started)
+        person.started_ts = max(person.started_ts, row.timestamp)
+        person.updated_at = utcnow()
+        get_session().add(person)
     try:
         invites = import_module("migrator.people.invites")
         handle = invites.handle_bot_started
@@ -347,6 +426,8 @@ HANDLERS = {
     "user_added": on_user_added,
     "user_removed": on_user_removed,
     "bot_started": on_bot_started,
+    "bot_stopped": on_bot_stopped,
+    "message_created": on_message_created,
 }
 
 
@@ -385,7 +466,7 @@ def catch_up(limit: int = 500) -> tuple[int, int, int]:
     with acting_as(MAX_ACTOR):
         done, left = process_pending(limit)
         refreshed = 0
-        if current_app.config.get("MAX_BOT_TOKEN"):
+        if current_app.config.get("MAX_BOT_TOKEN") and breaker.tripped_at() is None:
             with get_client() as client:
                 refreshed = refresh_pending(client, limit)
     return done, left, refreshed

@@ -20,12 +20,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from migrator.auth.service import can_write, roles_required
+from migrator.auth.service import can_see_org, can_write, roles_required
 from migrator.core.pagination import paginate
 from migrator.db import get_session
 from migrator.groups.service import get_group_by_key
-from migrator.max import service
-from migrator.max.forms import LinkChatForm, LinkGroupForm
+from migrator.max import breaker, service
+from migrator.max.forms import LinkChatForm, LinkGroupForm, RegisterChatForm
 from migrator.max.models import CHAT_STATUSES, MaxChat
 from migrator.org.models import Organisation
 
@@ -35,7 +35,8 @@ bp = Blueprint("max", __name__, url_prefix="/max")
 
 STATUS_LABELS = {"discovered": _l("discovered"), "linked": _l("linked"),
                  "removed": _l("bot removed")}
-PERMISSION_LABELS = {"add_remove_members": _l("add and remove members"),
+PERMISSION_LABELS = {"read_all_messages": _l("read all messages"),
+                     "add_remove_members": _l("add and remove members"),
                      "pin_message": _l("pin messages"), "write": _l("write messages")}
 LINK_ERROR_KEY = "max_link_error"
 
@@ -58,14 +59,32 @@ def _visible_chat(chat_pk: int) -> MaxChat:
     return chat
 
 
+@bp.app_context_processor
+def max_banner():
+    """``max_auth_broken``: Max refuses the bot token and all Max work is stopped."""
+    return {"max_auth_broken": current_user.is_authenticated and breaker.banner_visible()}
+
+
 @bp.app_template_global()
 def max_permission_label(name: str) -> str:
     return str(PERMISSION_LABELS.get(name, name))
 
 
+REGISTER_ERRORS = {
+    "not_found": _l("Max knows no chat with this ID."),
+    "bot_not_in_chat": _l("The bot is not in this chat. Add it as an administrator first."),
+    "not_a_chat": _l("This is not a group chat."),
+    "unavailable": _l("Max did not answer. Try again later."),
+}
+
+
 @bp.get("/chats")
 @login_required
 def chats():
+    return _chats_page(RegisterChatForm(formdata=None))
+
+
+def _chats_page(form: RegisterChatForm, status_code: int = 200):
     query = sa.select(MaxChat, Organisation).outerjoin(Organisation,
                                                        Organisation.id == MaxChat.org_id)
     query = service.visible_chats_query(current_user, query)
@@ -83,7 +102,46 @@ def chats():
                     default_sort="title", per_page=current_app.config["PER_PAGE"])
     keys = service.group_keys_by_chat([c.id for c, _org in page.items], current_user)
     return render_template("max/chats.html", page=page, keys=keys, status=status, q=text,
-                           statuses=STATUS_LABELS, can_write=can_write())
+                           statuses=STATUS_LABELS, can_write=can_write(),
+                           register_form=form), status_code
+
+
+@bp.post("/chats/register")
+@roles_required("admin", "coordinator")
+def register_chat():
+    """«Добавить чат по ID»: make a chat known whose bot_added was missed."""
+    form = RegisterChatForm()
+    if not form.validate_on_submit():
+        return _chats_page(form, 400)
+    org = None
+    code = (form.org.data or "").strip()
+    if code:
+        org = get_session().scalar(sa.select(Organisation).where(Organisation.code == code))
+        if org is None or not can_see_org(org):
+            form.org.errors = [_("No organisation with this code in your scope.")]
+            return _chats_page(form, 400)
+    elif current_user.role != "admin":
+        form.org.errors = [_("Give the code of the organisation the chat serves.")]
+        return _chats_page(form, 400)
+    try:
+        with service.get_client(timeout=5.0, max_retries=1) as client:
+            chat, created = service.register_chat(form.chat_id.data, client,
+                                                  org_id=org.id if org else None)
+    except ValueError:
+        form.chat_id.errors = [_("the bot token is not configured")]
+        return _chats_page(form, 400)
+    except service.RegisterError as exc:
+        get_session().rollback()
+        form.chat_id.errors = [str(REGISTER_ERRORS.get(exc.code, exc.code))]
+        return _chats_page(form, 400)
+    if not service.can_see_chat(chat, current_user):
+        form.chat_id.errors = [_("This chat is already known and serves another organisation.")]
+        return _chats_page(form, 409)
+    if created:
+        flash(_("The chat %(title)s was added.", title=chat.title or chat.chat_id), "success")
+    else:
+        flash(_("This chat is already known."), "info")
+    return redirect(url_for("max.chat", chat_pk=chat.id))
 
 
 def _chat_page(chat: MaxChat, form: LinkGroupForm | None = None, error: str | None = None,

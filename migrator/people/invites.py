@@ -34,6 +34,7 @@ from migrator.mail.outbox import claim_due, mark_failed_attempt, mark_sent, rele
 from migrator.mail.service import queue_email_ex, valid_address
 from migrator.mail.templates import render_email
 from migrator.max.errors import MaxError
+from migrator.max.updates import bot_stopped
 from migrator.org.models import Organisation
 from migrator.people.invite_models import BotMessage
 from migrator.people.models import Employee, InviteToken
@@ -390,6 +391,12 @@ def send_bot_messages(client, limit: int = 100, now: datetime | None = None) -> 
                 release(session, BotMessage, claim.rows[index:], claim.lease_until, now)
                 session.commit()
                 break
+            if bot_stopped(row.max_user_id):  # they stopped the bot: nothing more goes out
+                mark_failed_attempt(session, BotMessage, row, claim.lease_until, now=now,
+                                    error="the person stopped the bot", max_attempts=1,
+                                    retry_base=retry_base, permanent=True)
+                session.commit()
+                continue
             try:
                 client.send_message(row.text, user_id=row.max_user_id)
             except MaxError as exc:

@@ -46,6 +46,21 @@ UPDATE_TYPES = {
 }
 
 
+# Operations answering SimpleQueryResult / ModifyMembersResult, which carry ``success``:
+# the ``soft_fail`` fault answers them 200 with ``success: false`` and does nothing.
+SOFT_FAILING = {
+    "/chats/<int(signed=True):chat_id>/members": ("POST", "DELETE"),
+    "/chats/<int(signed=True):chat_id>/pin": ("PUT", "DELETE"),
+    "/subscriptions": ("POST", "DELETE"),
+}
+
+
+def _template() -> str:
+    """The schema's path template of this request (``/chats/{chatId}/pin``)."""
+    rule = request.url_rule.rule if request.url_rule else request.path
+    return rule.replace("<int(signed=True):chat_id>", "{chatId}")
+
+
 def _state() -> SandboxState:
     return current_app.extensions["max_sandbox"]
 
@@ -147,6 +162,12 @@ def _gate() -> Response | None:
         if st.retry_after is not None:
             headers["Retry-After"] = f"{st.retry_after:g}"
         return error_response(429, "too.many.requests", "injected: too many requests", headers)
+    rule = request.url_rule.rule if request.url_rule else ""
+    if request.method in SOFT_FAILING.get(rule, ()) and st.fire(
+        "soft_fail", request.method, _template()
+    ):
+        g.max_fault = "soft_fail"
+        return jsonify({"success": False, "message": "injected: the operation did not succeed"})
     if st.fire("slow"):
         g.max_fault = "slow"
         time.sleep(st.slow_ms / 1000.0)
@@ -223,6 +244,8 @@ def edit_chat(chat_id: int) -> Response:
 def get_members(chat_id: int) -> Response:
     st = _state()
     user_ids = _csv_ints("user_ids")
+    if user_ids is not None and len(set(user_ids)) != len(user_ids):
+        raise SandboxError(400, "proto.payload", "user_ids must be unique")
     marker = _int_arg("marker")
     count = _int_arg("count")
     count = 20 if count is None else count
@@ -256,11 +279,13 @@ def add_members(chat_id: int) -> Response:
         raise SandboxError(400, "proto.payload", "user_ids must be a non-empty list of integers")
     if len(ids) > 100:
         raise SandboxError(400, "proto.payload", "at most 100 user_ids per request")
+    if len(set(ids)) != len(ids):
+        raise SandboxError(400, "proto.payload", "user_ids must be unique")
     with st.lock:
         chat = st.bot_chat(chat_id, permission="add_remove_members")
         not_found: list[int] = []
         privacy: list[int] = []
-        for uid in dict.fromkeys(ids):
+        for uid in ids:
             user = st.users.get(uid)
             if user is None:
                 not_found.append(uid)
@@ -333,6 +358,7 @@ def pin_message(chat_id: int) -> Response:
         raise SandboxError(400, "proto.payload", "message_id must be a non-empty string")
     with st.lock:
         chat = st.bot_chat(chat_id, permission="pin_message")
+        st.bot_chat(chat_id, permission="read_all_messages")  # Max: no pin without it
         if st.find_message(chat, mid) is None:
             raise SandboxError(404, "not.found", f"message {mid} not found in chat {chat_id}")
         chat.pinned_mid = mid
@@ -374,7 +400,7 @@ def send_message() -> Response:
         if chat_id is not None and chat_id >= DIALOG_ID_BASE:
             user_id, chat_id = chat_id - DIALOG_ID_BASE, None
         if chat_id is not None:
-            chat = st.bot_chat(chat_id, permission="write")
+            chat = st.bot_chat(chat_id)  # "write" is editing/deleting; posting needs none
             message = st.new_message(st.bot, text, chat_id=chat.chat_id)
             chat.messages.append(message)
             chat.last_event_time = message["timestamp"]
@@ -412,14 +438,19 @@ def get_messages() -> Response:
 # -- subscriptions and updates ---------------------------------------------------------
 
 
-def _url_allowed(url: str) -> bool:
-    """https URLs, as Max requires - and, sandbox leniency, http on a loopback host."""
+def _url_allowed(url: str, dev: bool) -> bool:
+    """``https://`` on port 443, as Max requires; with the development flag, also
+    ``http://`` or any port on a loopback host."""
     parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return False
     if not parts.hostname:
         return False
-    if parts.scheme == "https":
+    if parts.scheme == "https" and port in (None, 443):
         return True
-    if parts.scheme != "http":
+    if not dev or parts.scheme not in ("http", "https"):
         return False
     if parts.hostname == "localhost":
         return True
@@ -441,10 +472,8 @@ def subscribe() -> Response:
     st = _state()
     body = _body()
     url = body.get("url")
-    if not isinstance(url, str) or not _url_allowed(url):
-        raise SandboxError(
-            400, "proto.payload", "url must be https:// (or http:// on a loopback host)"
-        )
+    if not isinstance(url, str) or not _url_allowed(url, st.dev_webhooks):
+        raise SandboxError(400, "proto.payload", "url must be https:// on port 443")
     secret = body.get("secret")
     if secret is not None and (not isinstance(secret, str) or not SECRET_RE.match(secret)):
         raise SandboxError(400, "proto.payload", "secret must match ^[a-zA-Z0-9_-]{5,256}$")

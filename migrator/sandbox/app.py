@@ -18,11 +18,14 @@ def create_sandbox_app(
     bot_username: str = "migrator_bot",
     rps: int | None = 30,
     state: SandboxState | None = None,
+    dev_webhooks: bool | None = None,
 ) -> Flask:
     """A Max Bot API sandbox answering requests made with ``token``.
 
     ``rps`` requests per sliding second are allowed (None or 0: unlimited); ``state`` lets
     a test share or pre-build the in-memory world (``app.extensions["max_sandbox"]``).
+    ``dev_webhooks=True`` is the development flag that also accepts ``http://`` webhook URLs
+    (and any port) on a loopback host; without it only ``https://`` on port 443 is accepted.
     """
     if not token:
         raise ValueError("the sandbox needs a bot token")
@@ -30,6 +33,8 @@ def create_sandbox_app(
     app.config.update(MAX_SANDBOX_TOKEN=token, MAX_SANDBOX_RPS=rps, JSON_SORT_KEYS=False)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     st = state or SandboxState(bot_username=bot_username)
+    if dev_webhooks is not None:
+        st.dev_webhooks = dev_webhooks
     if st.delivery is None:
         st.delivery = WebhookDeliverer(st)
     app.extensions["max_sandbox"] = st

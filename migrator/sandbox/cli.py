@@ -18,12 +18,19 @@ from migrator.sandbox.app import create_sandbox_app
 @click.option(
     "--rps", default=30, show_default=True, type=int, help="Requests per second (0: no limit)."
 )
+@click.option(
+    "--dev-webhooks",
+    is_flag=True,
+    help="Development only: also accept http:// webhook URLs on a loopback host (Max "
+    "accepts https:// on port 443 only).",
+)
 @with_appcontext
-def sandbox_command(host: str, port: int | None, rps: int) -> None:
+def sandbox_command(host: str, port: int | None, rps: int, dev_webhooks: bool) -> None:
     """Run the Max Bot API sandbox (token from MAX_BOT_TOKEN, default "sandbox-token")."""
     token = current_app.config["MAX_BOT_TOKEN"] or "sandbox-token"
     username = current_app.config["MAX_BOT_USERNAME"]
-    app = create_sandbox_app(token=token, bot_username=username, rps=rps or None)
+    app = create_sandbox_app(token=token, bot_username=username, rps=rps or None,
+                             dev_webhooks=dev_webhooks)
     logging.basicConfig(level=logging.INFO)
     server = make_server(host, port or current_app.config["SANDBOX_PORT"], app, threaded=True)
     click.echo(

@@ -159,6 +159,15 @@ def user_stop(user_id: int) -> Response:
     return jsonify(_state().user_stops(user_id))
 
 
+@bp.post("/users/<int:user_id>/write")
+def user_writes_to_bot(user_id: int) -> Response:
+    """``{"text"}``: the user writes to the bot in their dialog -> message_created."""
+    body = _body()
+    if not isinstance(body.get("text"), str) or not body["text"]:
+        raise SandboxError(400, "proto.payload", "text is required")
+    return jsonify(_state().user_writes_to_bot(user_id, body["text"]))
+
+
 @bp.post("/deeplink")
 def deeplink() -> Response:
     """``{"user_id", "url": "https://max.ru/<bot>?start=<payload>"}``: the user presses Start."""
@@ -198,6 +207,7 @@ def create_chat() -> Response:
         owner_id=int(body["owner_id"]),
         chat_id=body.get("chat_id"),
         member_ids=body.get("member_ids"),
+        link=body.get("link"),
     )
     with st.lock:
         return jsonify(_chat_json(st, chat.chat_id)), 201
@@ -221,6 +231,16 @@ def add_bot(chat_id: int) -> Response:
         is_admin=bool(body.get("is_admin", True)),
     )
     return jsonify(update)
+
+
+@bp.patch("/chats/<int(signed=True):chat_id>/bot")
+def set_bot_rights(chat_id: int) -> Response:
+    """Promote or demote the bot silently: ``{"permissions": [...], "is_admin"?: true}``."""
+    body = _body()
+    member = _state().set_bot_rights(
+        chat_id, permissions=body.get("permissions"), is_admin=bool(body.get("is_admin", True))
+    )
+    return jsonify(member)
 
 
 @bp.delete("/chats/<int(signed=True):chat_id>/bot")
@@ -306,6 +326,45 @@ def get_faults() -> Response:
 @bp.post("/faults")
 def set_faults() -> Response:
     return jsonify(_state().set_faults(_body()))
+
+
+_WEBHOOK_SETTINGS = (
+    "webhook_retry_base", "webhook_retry_factor", "webhook_retry_cap",
+    "webhook_give_up_after", "webhook_unsubscribe_after",
+)
+
+
+def _webhook_json(st: SandboxState) -> dict[str, Any]:
+    out: dict[str, Any] = {k.removeprefix("webhook_"): getattr(st, k) for k in _WEBHOOK_SETTINGS}
+    out["dev_webhooks"] = st.dev_webhooks
+    out["subscriptions"] = [
+        {"url": s.url, "failing_since": s.failing_since} for s in st.subscriptions.values()
+    ]
+    return out
+
+
+@bp.get("/webhooks")
+def get_webhook_settings() -> Response:
+    st = _state()
+    with st.lock:
+        return jsonify(_webhook_json(st))
+
+
+@bp.post("/webhooks")
+def set_webhook_settings() -> Response:
+    """Compress webhook time: ``{"retry_base", "retry_factor", "retry_cap", "give_up_after",
+    "unsubscribe_after"}`` in seconds (any subset)."""
+    st = _state()
+    body = _body()
+    with st.lock:
+        for key in _WEBHOOK_SETTINGS:
+            short = key.removeprefix("webhook_")
+            if short in body:
+                value = body[short]
+                if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                    raise SandboxError(400, "proto.payload", f"{short} must be a number >= 0")
+                setattr(st, key, float(value))
+        return jsonify(_webhook_json(st))
 
 
 @bp.get("/bot")

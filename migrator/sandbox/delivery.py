@@ -4,7 +4,9 @@ Like Max, each update is POSTed as JSON with ``X-Max-Bot-Api-Secret: <secret>`` 
 subscription has a secret); any answer but 200 (or no answer within 30 s) is retried with
 exponential backoff. The real platform keeps retrying for 8 hours; the sandbox gives up
 after ``SandboxState.webhook_give_up_after`` seconds (5 minutes by default) and uses short
-intervals so local runs stay quick. The ``duplicate_delivery`` fault delivers an update a
+intervals so local runs stay quick. Like Max, a subscription whose deliveries have all
+failed for ``SandboxState.webhook_unsubscribe_after`` seconds (8 hours; the control surface
+compresses it) is removed. The ``duplicate_delivery`` fault delivers an update a
 second time after it succeeded; ``reorder_delivery`` holds an update back for ``hold_ms`` so
 the updates emitted after it overtake it.
 """
@@ -126,13 +128,26 @@ class WebhookDeliverer:
             error = type(exc).__name__
         self._log(job, status, error)
         now = time.monotonic()
+        st = self.state
+        with st.lock:
+            sub = st.subscriptions.get(job.url)
+            if sub is not None and status == 200:
+                sub.failing_since = None
+            elif sub is not None:
+                if sub.failing_since is None:
+                    sub.failing_since = now
+                if now - sub.failing_since >= st.webhook_unsubscribe_after:
+                    # Max: no successful answer for 8 hours, the bot is unsubscribed
+                    del st.subscriptions[job.url]
+                    log.warning("unsubscribing %s after failed deliveries", job.url)
+                    self._log(job, status, "unsubscribed after failures")
+                    return
         if status == 200:
             if not job.duplicate and self.state.fire("duplicate_delivery"):
                 self._push(
                     _Job(now, next(self._order), job.url, job.secret, job.update, now, 1, True)
                 )
             return
-        st = self.state
         delay = min(
             st.webhook_retry_cap,
             st.webhook_retry_base * st.webhook_retry_factor ** (job.attempt - 1),

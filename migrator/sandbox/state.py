@@ -16,7 +16,7 @@ from typing import Any
 
 JSON = dict[str, Any]
 
-ALL_BOT_PERMISSIONS = ("add_remove_members", "pin_message", "write")
+ALL_BOT_PERMISSIONS = ("read_all_messages", "add_remove_members", "pin_message", "write")
 ADMIN_PERMISSIONS = frozenset(
     {
         "read_all_messages",
@@ -38,7 +38,9 @@ BOT_USER_ID = 100_000  # the sandbox bot's own user_id
 DIALOG_ID_BASE = 10_000_000_000  # dialog chat_id = base + user_id (positive, unlike chats)
 FAULT_KINDS = (
     "fail_503", "fail_429", "slow", "duplicate_delivery", "reorder_delivery", "not_found",
+    "soft_fail",
 )
+EIGHT_HOURS = 8 * 3600.0  # Max drops a webhook that failed every delivery for this long
 
 
 def now_ms() -> int:
@@ -99,6 +101,7 @@ class Chat:
     pinned_mid: str | None = None
     description: str | None = None
     bot_status: str | None = None  # None: never added; "active", "removed" or "left"
+    link: str | None = None  # the chat's join link (https://max.ru/join/...), if it has one
     last_event_time: int = field(default_factory=now_ms)
 
 
@@ -136,6 +139,8 @@ class Subscription:
     secret: str | None
     update_types: list[str] | None
     time: int = field(default_factory=now_ms)
+    # time.monotonic() of the first failed delivery since the last successful one
+    failing_since: float | None = None
 
     def wants(self, update_type: str) -> bool:
         return not self.update_types or update_type in self.update_types
@@ -156,6 +161,8 @@ class SandboxState:
         webhook_retry_factor: float = 2.5,
         webhook_retry_cap: float = 30.0,
         webhook_give_up_after: float = 300.0,
+        webhook_unsubscribe_after: float = EIGHT_HOURS,
+        dev_webhooks: bool = False,
         request_log_size: int = 200_000,
     ) -> None:
         self.lock = threading.RLock()
@@ -165,6 +172,9 @@ class SandboxState:
         self.webhook_retry_factor = webhook_retry_factor
         self.webhook_retry_cap = webhook_retry_cap
         self.webhook_give_up_after = webhook_give_up_after
+        self.webhook_unsubscribe_after = webhook_unsubscribe_after
+        # Development flag: also accept http:// and any port on a loopback host
+        self.dev_webhooks = dev_webhooks
         self.request_log: deque[JSON] = deque(maxlen=request_log_size)
         self.delivery_log: deque[JSON] = deque(maxlen=request_log_size)
         self.delivery = None  # the webhook deliverer, set by the app factory
@@ -275,13 +285,14 @@ class SandboxState:
         owner_id: int,
         chat_id: int | None = None,
         member_ids: list[int] | None = None,
+        link: str | None = None,
     ) -> Chat:
         with self.lock:
             self.user(owner_id)
             cid = int(chat_id) if chat_id is not None else next(self._chat_ids)
             if cid in self.chats:
                 raise SandboxError(409, "chat.exists", f"chat {cid} already exists")
-            chat = Chat(chat_id=cid, title=title, owner_id=int(owner_id))
+            chat = Chat(chat_id=cid, title=title, owner_id=int(owner_id), link=link)
             chat.members[int(owner_id)] = Member(
                 int(owner_id), is_owner=True, is_admin=True, permissions=sorted(ADMIN_PERMISSIONS)
             )
@@ -339,6 +350,23 @@ class SandboxState:
                 is_channel=False,
                 chat=chat,
             )
+
+    def set_bot_rights(
+        self, chat_id: int, *, permissions: list[str] | None, is_admin: bool = True
+    ) -> JSON:
+        """Promote or demote the bot in a chat it is in. Max sends no update for this."""
+        with self.lock:
+            chat = self.chat(chat_id)
+            me = chat.members.get(BOT_USER_ID)
+            if chat.bot_status != "active" or me is None:
+                raise SandboxError(409, "bot.not.member", "the bot is not in this chat")
+            perms = list(permissions or ())
+            unknown = set(perms) - ADMIN_PERMISSIONS
+            if unknown:
+                raise SandboxError(400, "proto.payload", f"unknown permissions {sorted(unknown)}")
+            me.is_admin = is_admin
+            me.permissions = perms if is_admin else None
+            return self.member_to_api(me)
 
     def remove_bot(self, chat_id: int, *, by_user_id: int | None = None) -> JSON:
         with self.lock:
@@ -431,6 +459,14 @@ class SandboxState:
                 user_locale="ru",
             )
 
+    def user_writes_to_bot(self, user_id: int, text: str) -> JSON:
+        """The user writes to the bot in their dialog -> ``message_created``."""
+        with self.lock:
+            user = self.user(user_id)
+            message = self.new_message(user, text, user_id=user.user_id)
+            self.dialogs.setdefault(user.user_id, []).append(message)
+            return self.emit("message_created", message=message, user_locale="ru")
+
     def user_writes(self, chat_id: int, user_id: int, text: str) -> JSON:
         with self.lock:
             chat = self.chat(chat_id)
@@ -488,7 +524,7 @@ class SandboxState:
             "owner_id": chat.owner_id,
             "participants": None,
             "is_public": False,
-            "link": None,
+            "link": chat.link,
             "description": chat.description,
             "dialog_with_user": None,
             "messages_count": len(chat.messages),
@@ -571,18 +607,20 @@ class SandboxState:
     def poll(
         self, *, marker: int | None, limit: int, timeout: float, types: set[str] | None
     ) -> JSON:
-        """``GET /updates``: unread updates from ``marker`` (or the server's read pointer)."""
+        """``GET /updates``: the updates from ``marker`` on; without a marker, as the schema
+        says, only the last update (every earlier unread one is lost)."""
         deadline = time.monotonic() + timeout
         with self.lock:
             if marker is not None:
                 self.poll_ack = max(self.poll_ack, marker)
             while True:
                 start = self.poll_ack
+                waiting = [(seq, u) for seq, u in self.poll_queue if seq >= start]
+                if marker is None and waiting:
+                    waiting = waiting[-1:]
                 batch: list[JSON] = []
                 next_marker = start
-                for seq, update in self.poll_queue:
-                    if seq < start:
-                        continue
+                for seq, update in waiting:
                     if len(batch) >= limit:
                         break
                     next_marker = seq + 1

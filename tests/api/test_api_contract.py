@@ -57,7 +57,8 @@ def test_api_answers_match_the_description(api, ctx, make_org, make_employee, ma
     group = make_group(org, key="edu-chat", members=[emp])
     make_group(other, key="zkh-chat")
     ctx.add(MaxChat(chat_id=-700, title="Образование", status="discovered", org_id=org.id,
-                    bot_is_admin=True, bot_permissions="add_remove_members,pin_message,write"))
+                    bot_is_admin=True,
+                    bot_permissions="read_all_messages,add_remove_members,pin_message"))
     ctx.commit()
     coord = make_user("coordinator", orgs=[org])
     headers = api_token(coord)

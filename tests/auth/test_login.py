@@ -133,3 +133,22 @@ def test_inline_errors_are_tied_to_their_fields(client, make_user):
     assert 'aria-describedby="password-error"' in html and 'id="password-error"' in html
     assert 'aria-invalid="true"' in html
     assert 'aria-invalid' not in html.split('id="email"')[1].split(">")[0]
+
+
+def test_production_refuses_a_webhook_max_would_refuse(app_config):
+    import pytest
+
+    from migrator import create_app
+    from migrator.config import ConfigError
+
+    prod = {**app_config, "ENV": "production", "SECRET_KEY": "a-long-random-secret-key-123",
+            "MAX_WEBHOOK_SECRET": "hook-Secret_42", "MIGRATOR_BASE_URL": "https://migrator.example.ru"}
+    for bad in ("http://migrator.example.ru", "https://migrator.example.ru:8443",
+                "https://127.0.0.1:5000"):
+        with pytest.raises(ConfigError, match="443"):
+            create_app({**prod, "MIGRATOR_BASE_URL": bad})
+    for bad in ("abc", "with space!", "ünïcode-secret"):
+        with pytest.raises(ConfigError, match="MAX_WEBHOOK_SECRET"):
+            create_app({**prod, "MAX_WEBHOOK_SECRET": bad})
+    app = create_app({**prod, "MIGRATOR_BASE_URL": "https://migrator.example.ru:443"})
+    assert app.config["ENV"] == "production"

@@ -18,7 +18,7 @@ from sqlmodel import select
 from migrator.max.client import MaxClient
 from migrator.max.models import MaxChat
 
-PERMS = ["add_remove_members", "pin_message", "write"]
+PERMS = ["read_all_messages", "add_remove_members", "pin_message"]
 CHAT_TITLE = "Учителя школы №1 (Max)"
 
 

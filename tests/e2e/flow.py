@@ -11,7 +11,7 @@ from migrator.db import get_session
 from migrator.demo.actors import token_from_text
 from migrator.people.models import Employee
 
-PERMS = ["add_remove_members", "pin_message", "write"]
+PERMS = ["read_all_messages", "add_remove_members", "pin_message"]
 
 
 def wait_until(fn, timeout: float = 15.0, what: str = "condition"):

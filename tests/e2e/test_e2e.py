@@ -42,7 +42,8 @@ def test_whole_flow(sandbox, smtp, app, live_server, ctx, runner, client, tmp_pa
     sandbox.ctl("POST", f"/chats/{chat_id}/bot", {"permissions": PERMS, "by_user_id": owner})
     chat = wait_until(lambda: ctx.exec(__import__("sqlmodel").select(MaxChat).where(
         MaxChat.chat_id == chat_id)).first(), what="the chat to be discovered")
-    wait_until(lambda: ctx.get(MaxChat, chat.id).preflight_ok, what="the pre-flight check")
+    wait_until(lambda: ctx.get(MaxChat, chat.id, populate_existing=True).preflight_ok,
+               what="the pre-flight check")
 
     # The bot was added by someone not linked yet: the chat has no organisation, so an
     # administrator maps it (a coordinator sees only chats of their organisations).

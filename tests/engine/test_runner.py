@@ -7,10 +7,10 @@ import math
 
 import pytest
 import sqlalchemy as sa
-from enginetest import link, linked_chat_row, past_wave, set_status, step
+from enginetest import PERMS, link, linked_chat_row, past_wave, set_status, step
 
 from migrator.audit.models import AuditEvent
-from migrator.db import get_session
+from migrator.db import get_session, utcnow
 from migrator.engine.runner import claim_steps, run_due
 from migrator.groups.models import GroupMember
 from migrator.waves.settings import DEFAULT_FOOTER, save_settings
@@ -185,21 +185,85 @@ def test_retryable_errors_back_off_then_succeed(world, sandbox, app):
     assert "step.retried" in actions or sandbox.requests("POST", "/members")
 
 
-def test_missing_rights_postpone_with_attention(world, sandbox, app):
-    org, group, emps, chat_id, admin = world(n=2)
-    chat = get_session().get(__import__("migrator.max.models", fromlist=["MaxChat"]).MaxChat,
-                             group.max_chat_id)
-    chat.bot_permissions = "write"
-    get_session().add(chat)
-    get_session().commit()
+def _rewind(group, chat_pk, seconds: float) -> None:
+    """As if ``seconds`` had passed: the chat's last check and the step's due time move back."""
+    from datetime import timedelta
+
+    from migrator.max.models import MaxChat
+
+    s = step(group, "add_members")  # (expires everything loaded: first)
+    session = get_session()
+    chat = session.get(MaxChat, chat_pk)
+    chat.checked_at -= timedelta(seconds=seconds)
+    if chat.rights_missing_since is not None:
+        chat.rights_missing_since -= timedelta(seconds=seconds)
+    s.next_attempt_at -= timedelta(seconds=seconds)
+    session.add_all([chat, s])
+    session.commit()
+
+
+def test_missing_rights_postpone_with_attention_and_a_silent_promotion_is_noticed(
+        world, sandbox, app):
+    from migrator.max.models import MaxChat
+
+    org, group, emps, chat_id, admin = world(n=2, perms=["read_all_messages"])
     past_wave([group], admin)
     _no_invites(group)
-    run_due(send_mail=False)
+    run_due(send_mail=False)  # the app believed the rights complete: the first check tells
     s = step(group, "add_members")
     assert s.status == "due" and "pre-flight" in s.last_error and s.attempts == 0
+    # asked again within a minute
+    assert (s.next_attempt_at - utcnow()).total_seconds() <= 61
     get_session().refresh(group)
     assert group.needs_attention
     assert sandbox.add_calls(chat_id) == 0
+    chat = get_session().get(MaxChat, group.max_chat_id)
+    assert chat.rights_missing_since is not None and chat.missing_permissions == [
+        "add_remove_members", "pin_message"]
+    checks = len(sandbox.requests("GET", "/members/me"))
+    run_due(send_mail=False)  # not due again yet: no extra call to Max
+    assert len(sandbox.requests("GET", "/members/me")) == checks
+
+    # the owner promotes the bot in Max: no update comes; a minute later run-due sees it
+    sandbox.ctl("PATCH", f"/chats/{chat_id}/bot", {"permissions": PERMS})
+    _rewind(group, chat.id, 61)
+    run_due(send_mail=False)
+    s = step(group, "add_members")
+    assert s.status == "succeeded", (s.status, s.last_error, s.next_attempt_at, utcnow())
+    assert set(sandbox.members(chat_id)) >= {e.max_user_id for e in emps}
+    get_session().expire_all()
+    assert get_session().get(MaxChat, chat.id).rights_missing_since is None
+
+
+def test_the_recheck_backs_off_to_ten_minutes_then_daily(app, ctx):
+    from datetime import timedelta
+
+    from migrator.max.models import MaxChat
+    from migrator.max.service import rights_recheck_due, rights_recheck_interval
+
+    now = utcnow()
+    chat = MaxChat(chat_id=-5, status="linked", checked_at=now, rights_missing_since=now)
+    assert rights_recheck_interval(chat, now) == 60
+    assert not rights_recheck_due(chat, now + timedelta(seconds=30))
+    assert rights_recheck_due(chat, now + timedelta(seconds=60))
+    later = now + timedelta(minutes=5)
+    assert rights_recheck_interval(chat, later) == 300
+    assert rights_recheck_interval(chat, now + timedelta(hours=3)) == 600
+    assert rights_recheck_interval(chat, now + timedelta(hours=25)) == 24 * 3600
+    chat.status = "removed"
+    assert not rights_recheck_due(chat, now + timedelta(days=2))
+
+
+def test_a_403_after_a_silent_demotion_postpones_instead_of_failing(world, sandbox, app):
+    org, group, emps, chat_id, admin = world(n=3)
+    past_wave([group], admin)
+    _no_invites(group)
+    sandbox.ctl("PATCH", f"/chats/{chat_id}/bot", {"permissions": ["read_all_messages"]})
+    run_due(send_mail=False)  # the add call gets 403: the chat is re-checked at once
+    s = step(group, "add_members")
+    assert s.status == "due" and "pre-flight" in s.last_error, (s.status, s.last_error)
+    get_session().refresh(group)
+    assert group.needs_attention and "add_remove_members" in (group.attention_reason or "")
 
 
 def test_paused_wave_is_not_claimed(world, sandbox, app):
@@ -319,3 +383,56 @@ def test_announce_crash_before_the_post_reached_max_posts_once(world, sandbox, a
     chat = sandbox.chat(chat_id)
     assert len(chat["messages"]) == 1 and chat["pinned_message_id"]
     assert step(group, "announce").status == "waiting"
+
+
+def test_a_401_stops_all_max_work_once_and_resumes_by_itself(
+        world, sandbox, app, client, login):
+    from datetime import timedelta
+
+    from migrator.mail.models import OutboxMessage
+    from migrator.max import breaker
+    from migrator.waves.models import Setting
+
+    org, group, emps, chat_id, admin = world(n=2)
+    _o2, group2, _e2, chat2, _a2 = world(n=2)
+    past_wave([group, group2], admin)
+    _no_invites(group)
+    _no_invites(group2)
+    token = app.config["MAX_BOT_TOKEN"]
+    app.config["MAX_BOT_TOKEN"] = "revoked-token"  # Max now answers 401
+    run_due(send_mail=False)
+    statuses = [r["status"] for r in sandbox.requests()]
+    assert statuses.count(401) == 1  # the first 401 stopped everything
+    for g in (group, group2):
+        s = step(g, "add_members")
+        assert s.status == "due" and s.attempts == 0 and s.escalated_at is None
+    assert breaker.tripped_at() is not None
+    mails = get_session().scalars(sa.select(OutboxMessage)
+                                  .where(OutboxMessage.kind == "max_auth_failed")).all()
+    assert len(mails) == len({m.to_addr for m in mails}) >= 1
+    get_session().commit()
+    login(client, admin)
+    page = client.get("/max/chats").get_data(as_text=True)
+    assert "Max не принимает токен бота" in page
+    get_session().rollback()
+
+    run_due(send_mail=False)  # within the minute: not even a probe
+    assert [r["status"] for r in sandbox.requests()].count(401) == 1
+
+    app.config["MAX_BOT_TOKEN"] = token  # a valid token again; a minute later:
+    for g in (group, group2):
+        s = step(g, "add_members")  # (expires what was loaded: before the changes)
+        s.next_attempt_at = utcnow() - timedelta(seconds=1)
+        get_session().add(s)
+        get_session().commit()
+    row = get_session().get(Setting, breaker.PROBE_KEY)
+    row.value = (utcnow() - timedelta(minutes=2)).isoformat()
+    get_session().add(row)
+    get_session().commit()
+    run_due(send_mail=False)
+    assert breaker.tripped_at() is None
+    assert step(group, "add_members").status == "succeeded"
+    assert step(group2, "add_members").status == "succeeded"
+    actions = get_session().scalars(sa.select(AuditEvent.action)).all()
+    assert actions.count("max.auth_failed") == 1 and actions.count("max.auth_restored") == 1
+    get_session().rollback()

@@ -11,8 +11,8 @@ from migrator.db import get_engine, get_session
 from migrator.engine.models import Heartbeat
 from migrator.engine.scheduler import build_scheduler
 
-JOB_IDS = {"run_due", "max_catch_up", "outboxes", "reminders", "snapshots", "digest",
-           "directive_escalations"}
+JOB_IDS = {"run_due", "max_catch_up", "max_subscription", "max_rights_daily", "outboxes",
+           "reminders", "snapshots", "digest", "directive_escalations"}
 
 
 def _job_ids(app) -> list[str]:

@@ -18,12 +18,16 @@ from migrator.sandbox.state import SandboxState
 
 @pytest.fixture
 def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
-    """Start sandboxes (``rps=None``: unlimited unless given) on free ports; stop them after."""
+    """Start sandboxes (``rps=None``: unlimited unless given; loopback webhooks allowed unless
+    ``dev_webhooks=False``) on free ports; stop them after."""
     started: list[Sandbox] = []
 
-    def make(*, rps: int | None = None, **state_kwargs: Any) -> Sandbox:
+    def make(
+        *, rps: int | None = None, dev_webhooks: bool = True, **state_kwargs: Any
+    ) -> Sandbox:
         state = SandboxState(bot_username="migrator_bot", **state_kwargs)
-        app = create_sandbox_app(token=TOKEN, rps=rps, state=state)
+        app = create_sandbox_app(token=TOKEN, rps=rps, state=state,
+                                 dev_webhooks=dev_webhooks)
         sb = Sandbox(run_in_thread(app), state)
         started.append(sb)
         return sb

@@ -158,7 +158,8 @@ def test_bot_rights_report_missing_permissions(sandbox):
     c = sandbox.client()
     rights = c.bot_rights(chat_id)
     assert rights.is_admin
-    assert rights.missing() == {"add_remove_members", "pin_message"}
+    assert rights.missing() == {"read_all_messages", "add_remove_members", "pin_message"}
     _, plain = sandbox.chat_with_bot(is_admin=False)
     assert c.bot_permissions(plain) == set()
-    assert c.bot_rights(plain).missing() == {"add_remove_members", "pin_message", "write"}
+    assert c.bot_rights(plain).missing() == {"read_all_messages", "add_remove_members",
+                                             "pin_message"}

@@ -57,8 +57,8 @@ def test_memory_limiter_holds_any_sliding_window_across_threads():
     for t in threads:
         t.join()
     assert len(stamps) == 45
-    assert max_in_window(stamps, 1.0) <= 20
-    assert time.time() - started >= 2.0  # 45 at 20 per 1.1 s needs two full windows
+    assert max_in_window(stamps, 1.0) <= 19  # one request of headroom under the limit
+    assert time.time() - started >= 2.0  # 45 at 19 per second needs two full windows
 
 
 def test_database_limiter_stores_only_a_hash_of_the_label(tmp_path):
@@ -74,23 +74,15 @@ def test_database_limiter_stores_only_a_hash_of_the_label(tmp_path):
     engine.dispose()
 
 
-def _hammer(make_sandbox, db_url: str, bucket: str, seconds: float = 3.0) -> None:
+def _hammer(make_sandbox, db_url: str, bucket: str, seconds: float = 4.0) -> list[dict]:
+    """Two worker processes call ``GET /me`` as fast as the shared limiter lets them."""
     sb = make_sandbox(rps=30)
-    start_at = time.time() + 2.0  # after both workers imported their modules
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)}
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                str(WORKER),
-                db_url,
-                bucket,
-                sb.url,
-                TOKEN,
-                str(start_at),
-                str(seconds),
-            ],
+            [sys.executable, str(WORKER), sb.url, TOKEN, str(seconds), db_url, bucket],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -99,20 +91,32 @@ def _hammer(make_sandbox, db_url: str, bucket: str, seconds: float = 3.0) -> Non
         )
         for _ in range(2)
     ]
+    for p in procs:  # both imported their modules and warmed up: start together
+        assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    start_at = time.time() + 0.3
     results = []
     for p in procs:
-        out, err = p.communicate(timeout=30)
+        p.stdin.write(f"{start_at}\n")
+        p.stdin.flush()
+    for p in procs:
+        out, err = p.communicate(timeout=60)
         assert p.returncode == 0, err
         results.append(json.loads(out.strip().splitlines()[-1]))
 
-    log = [r for r in sb.requests() if r["at"] >= start_at - 0.5]
+    log = [r for r in sb.requests() if r["at"] >= start_at - 0.05]
     assert all(r["status"] != 429 for r in log), [r for r in log if r["status"] == 429][:3]
     assert all(res["errors"] == [] for res in results), results
     assert all(res["calls"] > 10 for res in results), results  # both really shared the budget
     peak = max_in_window([r["at"] for r in log], 1.0)
     assert peak <= 30, peak
-    # the limiter lets work through at close to the allowed rate, not far below it
-    assert len(log) >= 0.75 * 30 * seconds, len(log)
+    # sustained: at least 28.5 requests per second between the first and the last. On a
+    # machine so overloaded that two processes cannot even make 28.5 calls a second, only
+    # the older floor is held (the limiter is then not what slows them down).
+    stamps = sorted(r["at"] for r in log)
+    rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    overloaded = os.getloadavg()[0] > 2 * (os.cpu_count() or 1)
+    assert rate >= (0.75 * 30 if overloaded else 28.5), (rate, len(stamps), os.getloadavg())
+    return results
 
 
 @pytest.mark.slow
@@ -140,3 +144,42 @@ def test_two_processes_share_the_limit_on_postgresql(make_sandbox):
         with engine.begin() as conn:
             conn.execute(sa.delete(table).where(table.c.bucket == bucket_key(label)))
         engine.dispose()
+
+
+def test_a_429_backs_off_every_limiter_sharing_the_bucket(make_sandbox, tmp_path):
+    """One client's 429 holds back another process's client (its own engine and limiter on
+    the same table) for the server's Retry-After."""
+    from migrator.max.client import MaxClient
+    from migrator.max.errors import MaxRateLimited
+
+    db_url = f"sqlite:///{tmp_path / 'backoff.db'}"
+    engines = [sa.create_engine(db_url, connect_args={"timeout": 30}) for _ in range(2)]
+    MaxRateHit.__table__.create(engines[0])
+    label = f"test-{uuid.uuid4()}"
+    first, second = (DatabaseLimiter(e, label, 30) for e in engines)
+    sb = make_sandbox(rps=30)
+    a = MaxClient(sb.url, TOKEN, limiter=first, max_retries=0)
+    b = MaxClient(sb.url, TOKEN, limiter=second, max_retries=0)
+    try:
+        b.get_me()
+        sb.ctl("POST", "/faults", {"fail_429": {"next": 1, "retry_after": 0.6}})
+        with pytest.raises(MaxRateLimited) as exc:
+            a.get_me()
+        assert exc.value.retry_after == pytest.approx(0.6)
+        t0 = time.monotonic()
+        b.get_me()  # waits for the back-off a's 429 recorded
+        assert time.monotonic() - t0 >= 0.5
+    finally:
+        a.close()
+        b.close()
+        for e in engines:
+            e.dispose()
+
+
+def test_memory_limiter_penalty_blocks_all_threads():
+    limiter = MemoryLimiter(30)
+    limiter.acquire()
+    limiter.penalise(0.3)
+    t0 = time.monotonic()
+    limiter.acquire()
+    assert time.monotonic() - t0 >= 0.25

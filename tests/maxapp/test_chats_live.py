@@ -10,8 +10,9 @@ from sqlmodel import select
 from migrator.audit.models import AuditEvent
 from migrator.groups.models import SourceGroup
 from migrator.max.models import MaxChat, MaxUpdate
+from migrator.waves.models import Setting
 
-FULL = ["add_remove_members", "pin_message", "write"]
+FULL = ["read_all_messages", "add_remove_members", "pin_message"]
 
 
 def _chat(ctx, chat_id):
@@ -43,7 +44,7 @@ def test_subscribe_registers_the_webhook_with_the_secret(live_server, sandbox, r
     assert sub.secret == SECRET
     assert set(sub.update_types) == {"bot_added", "bot_removed", "bot_started", "bot_stopped",
                                      "user_added", "user_removed", "chat_title_changed",
-                                     "message_callback"}
+                                     "message_callback", "message_created"}
     assert TOKEN not in result.output and SECRET not in result.output
     status = runner.invoke(args=["max", "status"])
     assert status.exit_code == 0, status.output
@@ -92,7 +93,7 @@ def test_preflight_lists_missing_rights_and_recheck_updates_them(
     _subscribe(runner, ctx)
     owner = sandbox.user("Owner")
     chat_id = sandbox.chat(owner["user_id"], "Без закрепления")
-    sandbox.add_bot(chat_id, ["add_remove_members", "write"])
+    sandbox.add_bot(chat_id, ["read_all_messages", "add_remove_members", "write"])
     chat = wait_for(lambda: (c := _chat(ctx, chat_id)) and c.checked_at and c)
     assert chat.missing_permissions == ["pin_message"]
     page = _get(client, ctx, f"/max/chats/{chat.id}").get_data(as_text=True)
@@ -302,6 +303,16 @@ def test_a_chat_serves_one_organisation_subtree(ctx, make_org, make_group, make_
 
 def test_poll_once_processes_queued_updates_without_a_webhook(
         sandbox, runner, ctx, live_server):
+    # the very first run has no marker: Max gives only the last waiting update
+    early = sandbox.user("Owner")
+    sandbox.chat(early["user_id"], "Пропущенный")
+    for name in ("Первый", "Второй"):
+        uid = sandbox.user(name)["user_id"]
+        sandbox.ctl("POST", f"/users/{uid}/start", {"payload": "x"})
+    result = runner.invoke(args=["max", "poll", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "Done: 1 update(s)." in result.output
+    # from then on the stored marker loses nothing
     owner = sandbox.user("Owner")
     cid = sandbox.chat(owner["user_id"], "Через опрос")
     sandbox.add_bot(cid, ["write"])
@@ -312,13 +323,24 @@ def test_poll_once_processes_queued_updates_without_a_webhook(
     assert "Done: 2 update(s)." in result.output
     chat = _chat(ctx, cid)
     assert chat.title == "Через опрос" and chat.missing_permissions == [
-        "add_remove_members", "pin_message"]
+        "read_all_messages", "add_remove_members", "pin_message"]
     n = ctx.scalar(sa.select(sa.func.count()).select_from(MaxUpdate))
     ctx.rollback()
-    assert n == 2
+    assert n == 3
+    assert ctx.get(Setting, "max.poll_marker") is not None
+    ctx.rollback()
     # nothing left: a second run processes nothing
     result = runner.invoke(args=["max", "poll", "--once"])
     assert "Done: 0 update(s)." in result.output
+    # two runs in a row with updates waiting lose none
+    sandbox.ctl("POST", f"/chats/{cid}/title", {"title": "Переименован"})
+    sandbox.ctl("POST", f"/chats/{cid}/members", {"user_id": sandbox.user("Ещё")["user_id"]})
+    first = runner.invoke(args=["max", "poll", "--once"])
+    second = runner.invoke(args=["max", "poll", "--once"])
+    assert "Done: 2 update(s)." in first.output and "Done: 0 update(s)." in second.output
+    kinds = ctx.scalars(sa.select(MaxUpdate.update_type).order_by(MaxUpdate.id)).all()
+    ctx.rollback()
+    assert kinds[-2:] == ["chat_title_changed", "user_added"]
     # with a webhook subscribed, polling is refused unless forced
     _subscribe(runner, ctx)
     result = runner.invoke(args=["max", "poll", "--once"])
@@ -366,4 +388,4 @@ def test_a_chat_whose_first_check_failed_is_checked_by_process_pending(
     assert result.exit_code == 0 and "Chats re-checked: 1" in result.output, result.output
     chat = _chat(ctx, cid)
     assert chat.title == "Проверка позже" and chat.missing_permissions == [
-        "add_remove_members", "pin_message"]
+        "read_all_messages", "add_remove_members", "pin_message"]

@@ -259,15 +259,22 @@ def test_every_update_taken_in_is_audited_once_as_max(ctx, deliver, make_org, ma
     make_employee(org, max_user_id=8901)
     deliver(bot_added(-700, T0, user_id=8901))  # the chat now belongs to the adder's org
     updates = [user_added(-700, T0 + 1, 555), title_changed(-700, T0 + 2, "Новое имя"),
-               user_removed(-700, T0 + 3, 555), {"update_type": "message_created",
+               user_removed(-700, T0 + 3, 555), {"update_type": "message_callback",
                                                  "timestamp": T0 + 4, "chat_id": -700}]
     for update in updates:
         assert deliver(update).status_code == 200
         assert deliver(update).status_code == 200  # Max's retry: no second event
+    # a message in a group chat is not ours to keep: answered, neither stored nor audited
+    chat_message = {"update_type": "message_created", "timestamp": T0 + 5,
+                    "message": {"sender": {"user_id": 555, "is_bot": False},
+                                "recipient": {"chat_id": -700, "chat_type": "chat"},
+                                "timestamp": T0 + 5, "body": {"mid": "m1", "text": "Привет"}}}
+    assert deliver(chat_message).status_code == 200
+    assert _count(ctx, MaxUpdate) == 5
     events = ctx.scalars(sa.select(AuditEvent).where(AuditEvent.action == "max.update")
                          .order_by(AuditEvent.seq)).all()
     summaries = [json.loads(e.summary) for e in events]
     assert [s["update_type"] for s in summaries] == [
-        "bot_added", "user_added", "chat_title_changed", "user_removed", "message_created"]
+        "bot_added", "user_added", "chat_title_changed", "user_removed", "message_callback"]
     assert {s["chat_id"] for s in summaries} == {-700}
     assert {(e.actor_type, e.org_id) for e in events} == {("max", org.id)}

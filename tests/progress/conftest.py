@@ -39,7 +39,8 @@ def tree(ctx, make_org, make_employee, make_group):
     for e in a_emps + x_emps + b_emps:
         e.created_at = now - timedelta(days=10)
     chat = MaxChat(chat_id=-1001, title="Чат А1", status="linked", org_id=a1.id,
-                   bot_is_admin=True, bot_permissions="add_remove_members,pin_message,write")
+                   bot_is_admin=True,
+                   bot_permissions="read_all_messages,add_remove_members,pin_message")
     chat_a = MaxChat(chat_id=-1002, title="Чат А", status="linked", org_id=a.id,
                      bot_is_admin=True, bot_permissions="write")  # lacks rights
     chat_b = MaxChat(chat_id=-1003, title="Чат Б", status="removed", org_id=b.id,

@@ -1,0 +1,79 @@
+"""Stopped bots and dialog messages: bot_stopped silences the bot for that person; a message
+written to the bot gets a short help answer, at most once a day per person; messages in
+group chats are not kept."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from migrator.max import service
+from migrator.max.models import MaxDialogUser, MaxUpdate
+from migrator.people.invite_models import BotMessage
+from migrator.people.invites import queue_bot_message, send_bot_messages
+
+
+def _poll(runner, ctx):
+    result = runner.invoke(args=["max", "poll", "--once"])
+    ctx.rollback()
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _send(ctx):
+    ctx.commit()
+    with service.get_client(max_retries=0) as client:
+        sent = send_bot_messages(client)
+    ctx.rollback()
+    return sent
+
+
+def _dialog(sandbox, uid):
+    """The bot's messages in the user's dialog."""
+    return [m["body"]["text"] for m in sandbox.ctl("GET", f"/users/{uid}/messages")["messages"]
+            if m["sender"]["is_bot"]]
+
+
+def test_help_answer_once_a_day_and_nothing_after_stop(sandbox, runner, ctx):
+    _poll(runner, ctx)  # the marker: from now on nothing is lost
+    uid = sandbox.user("Вопросов")["user_id"]
+    sandbox.ctl("POST", f"/users/{uid}/start", {"payload": "unknown-token"})
+    sandbox.ctl("POST", f"/users/{uid}/write", {"text": "Что это за бот?"})
+    sandbox.ctl("POST", f"/users/{uid}/write", {"text": "Ау?"})
+    assert "3 update(s)" in _poll(runner, ctx)
+    keys = ctx.scalars(sa.select(BotMessage.idem_key).order_by(BotMessage.id)).all()
+    ctx.rollback()
+    assert [k.split(":")[0] for k in keys] == ["botreply", "bothelp"]  # one help a day
+    assert _send(ctx) == 2
+    texts = _dialog(sandbox, uid)
+    assert len(texts) == 2 and "Migrator" in texts[1] and "координатор" in texts[1]
+
+    # stopped: no more bot messages, not even ones already queued
+    sandbox.ctl("POST", f"/users/{uid}/stop")
+    _poll(runner, ctx)
+    assert ctx.get(MaxDialogUser, uid).stopped
+    ctx.rollback()
+    queue_bot_message("test:after-stop", uid, "Напоминание")
+    assert _send(ctx) == 0
+    row = ctx.scalars(sa.select(BotMessage).where(BotMessage.idem_key == "test:after-stop")).one()
+    assert row.status == "failed" and "stopped" in row.last_error
+    ctx.rollback()
+    assert len(_dialog(sandbox, uid)) == 2
+
+    # Start again: the bot may write again
+    sandbox.ctl("POST", f"/users/{uid}/start", {"payload": "x"})
+    _poll(runner, ctx)
+    assert not ctx.get(MaxDialogUser, uid).stopped
+    ctx.rollback()
+
+
+def test_group_chat_messages_are_not_kept(sandbox, runner, ctx):
+    _poll(runner, ctx)
+    owner = sandbox.user("Owner")["user_id"]
+    cid = sandbox.chat(owner, "Рабочий чат")
+    sandbox.ctl("POST", f"/chats/{cid}/messages", {"user_id": owner, "text": "Всем привет"})
+    _poll(runner, ctx)
+    kinds = ctx.scalars(sa.select(MaxUpdate.update_type)).all()
+    ctx.rollback()
+    assert "message_created" not in kinds
+    assert ctx.scalar(sa.select(sa.func.count()).select_from(BotMessage)) == 0
+    ctx.rollback()
