@@ -1,7 +1,7 @@
 """max: when the bot's rights in a chat were first found incomplete (re-check back-off)
 
 Revision ID: 0020
-Revises: 0009
+Revises: 0080
 
 Max sends no update when an owner promotes or demotes the bot, so the app re-checks the
 rights of a chat that lacks some: within a minute of a step being postponed for them, then
@@ -13,7 +13,7 @@ from alembic import op
 from migrator.db import UTCDateTime
 
 revision = "0020"
-down_revision = "0009"
+down_revision = "0080"
 branch_labels = None
 depends_on = None
 
