@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DEFAULT_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105 (refused in production)
 # The Max Bot API's pattern for a webhook secret (SubscriptionRequestBody.secret)
 WEBHOOK_SECRET_RE = re.compile(r"^[a-zA-Z0-9_-]{5,256}$")
+MIN_SECRET_LENGTH = 32
 
 
 class ConfigError(RuntimeError):
@@ -134,6 +135,19 @@ SETTINGS: tuple[Setting, ...] = (
     _S("MAX_CONTENT_LENGTH", int, None, minimum=1, optional=True),
     # The employee list counts exactly up to this many rows, then says "more than".
     _S("EMPLOYEE_COUNT_LIMIT", int, 1000, minimum=1),
+    # --- security ---
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted.
+    _S("MIGRATOR_TRUSTED_PROXIES", int, 0, minimum=0),
+    # A signed-in session ends after this long without a request, and this long after
+    # the sign-in whatever happens.
+    _S("SESSION_IDLE_MINUTES", int, 8 * 60, minimum=1),
+    _S("SESSION_MAX_DAYS", int, 7, minimum=1),
+    # API tokens expire this many days after they were created.
+    _S("API_TOKEN_DAYS", int, 180, minimum=1),
+    # Largest webhook body accepted (Max sends small updates); 413 beyond.
+    _S("WEBHOOK_MAX_BYTES", int, 256 * 1024, minimum=1),
+    # 1: every admin must sign in with a TOTP code as well as the password.
+    _S("MIGRATOR_ADMIN_2FA", _bool, False),
     # Directives: an organisation more than this many percentage points behind a
     # milestone's trajectory is escalated (attention item, weekly e-mail to its head).
     _S("DIRECTIVE_LAG_POINTS", int, 10, minimum=0),
@@ -206,16 +220,20 @@ def validate_config(cfg: Mapping) -> None:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"MIGRATOR_TZ is not a known time zone: {cfg['MIGRATOR_TZ']!r}") from exc
     if cfg["ENV"] == "production":
-        if cfg["SECRET_KEY"] == DEFAULT_SECRET_KEY or len(cfg["SECRET_KEY"]) < 16:
-            raise ConfigError("SECRET_KEY must be set to a long random value in production")
-        if not cfg["MAX_WEBHOOK_SECRET"]:
-            raise ConfigError("MAX_WEBHOOK_SECRET must be set in production")
-        if not WEBHOOK_SECRET_RE.match(cfg["MAX_WEBHOOK_SECRET"]):
-            raise ConfigError("MAX_WEBHOOK_SECRET must be 5-256 characters of A-Z, a-z, 0-9, "
-                              "'_' and '-' (the Max Bot API refuses any other)")
+        if cfg["SECRET_KEY"] == DEFAULT_SECRET_KEY or not looks_random(cfg["SECRET_KEY"]):
+            raise ConfigError(f"SECRET_KEY must be a random value of at least "
+                              f"{MIN_SECRET_LENGTH} characters in production")
+        webhook_secret = cfg["MAX_WEBHOOK_SECRET"] or ""
+        if not (WEBHOOK_SECRET_RE.match(webhook_secret) and looks_random(webhook_secret)):
+            raise ConfigError(f"MAX_WEBHOOK_SECRET must be a random value of at least "
+                              f"{MIN_SECRET_LENGTH} characters of A-Z, a-z, 0-9, '_' and '-' "
+                              f"in production (the Max Bot API refuses any other)")
         if not webhook_address_ok(cfg["MIGRATOR_BASE_URL"]):
             raise ConfigError("MIGRATOR_BASE_URL must be https:// on port 443 in production: "
-                              "Max delivers webhooks there only")
+                              "Max delivers webhooks there only, and secure cookies and HSTS "
+                              "depend on it")
+        if not cfg["SESSION_COOKIE_SECURE"]:
+            raise ConfigError("SESSION_COOKIE_SECURE must not be turned off in production")
     if cfg["LOG_FORMAT"] not in ("text", "json"):
         raise ConfigError(f"LOG_FORMAT must be 'text' or 'json', got {cfg['LOG_FORMAT']!r}")
     for setting in SETTINGS:
@@ -223,3 +241,8 @@ def validate_config(cfg: Mapping) -> None:
             setting.check(cfg[setting.name])
     if cfg["DIRECTIVE_LAG_POINTS"] > 100:
         raise ConfigError("DIRECTIVE_LAG_POINTS must be at most 100")
+
+
+def looks_random(secret: str) -> bool:
+    """Long enough and not a repeated pattern: at least 32 characters, 10 of them distinct."""
+    return len(secret) >= MIN_SECRET_LENGTH and len(set(secret)) >= 10

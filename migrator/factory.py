@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from dotenv import load_dotenv
-from flask import Flask, g, request
+from flask import Flask, g, jsonify, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from migrator import db
 from migrator import models as _models  # noqa: F401 (every table on SQLModel.metadata)
@@ -23,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config_overrides: dict | None = None) -> Flask:
     """Application factory: settings, database, i18n, auth, blueprints, CLI."""
-    app = Flask(
+    app = MigratorFlask(
         __name__,
         instance_path=str(ROOT / "instance"),
         instance_relative_config=True,
@@ -38,6 +44,8 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     validate_config(app.config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    # Ids in paths fit the databases' 64-bit integers: a larger number is a 404, not a 500.
+    app.url_map.converters["int"] = BoundedIntConverter
     init_logging(app)
     db.init_app(app)
     init_i18n(app)
@@ -45,6 +53,14 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     register_blueprints(app)
     register_cli(app)
     return app
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:...>`` limited to what a 64-bit signed database column holds."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 (werkzeug's signature)
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def _load_dotenv() -> None:
@@ -78,10 +94,46 @@ def init_logging(app: Flask) -> None:
         handler.addFilter(redact)
 
 
+API_PREFIX = "/api/"
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIX)
+
+
+class PageSessionInterface(SecureCookieSessionInterface):
+    """Signed-cookie sessions for the pages only: the API neither reads nor sets a cookie.
+
+    Under ``/api/`` the session is always empty and never saved, so a cookie a client kept
+    neither authenticates an API call (the API takes Bearer tokens only) nor collides with
+    one (Flask-Login's "strong" protection against a stale cookie).
+    """
+
+    def open_session(self, app, request):
+        if is_api_path(request.path):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response):
+        if is_api_path(request.path):
+            return
+        super().save_session(app, session, response)
+
+
 def init_security(app: Flask) -> None:
+    proxies = app.config["MIGRATOR_TRUSTED_PROXIES"]
+    if proxies:  # the client address and scheme from X-Forwarded-* of that many proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    app.session_interface = PageSessionInterface()
+    app.permanent_session_lifetime = timedelta(days=app.config["SESSION_MAX_DAYS"])
     csrf = CSRFProtect(app)
     app.extensions["migrator.csrf"] = csrf
     init_auth(app)
+
+    @app.errorhandler(500)
+    def _server_error(exc):
+        """An unexpected error: JSON under ``/api/``, the default page elsewhere."""
+        return _json_error(exc) if is_api_path(request.path) else exc
 
     @app.before_request
     def _request_id():
@@ -102,7 +154,34 @@ def init_security(app: Flask) -> None:
         if app.config["SESSION_COOKIE_SECURE"]:
             h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         h.setdefault("X-Request-Id", g.get("request_id", ""))
+        if _signed_in() and not is_api_path(request.path):
+            h["Cache-Control"] = "no-store"
         return response
+
+
+def _signed_in() -> bool:
+    return bool(g.get("_login_user")) and current_user.is_authenticated
+
+
+def _json_error(exc: HTTPException):
+    code = exc.code or 500
+    body = {"error": (exc.name or "error").lower().replace(" ", "_"),
+            "message": exc.description or ""}
+    response = jsonify(body)
+    response.status_code = code
+    allowed = getattr(exc, "valid_methods", None)
+    if code == 405 and allowed:
+        response.headers["Allow"] = ", ".join(allowed)
+    return response
+
+
+class MigratorFlask(Flask):
+    """Flask with JSON errors under ``/api/`` (404, 405, 500… never an HTML page there)."""
+
+    def handle_http_exception(self, e: HTTPException):
+        if is_api_path(request.path) and e.code is not None and e.code >= 400:
+            return _json_error(e)
+        return super().handle_http_exception(e)
 
 
 def register_blueprints(app: Flask) -> None:

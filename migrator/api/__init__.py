@@ -29,8 +29,19 @@ _PATHS: dict[str, dict] = {}
 _SCHEMAS: dict[str, dict] = {}
 
 
+ERROR_RESPONSE = {"description": "An error (400, 401, 403, 404, 405, 409, 413, 500…)",
+                  "content": {"application/json": {
+                      "schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
 def describe(path: str, method: str, operation: dict, schemas: dict | None = None) -> None:
-    """Add an operation to the OpenAPI document served at ``/api/v1/openapi.json``."""
+    """Add an operation to the OpenAPI document served at ``/api/v1/openapi.json``.
+
+    Every operation may also answer a JSON error (``default``): the API's errors all have
+    the ``Error`` shape.
+    """
+    operation = {**operation, "responses": {**operation.get("responses", {}),
+                                            "default": ERROR_RESPONSE}}
     _PATHS.setdefault(path, {})[method.lower()] = operation
     _SCHEMAS.update(schemas or {})
 
@@ -64,7 +75,8 @@ def api_error(status: int, error: str, message: str, details=None):
 
 
 def token_required(view):
-    """The caller must be authenticated by a Bearer token (or a session) — else 401 JSON."""
+    """The caller must be authenticated by a Bearer token (the API has no session) — else
+    401 JSON."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):

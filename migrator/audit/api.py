@@ -12,6 +12,7 @@ from flask_login import current_user
 from migrator.api import api_error, bp, describe, token_required
 from migrator.audit import query
 from migrator.audit.query import AuditFilter
+from migrator.core.params import parse_int
 from migrator.db import get_session
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
@@ -22,8 +23,8 @@ def _since_to_seq(raw: str) -> int | None:
     raw = raw.strip()
     if not raw:
         return 0
-    if raw.isdigit():
-        return int(raw)
+    if raw.isascii() and raw.isdigit():
+        return parse_int(raw)  # None (400) beyond any seq
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
@@ -42,11 +43,8 @@ def audit_events():
     since = _since_to_seq(request.args.get("since", ""))
     if since is None:
         return api_error(400, "bad_since", "since must be an event seq or an ISO 8601 time.")
-    try:
-        limit = int(request.args.get("limit", DEFAULT_LIMIT))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_LIMIT:
+    limit = parse_int(request.args.get("limit", DEFAULT_LIMIT), 1, MAX_LIMIT)
+    if limit is None:
         return api_error(400, "bad_limit", f"limit must be between 1 and {MAX_LIMIT}.")
     f = AuditFilter.from_args(request.args)
     if f.errors:

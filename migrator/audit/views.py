@@ -23,6 +23,7 @@ from migrator.audit import query
 from migrator.audit.query import AuditFilter
 from migrator.audit.service import canonical_content, compute_hash, record
 from migrator.auth.service import roles_required
+from migrator.core.params import int_arg
 from migrator.db import get_session, utcnow
 from migrator.org.models import Organisation
 
@@ -33,11 +34,7 @@ ACTOR_TYPES = {"user": _l("user"), "job": _l("job"), "max": _l("Max"), "system":
 
 
 def _int_arg(name: str) -> int | None:
-    try:
-        value = int(request.args.get(name, ""))
-    except ValueError:
-        return None
-    return value if value >= 0 else None
+    return int_arg(name, None, strict=False)
 
 
 def org_labels(org_ids) -> dict[int, Organisation]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, flash, redirect, request, url_for
+from flask import Flask, flash, g, redirect, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, login_url
 
@@ -26,3 +26,9 @@ def init_app(app: Flask) -> None:
             return redirect(url_for(login.login_view))
         flash(login.login_message, login.login_message_category)
         return redirect(login_url(login.login_view, next_url=request.url))
+
+    @app.before_request
+    def _user_of_this_request():
+        """The user comes from this request's cookie or token, never from an app context
+        that outlived an earlier request."""
+        g.pop("_login_user", None)

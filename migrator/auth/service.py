@@ -8,15 +8,24 @@ import secrets
 from datetime import timedelta
 from functools import wraps
 
+import pyotp
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import abort, current_app, request
 from flask_login import current_user
 from sqlmodel import select
+from zxcvbn import zxcvbn
 
 from migrator.audit.service import record
-from migrator.auth.models import ROLES, ApiToken, LoginAttempt, User, UserOrgScope
+from migrator.auth.models import (
+    ROLES,
+    ApiToken,
+    AuthEventWindow,
+    LoginAttempt,
+    User,
+    UserOrgScope,
+)
 from migrator.db import get_session, utcnow
 from migrator.org.models import Organisation
 
@@ -24,6 +33,10 @@ _hasher = PasswordHasher()
 # A hash to verify against when the e-mail is unknown, so timing does not tell.
 _DUMMY_HASH = _hasher.hash("dummy-password-for-timing")
 TOKEN_PREFIX = "mgr_"  # noqa: S105 (a prefix, not a secret)
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 200
+MIN_PASSWORD_SCORE = 3  # zxcvbn: 0 (a common password) … 4 (strong)
+TOKEN_TOUCH_SECONDS = 60  # last_used_at is written at most once a minute per token
 
 
 class AuthError(ValueError):
@@ -50,11 +63,40 @@ def get_user_by_email(email: str) -> User | None:
 
 
 def load_user(user_id: str) -> User | None:
-    try:
-        user = get_session().get(User, int(user_id))
-    except (TypeError, ValueError):
+    """Flask-Login user loader: ``"<id>:<session_version>"`` of an active user; a session of
+    an older version (signed out, new password, deactivated since) is refused."""
+    raw_id, _, raw_version = str(user_id).partition(":")
+    if not (raw_id.isascii() and raw_id.isdigit() and raw_version.isascii()
+            and raw_version.isdigit()) or len(raw_id) > 18 or len(raw_version) > 18:
         return None
-    return user if user and user.is_active else None
+    user = get_session().get(User, int(raw_id))
+    if user is None or not user.is_active or user.session_version != int(raw_version):
+        return None
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """Every session of ``user`` stops working (its cookie names an older version)."""
+    user.session_version = (user.session_version or 0) + 1
+    get_session().add(user)
+
+
+def password_problem(password: str, email: str = "", full_name: str = "") -> str | None:
+    """Why ``password`` is too weak, or ``None``: at least 12 characters, not a common or
+    guessable one (zxcvbn), not the e-mail or the name."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"the password must have at least {MIN_PASSWORD_LENGTH} characters"
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"the password must have at most {MAX_PASSWORD_LENGTH} characters"
+    lowered = password.lower()
+    personal = [v.strip().lower() for v in (email, email.split("@")[0], full_name,
+                                            *full_name.split()) if v and len(v.strip()) >= 4]
+    # The e-mail address or the name, alone or as the larger part of the password.
+    if any(p in lowered and 2 * len(p) >= len(lowered) for p in personal):
+        return "the password must not be made of the e-mail address or the name"
+    if zxcvbn(password, user_inputs=personal)["score"] < MIN_PASSWORD_SCORE:
+        return "the password is too common or too easy to guess"
+    return None
 
 
 def create_user(email: str, password: str, role: str, org_codes: list[str] = (),
@@ -62,8 +104,9 @@ def create_user(email: str, password: str, role: str, org_codes: list[str] = (),
     """Create (or update) a user with a role and organisation scopes; not committed."""
     if role not in ROLES:
         raise AuthError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
-    if len(password) < 8:
-        raise AuthError("the password must have at least 8 characters")
+    problem = password_problem(password, email, full_name)
+    if problem:
+        raise AuthError(problem)
     if role == "coordinator" and not org_codes:
         raise AuthError("a coordinator needs at least one --org")
     session = get_session()
@@ -78,6 +121,8 @@ def create_user(email: str, password: str, role: str, org_codes: list[str] = (),
     action = "user.update" if user else "user.create"
     if user is None:
         user = User(email=email, password_hash="", role=role)
+    if user.id is not None:  # a new password or role ends the sessions of before
+        end_sessions(user)
     user.password_hash = hash_password(password)
     user.role = role
     user.full_name = full_name or user.full_name
@@ -91,6 +136,33 @@ def create_user(email: str, password: str, role: str, org_codes: list[str] = (),
     return user
 
 
+def second_factor_ok(user: User, code: str | None) -> bool:
+    """No second factor set up, or ``code`` is the current TOTP code (±30 s)."""
+    if not user.totp_secret:
+        return True
+    code = (code or "").strip().replace(" ", "")
+    return code.isascii() and code.isdigit() and pyotp.TOTP(user.totp_secret).verify(
+        code, valid_window=1)
+
+
+def second_factor_missing(user: User) -> bool:
+    """``MIGRATOR_ADMIN_2FA``: an admin without a TOTP secret may not sign in."""
+    return (current_app.config["MIGRATOR_ADMIN_2FA"] and user.role == "admin"
+            and not user.totp_secret)
+
+
+def set_totp(user: User, enabled: bool) -> str | None:
+    """A new TOTP secret for ``user`` (returned, to enrol an app) or none; audited, and every
+    session ends. Not committed."""
+    from migrator.audit.service import record
+
+    user.totp_secret = pyotp.random_base32() if enabled else None
+    end_sessions(user)
+    record("user.totp_on" if enabled else "user.totp_off", object_type="user",
+           object_id=user.id, summary={"email": user.email})
+    return user.totp_secret
+
+
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -98,9 +170,56 @@ def _hash_token(token: str) -> str:
 def create_api_token(user: User) -> str:
     """A new API token for ``user``; only its hash is stored. Not committed."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    get_session().add(ApiToken(user_id=user.id, token_hash=_hash_token(token), prefix=token[:10]))
-    record("token.create", object_type="user", object_id=user.id, summary={"prefix": token[:10]})
+    now = utcnow()
+    expires = now + timedelta(days=current_app.config["API_TOKEN_DAYS"])
+    get_session().add(ApiToken(user_id=user.id, token_hash=_hash_token(token), prefix=token[:10],
+                               created_at=now, expires_at=expires))
+    record("token.create", object_type="user", object_id=user.id,
+           summary={"prefix": token[:10], "expires_at": expires.isoformat()})
     return token
+
+
+def user_tokens(user: User) -> list[ApiToken]:
+    return list(get_session().exec(select(ApiToken).where(ApiToken.user_id == user.id)
+                                   .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+
+
+def token_state(token: ApiToken) -> str:
+    """``active``, ``revoked`` or ``expired``."""
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= utcnow():
+        return "expired"
+    return "active"
+
+
+def revoke_token(token: ApiToken) -> bool:
+    """Revoke ``token`` (audited); False if it was revoked already. Not committed."""
+    from migrator.audit.service import record
+
+    if token.revoked_at is not None:
+        return False
+    token.revoked_at = utcnow()
+    get_session().add(token)
+    record("token.revoke", object_type="user", object_id=token.user_id,
+           summary={"prefix": token.prefix})
+    return True
+
+
+def tokens_by_prefix(prefix: str) -> list[ApiToken]:
+    return list(get_session().exec(select(ApiToken).where(ApiToken.prefix == prefix.strip())))
+
+
+def set_active(user: User, active: bool) -> None:
+    """Deactivate (every session and token stops working) or activate again; audited."""
+    from migrator.audit.service import record
+
+    user.is_active = active
+    if not active:
+        end_sessions(user)
+    get_session().add(user)
+    record("user.activate" if active else "user.deactivate", object_type="user",
+           object_id=user.id, summary={"email": user.email})
 
 
 def load_user_from_bearer(req) -> User | None:
@@ -112,15 +231,25 @@ def load_user_from_bearer(req) -> User | None:
     if not token:
         return None
     session = get_session()
+    now = utcnow()
     row = session.exec(
         select(ApiToken).where(ApiToken.token_hash == _hash_token(token),
-                               ApiToken.revoked_at.is_(None))
+                               ApiToken.revoked_at.is_(None),
+                               sa.or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now))
     ).first()
     # The lookup is by hash; compare again in constant time for good measure.
     if row is None or not hmac.compare_digest(row.token_hash, _hash_token(token)):
         return None
     user = session.get(User, row.user_id)
-    return user if user and user.is_active else None
+    if user is None or not user.is_active:
+        return None
+    if row.last_used_at is None or now - row.last_used_at > timedelta(
+            seconds=TOKEN_TOUCH_SECONDS):
+        # Its own short transaction, before the view does anything (a GET never commits).
+        session.execute(sa.update(ApiToken).where(ApiToken.id == row.id)
+                        .values(last_used_at=now))
+        session.commit()
+    return user
 
 
 # --- sign-in throttling ---------------------------------------------------------------
@@ -142,7 +271,44 @@ def login_locked(email: str, client_ip: str) -> bool:
 
 
 def note_failed_login(email: str, client_ip: str) -> None:
-    get_session().add(LoginAttempt(email=normalise_email(email)[:320], client_ip=client_ip))
+    session = get_session()
+    since = utcnow() - timedelta(seconds=current_app.config["LOGIN_WINDOW_SECONDS"])
+    session.execute(sa.delete(LoginAttempt).where(LoginAttempt.at < since))  # stays small
+    session.add(LoginAttempt(email=normalise_email(email)[:320], client_ip=client_ip[:64]))
+
+
+def audit_attempt(action: str, email: str, client_ip: str) -> int | None:
+    """Failed or throttled sign-ins: one audit event per e-mail/address and window.
+
+    Returns how many attempts the event written now stands for (this one and those
+    since the previous event), or ``None`` when the attempt only counts towards the next
+    event. Not committed.
+    """
+    from migrator.audit.service import Actor, record
+
+    session = get_session()
+    now = utcnow()
+    window = timedelta(seconds=current_app.config["LOGIN_WINDOW_SECONDS"])
+    email = normalise_email(email)[:320]
+    key = (AuthEventWindow.action == action, AuthEventWindow.email == email,
+           AuthEventWindow.client_ip == client_ip[:64])
+    row = session.exec(select(AuthEventWindow).where(*key).with_for_update()).first()
+    if row is not None and now - row.started_at < window:
+        row.pending += 1
+        session.add(row)
+        return None
+    attempts = (row.pending if row else 0) + 1
+    if row is None:
+        session.execute(sa.delete(AuthEventWindow).where(AuthEventWindow.started_at < now - window,
+                                                         AuthEventWindow.pending == 0))
+        row = AuthEventWindow(action=action, email=email, client_ip=client_ip[:64],
+                              started_at=now)
+    row.started_at, row.pending = now, 0
+    session.add(row)
+    record(action, object_type="user", actor=Actor("user", None, email or client_ip),
+           summary={"email": email, "attempts": attempts,
+                    "window_seconds": int(window.total_seconds())})
+    return attempts
 
 
 def clear_failed_logins(email: str) -> None:

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from flask import request, url_for
 
+from migrator.core.params import int_arg
 from migrator.db import get_session
+
+MAX_PAGE = 1_000_000  # a page number beyond any list (an OFFSET the database still takes)
 
 
 @dataclass
@@ -62,10 +65,7 @@ def paginate(query, *, sorts: dict, default_sort: str, per_page: int = 50,
     if sort not in sorts:
         sort = default_sort
     desc = request.args.get("desc") == "1"
-    try:
-        number = max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        number = 1
+    number = int_arg("page", 1, lo=1, hi=MAX_PAGE, strict=False)
     session = get_session()
     capped = False
     if count_limit is not None:

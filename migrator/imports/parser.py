@@ -9,10 +9,18 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
+
+# Hard limits, enforced while reading (an XLSX may declare ``A1:XFD1048576`` in 1.5 KB).
+MAX_ROWS = 200_000  # data rows of a file (memberships: MAX_MEMBER_ROWS)
+MAX_MEMBER_ROWS = 500_000
+MAX_COLUMNS = 50
+MAX_XLSX_RATIO = 100  # uncompressed / compressed size of any part of an XLSX package
+MAX_XLSX_UNPACKED = 200 * 1024 * 1024  # all parts of an XLSX package together, unpacked
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,7 @@ class Spec:
     required: tuple[str, ...]
     optional: tuple[str, ...]
     max_length: dict[str, int]
+    max_rows: int = MAX_ROWS
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -41,7 +50,8 @@ SPECS: dict[str, Spec] = {
         ("key", "name", "platform", "org_code"), ("owner_email",),
         {"key": 128, "name": 500, "platform": 16, "org_code": 64, "owner_email": 320},
     ),
-    "members": Spec(("group_key", "email"), (), {"group_key": 128, "email": 320}),
+    "members": Spec(("group_key", "email"), (), {"group_key": 128, "email": 320},
+                    MAX_MEMBER_ROWS),
     "transition_acts": Spec(
         ("org_code",), ("act_number", "act_date", "exemption", "exemption_reason"),
         {"org_code": 64, "act_number": 100, "act_date": 32, "exemption": 64,
@@ -140,19 +150,53 @@ def _records_csv(data: bytes, errors: list[RowError]):
         errors.append(RowError(line, "", _l("unreadable CSV: %(error)s", error=str(exc))))
 
 
+# What a broken or hostile workbook raises inside openpyxl (XML parsed with defusedxml).
+_XLSX_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, KeyError, OSError,
+                ValueError, TypeError, IndexError, AttributeError, SyntaxError, EOFError)
+
+
+def _xlsx_package_ok(data: bytes, errors: list[RowError]) -> bool:
+    """Refuse a ZIP bomb before anything is unpacked: each part's compression ratio and
+    the unpacked size of all parts are bounded."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        errors.append(RowError(0, "", _l("the file is not a readable XLSX workbook")))
+        return False
+    total = sum(p.file_size for p in parts)
+    if total > MAX_XLSX_UNPACKED or any(
+            p.file_size > 1024 * 1024 and p.file_size > MAX_XLSX_RATIO * max(p.compress_size, 1)
+            for p in parts):
+        errors.append(RowError(0, "", _l("the XLSX file is packed suspiciously densely "
+                                         "(a ZIP bomb?); save it again or use CSV")))
+        return False
+    return True
+
+
 def _records_xlsx(data: bytes, errors: list[RowError]):
     from openpyxl import load_workbook
 
+    if not _xlsx_package_ok(data, errors):
+        return
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError):
+    except _XLSX_ERRORS:
         errors.append(RowError(0, "", _l("the file is not a readable XLSX workbook")))
         return
     try:
         if not wb.worksheets:
             return
-        for number, values in enumerate(wb.worksheets[0].iter_rows(values_only=True), 1):
-            yield number, [_cell(v) for v in values]
+        sheet = wb.worksheets[0]
+        if hasattr(sheet, "reset_dimensions"):
+            sheet.reset_dimensions()  # never pad rows to a declared (possibly huge) range
+        # One column more than allowed, to notice a value there; cells beyond are not read.
+        rows = sheet.iter_rows(max_col=MAX_COLUMNS + 1, values_only=True)
+        empty = (None,) * (MAX_COLUMNS + 1)
+        for number, values in enumerate(rows, 1):
+            yield number, ([] if values == empty else [_cell(v) for v in values])
+    except _XLSX_ERRORS:
+        errors.append(RowError(0, "", _l("the file is not a readable XLSX workbook")))
     finally:
         wb.close()
 
@@ -172,7 +216,17 @@ def parse(kind: str, filename: str, data: bytes, max_bytes: int) -> ParsedFile:
         data, errors)
     header: list[str] | None = None
     for line, cells in records:
-        cells = [c.strip() for c in cells]
+        if line > spec.max_rows + 1:  # the header and max_rows data rows
+            errors.append(RowError(0, "", _l("the file has more than %(max)d rows; split it",
+                                             max=spec.max_rows)))
+            result.rows = []
+            return result
+        if len(cells) > MAX_COLUMNS and any(c.strip() for c in cells[MAX_COLUMNS:]):
+            errors.append(RowError(line, "", _l("more than %(max)d columns",
+                                                max=MAX_COLUMNS)))
+            result.rows = []
+            return result
+        cells = [c.strip() for c in cells[:MAX_COLUMNS]]
         if not any(cells):
             continue  # blank lines (and Excel's empty trailing rows) carry nothing
         if header is None:

@@ -8,12 +8,14 @@ from sqlmodel import select
 
 from migrator.api import api_error, bp, describe, token_required, write_required
 from migrator.auth.service import scoped
+from migrator.core.params import INT64_MAX, parse_int
 from migrator.db import get_session
 from migrator.groups.models import SourceGroup
 from migrator.max import service
 from migrator.max.models import CHAT_STATUSES, MaxChat
 
 MAX_LIMIT = 1000
+MAX_OFFSET = 10**9  # an OFFSET far beyond any list that every database takes
 
 
 @bp.get("/chats")
@@ -22,11 +24,12 @@ def list_chats():
     status = request.args.get("status")
     if status is not None and status not in CHAT_STATUSES:
         return api_error(400, "bad_request", "status must be discovered, linked or removed.")
-    try:
-        limit = min(MAX_LIMIT, max(1, int(request.args.get("limit", 500))))
-        offset = max(0, int(request.args.get("offset", 0)))
-    except ValueError:
-        return api_error(400, "bad_request", "limit and offset must be integers.")
+    limit = parse_int(request.args.get("limit", 500), -INT64_MAX, INT64_MAX)
+    offset = parse_int(request.args.get("offset", 0), 0, MAX_OFFSET)
+    if limit is None or offset is None:
+        return api_error(400, "bad_request", f"limit must be an integer and offset an integer "
+                                             f"from 0 to {MAX_OFFSET}.")
+    limit = min(MAX_LIMIT, max(1, limit))
     query = service.visible_chats_query(current_user)
     if status:
         query = query.where(MaxChat.status == status)

@@ -22,6 +22,7 @@ import hashlib
 import inspect
 import json
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import import_module
@@ -69,11 +70,35 @@ def dedup_key(update: dict) -> str:
     return hashlib.sha256(canonical_json(update).encode("utf-8")).hexdigest()
 
 
+INT64 = 2**63 - 1
+
+
 def _int(value) -> int | None:
     try:
-        return int(value) if value is not None and not isinstance(value, bool) else None
-    except (TypeError, ValueError):
+        n = int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError, OverflowError):
         return None
+    return n if n is None or -INT64 <= n <= INT64 else None
+
+
+def number_problem(value, path: str = "update") -> str | None:
+    """Why the update cannot be stored as it is: a number that is not finite (``Infinity``,
+    ``NaN``, ``1e400``) or an integer beyond 64 bits, with where it is; ``None`` if fine."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        return f"{path}: the number is not finite"
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT64:
+        return f"{path}: the integer is out of range"
+    else:
+        return None
+    for key, item in items:
+        problem = number_problem(item, f"{path}.{key}")
+        if problem:
+            return problem
+    return None
 
 
 def _user(update: dict) -> dict:
@@ -109,6 +134,9 @@ def intake(update: dict) -> Intake:
     existing = session.exec(select(MaxUpdate).where(MaxUpdate.dedup_key == key)).first()
     if existing is not None:
         return Intake(existing, duplicate=True)
+    problem = number_problem(update)
+    if problem:
+        return _reject(update, key, problem[:900])
     message = update.get("message") if isinstance(update.get("message"), dict) else {}
     recipient = message.get("recipient") if isinstance(message.get("recipient"), dict) else {}
     row = MaxUpdate(
@@ -128,6 +156,25 @@ def intake(update: dict) -> Intake:
     refresh = process(row, update)
     _record_received(row)
     return Intake(row, refresh_chat_id=refresh)
+
+
+def _reject(update: dict, key: str, reason: str) -> Intake:
+    """Store an update that cannot be applied as rejected (never retried) and audit it; the
+    webhook still answers 200, so Max does not retry it for hours."""
+    session = get_session()
+    row = MaxUpdate(dedup_key=key, update_type=str(update.get("update_type"))[:64],
+                    payload=canonical_json(update), processed_at=utcnow(),
+                    error=f"rejected: {reason}")
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        existing = session.exec(select(MaxUpdate).where(MaxUpdate.dedup_key == key)).first()
+        return Intake(existing or row, duplicate=True)
+    record("max.update_rejected", object_type="max_update", object_id=row.id, actor=MAX_ACTOR,
+           summary={"update_type": row.update_type, "reason": reason})
+    log.warning("Max update %s rejected: %s", row.id, reason)
+    return Intake(row)
 
 
 def _record_received(row: MaxUpdate) -> None:

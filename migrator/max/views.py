@@ -22,6 +22,7 @@ from flask_login import current_user, login_required
 
 from migrator.auth.service import can_see_org, can_write, roles_required
 from migrator.core.pagination import paginate
+from migrator.core.params import parse_int
 from migrator.db import get_session
 from migrator.groups.service import get_group_by_key
 from migrator.max import breaker, service
@@ -208,10 +209,11 @@ def link_from_group(key: str):
     form = LinkChatForm()
     target = url_for("groups.detail", key=group.key) + "#max-link"
     raw = form.chat.data if form.validate_on_submit() else ""
-    if not raw or not str(raw).isdigit():
+    chat_id = parse_int(str(raw or ""), 1)
+    if chat_id is None:
         session[LINK_ERROR_KEY] = _("Choose a Max chat.")
         return redirect(target)
-    chat = _visible_chat(int(raw))
+    chat = _visible_chat(chat_id)
     try:
         service.link_group(group, chat, current_user)
     except service.LinkConflict as exc:

@@ -32,6 +32,7 @@ def webhook():
     if not secret_ok(request.headers.get(SECRET_HEADER)):
         log.warning("webhook refused: wrong or missing secret from %s", request.remote_addr)
         return jsonify({"error": "unauthorized"}), 401
+    request.max_content_length = current_app.config["WEBHOOK_MAX_BYTES"]  # 413 beyond
     update = request.get_json(silent=True)
     if not isinstance(update, dict) or not isinstance(update.get("update_type"), str):
         return jsonify({"error": "bad_request", "message": "an Update object is expected"}), 400

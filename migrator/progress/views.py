@@ -202,16 +202,25 @@ def report_workbook(org: Organisation | None, rows: list) -> bytes:
     bold = Font(bold=True)
 
     def styled(value, font=bold, number_format=None):
-        cell = WriteOnlyCell(ws, value=value)
+        cell = text_safe(WriteOnlyCell(ws, value=value))
         cell.font = font
         if number_format:
             cell.number_format = number_format
         return cell
 
+    def text_safe(cell):
+        """Text is written as text: a name like ``=HYPERLINK(...)`` never becomes a formula."""
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
+        return cell
+
+    def plain(value):
+        return text_safe(WriteOnlyCell(ws, value=value)) if isinstance(value, str) else value
+
     title = _("Progress of the migration to Max: %(name)s",
               name=org.name if org else _("all your organisations"))
     ws.append([styled(title, Font(bold=True, size=13))])
-    ws.append([_("As of %(date)s", date=service.local_today().strftime("%d.%m.%Y"))])
+    ws.append([plain(_("As of %(date)s", date=service.local_today().strftime("%d.%m.%Y")))])
     ws.append([])
     ws.append([styled(str(name) + (", %" if i in (4, 10) else ""))
                for i, (name, _w) in enumerate(REPORT_COLUMNS)])
@@ -231,7 +240,7 @@ def report_workbook(org: Organisation | None, rows: list) -> bytes:
         values = [code, name, row.employees, row.linked, row.linked_pct, row.groups_total,
                   row.groups_linked, row.groups_done, row.members_total, row.members_in_chat,
                   row.coverage_pct, deadline, row.days_left, row.overdue_steps]
-        cells = [styled(v) if n == 0 else v for v in values]
+        cells = [styled(v) if n == 0 else plain(v) for v in values]
         if deadline is not None:
             cells[11] = styled(deadline, bold if n == 0 else Font(), "DD.MM.YYYY")
         ws.append(cells)

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlmodel import select
 
 from migrator.audit.service import record
-from migrator.auth.service import can_see_org_id, scoped
+from migrator.auth.service import can_see_org_id, scope_org_ids_subquery, scoped
 from migrator.db import get_session, utcnow
 from migrator.groups.models import SourceGroup
 from migrator.max.models import MaxChat
@@ -223,6 +223,47 @@ def _reset_step(step: Step, wave_id: int, due: datetime, changed_by: str) -> Non
         setattr(step, name, None)
     step.changed_by = changed_by
     step.updated_at = utcnow()
+
+
+# --- who may see and change a wave ----------------------------------------------------------
+# A wave may hold groups of organisations with no common ancestor (``org_id`` NULL), so
+# access follows its groups, never ``org_id``: a user sees a wave that holds one of their
+# groups, and may change it only when their scope covers every group in it.
+
+
+def _wave_groups(wave_id: int):
+    """A SELECT of the groups in the wave (through their steps)."""
+    return (sa.select(SourceGroup.id).join(Step, Step.group_id == SourceGroup.id)
+            .where(Step.wave_id == wave_id))
+
+
+def visible_waves_clause(user):
+    """A WHERE clause for the waves ``user`` sees, or ``None`` for every wave."""
+    sub = scope_org_ids_subquery(user)
+    if sub is None:
+        return None
+    holding = (select(Step.wave_id).join(SourceGroup, SourceGroup.id == Step.group_id)
+               .where(SourceGroup.org_id.in_(sub)))
+    return Wave.id.in_(holding)
+
+
+def can_see_wave(wave: Wave, user) -> bool:
+    sub = scope_org_ids_subquery(user)
+    if sub is None:
+        return True
+    mine = _wave_groups(wave.id).where(SourceGroup.org_id.in_(sub))
+    return bool(get_session().scalar(sa.select(mine.exists())))
+
+
+def can_change_wave(wave: Wave, user) -> bool:
+    """Admins; a coordinator whose scope covers every group of the wave."""
+    if user.role not in ("admin", "coordinator"):
+        return False
+    sub = scope_org_ids_subquery(user)
+    if sub is None:
+        return True
+    outside = _wave_groups(wave.id).where(SourceGroup.org_id.not_in(sub))
+    return not get_session().scalar(sa.select(outside.exists()))
 
 
 def wave_steps(wave: Wave) -> list[Step]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -14,9 +13,7 @@ from sqlmodel import select
 
 from migrator.auth.service import (
     can_see_org_id,
-    can_write,
     roles_required,
-    scope_org_ids_subquery,
     scoped,
 )
 from migrator.core.pagination import paginate
@@ -50,10 +47,9 @@ def _dates(form) -> dict:
 
 
 def get_wave(wave_id: int) -> Wave:
+    """The wave, if it holds one of the user's groups (else 404, whatever its ``org_id``)."""
     wave = get_session().get(Wave, wave_id)
-    if wave is None:
-        abort(404)
-    if wave.org_id is not None and not can_see_org_id(wave.org_id):
+    if wave is None or not service.can_see_wave(wave, current_user):
         abort(404)
     return wave
 
@@ -62,9 +58,9 @@ def get_wave(wave_id: int) -> Wave:
 @login_required
 def waves():
     q = select(Wave)
-    sub = scope_org_ids_subquery(current_user)
-    if sub is not None:  # region-wide waves (no organisation) are listed for everyone
-        q = q.where(sa.or_(Wave.org_id.is_(None), Wave.org_id.in_(sub)))
+    visible = service.visible_waves_clause(current_user)
+    if visible is not None:  # the waves that hold one of the user's groups
+        q = q.where(visible)
     status = request.args.get("status")
     if status:
         q = q.where(Wave.status == status)
@@ -159,7 +155,8 @@ def detail(wave_id: int):
         getattr(form, k).data = _local(getattr(wave, k))
     now = utcnow()
     return render_template("waves/detail.html", wave=wave, groups=groups, steps=steps,
-                           kinds=STEP_KINDS, form=form, can_write=can_write(), now=now,
+                           kinds=STEP_KINDS, form=form,
+                           can_write=service.can_change_wave(wave, current_user), now=now,
                            group_link=group_link,
                            fig=wave_rows([wave.id], current_user, now)[wave.id])
 
@@ -177,6 +174,8 @@ def group_link(key: str) -> str | None:
 @roles_required("admin", "coordinator")
 def change(wave_id: int, action: str):
     wave = get_wave(wave_id)
+    if not service.can_change_wave(wave, current_user):
+        abort(403)  # a shared wave with groups outside the user's scope
     try:
         if action == "pause":
             service.pause_wave(wave, current_user.email)

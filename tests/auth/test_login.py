@@ -93,7 +93,7 @@ def test_open_redirect_is_refused(client, make_user):
 def test_users_cli_create_and_token(runner, ctx, make_org):
     org = make_org(code="EDU")
     result = runner.invoke(args=["users", "create", "Coord@Example.org", "--role", "coordinator",
-                                 "--org", "EDU", "--password-stdin"], input="s3cret-pass\n")
+                                 "--org", "EDU", "--password-stdin"], input="s3cret-pass-Lw9q\n")
     assert result.exit_code == 0, result.output
     user = ctx.exec(select(User).where(User.email == "coord@example.org")).one()
     assert user.role == "coordinator"
@@ -108,11 +108,11 @@ def test_users_cli_create_and_token(runner, ctx, make_org):
 
 def test_users_cli_rejects_unknown_org_and_role(runner):
     result = runner.invoke(args=["users", "create", "x@example.org", "--role", "coordinator",
-                                 "--org", "NOPE", "--password-stdin"], input="s3cret-pass\n")
+                                 "--org", "NOPE", "--password-stdin"], input="s3cret-pass-Lw9q\n")
     assert result.exit_code != 0
     assert "NOPE" in result.output
     result = runner.invoke(args=["users", "create", "x@example.org", "--role", "boss",
-                                 "--password-stdin"], input="s3cret-pass\n")
+                                 "--password-stdin"], input="s3cret-pass-Lw9q\n")
     assert result.exit_code != 0
 
 

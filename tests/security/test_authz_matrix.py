@@ -1,0 +1,166 @@
+"""The authorisation matrix: every route of ``app.url_map`` × every method × five callers
+(anonymous, auditor, coordinator in scope, coordinator out of scope, admin) against the one
+table below. A route without a rule fails, so a new route must state who may call it.
+
+Every object the routes name belongs to organisation A; the "in scope" coordinator has A,
+the "out of scope" one has B, the auditor is region-wide. Answers are classed as:
+``L`` not signed in (302 to the sign-in page, or 401), ``F`` forbidden (403), ``H`` hidden
+(404: another organisation's object does not exist for the caller), ``O`` served (any other
+answer below 500, a form's validation error included). A 5xx always fails.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask import url_for
+from sqlmodel import select
+
+from migrator.audit.models import AuditEvent
+from migrator.auth.models import ApiToken
+from migrator.max.models import MaxChat
+from migrator.waves.service import create_wave
+
+CALLERS = ("anonymous", "auditor", "coord_in", "coord_out", "admin")
+EXEMPT = {"static"}  # public files, no data
+
+# endpoint → {method: answers of (anonymous, auditor, coord_in, coord_out, admin)}
+RULES: dict[str, dict[str, str]] = {
+    # signing in and out (sign-out answers every caller with the sign-in page)
+    "auth.login": {"GET": "OOOOO", "POST": "OOOOO"},
+    "auth.logout": {"POST": "LLLLL"},
+    "auth.tokens": {"GET": "LOOOO"},
+    "auth.revoke_token": {"POST": "LHOHH"},  # one's own tokens only (the coordinator's here)
+    # pages: lists are scoped (everyone signed in), objects of A hidden from B's coordinator
+    "core.dashboard": {"GET": "LOOOO"},
+    "progress.attention": {"GET": "LOOOO"},
+    "progress.report": {"GET": "LOOOO"},
+    "progress.report_xlsx": {"GET": "LOOOO"},
+    "org.tree": {"GET": "LOOOO"},
+    "org.detail": {"GET": "LOOHO"},
+    "people.employees": {"GET": "LOOOO"},
+    "people.detail": {"GET": "LOOHO"},
+    "groups.groups": {"GET": "LOOOO"},
+    "groups.detail": {"GET": "LOOHO"},
+    "max.chats": {"GET": "LOOOO"},
+    "max.chat": {"GET": "LOOHO"},
+    "waves.waves": {"GET": "LOOOO"},
+    "waves.detail": {"GET": "LOOHO"},
+    "audit.events": {"GET": "LOOOO"},
+    "audit.event": {"GET": "LOOHO"},
+    "audit.export": {"GET": "LOOOO"},
+    # changes: not for auditors; another organisation's object is hidden
+    "max.refresh": {"POST": "LFOHO"},
+    "max.link_from_chat": {"POST": "LFOHO"},
+    "max.link_from_group": {"POST": "LFOHO"},
+    "max.unlink_from_group": {"POST": "LFOHO"},
+    "engine.step_action": {"POST": "LFOHO"},
+    "waves.change": {"POST": "LFOHO"},
+    "waves.new": {"GET": "LFOOO", "POST": "LFOOO"},
+    "waves.settings": {"GET": "LFFFO", "POST": "LFFFO"},  # region-wide defaults: admins
+    "imports.upload": {"GET": "LFOOO", "POST": "LFOOO"},
+    "imports.confirm": {"POST": "LFOOO"},
+    "imports.template": {"GET": "LFHHO"},  # the organisations import is for admins
+    # the Max webhook: its shared secret, never a user (none is sent here: 401)
+    "max_webhook.webhook": {"POST": "LLLLL"},
+    # the JSON API: Bearer tokens (an empty body is a 400, after the role check)
+    "api.openapi_json": {"GET": "OOOOO"},
+    "api.me": {"GET": "LOOOO"},
+    "api.list_chats": {"GET": "LOOOO"},
+    "api.progress": {"GET": "LOOOO"},
+    "api.audit_events": {"GET": "LOOOO"},
+    "api.group_api": {"GET": "LOOHO"},
+    "api.link_group": {"POST": "LFOOO"},
+    "api.confirm_step_api": {"POST": "LFOHO"},
+    "api.create_wave_api": {"POST": "LFOOO"},
+}
+
+# URL arguments of the routes that name an object (all in organisation A).
+def _url_args(world) -> dict[str, dict]:
+    return {
+        "key": "grp-a", "code": "A", "employee_id": world["employee"], "chat_pk": world["chat"],
+        "wave_id": world["wave"], "seq": world["seq"], "fmt": "csv", "kind": "announce",
+        "action": "confirm", "filename": "app.css", "token_id": world["token"],
+    }
+
+
+SPECIFIC = {
+    "imports.template": {"kind": "organisations"},
+    "waves.change": {"action": "pause"},
+}
+
+
+@pytest.fixture
+def world(app, ctx, make_org, make_employee, make_group, make_user, login, api_token):
+    a, b = make_org(code="A", name="Организация А"), make_org(code="B", name="Организация Б")
+    emp = make_employee(a)
+    group = make_group(a, key="grp-a", members=[emp])
+    chat = MaxChat(chat_id=-100, title="Чат А", status="discovered", org_id=a.id)
+    ctx.add(chat)
+    ctx.commit()
+    users = {"auditor": make_user("auditor"), "coord_in": make_user("coordinator", orgs=[a]),
+             "coord_out": make_user("coordinator", orgs=[b]), "admin": make_user("admin")}
+    start = datetime.now(ZoneInfo("Asia/Yekaterinburg")) + timedelta(days=30)
+    wave = create_wave("Волна А", [group.key], *(start + timedelta(days=i) for i in range(5)),
+                       user=users["admin"])
+    ctx.commit()
+    seq = ctx.exec(select(AuditEvent.seq).where(AuditEvent.action == "wave.create")).one()
+    api_token(users["coord_in"])  # a spare token of the in-scope coordinator, to revoke
+    token_id = ctx.exec(select(ApiToken.id).where(ApiToken.user_id == users["coord_in"].id)
+                        .order_by(ApiToken.id)).first()
+    clients, headers = {"anonymous": app.test_client()}, {"anonymous": {}}
+    for name, user in users.items():
+        clients[name] = login(app.test_client(), user)
+        headers[name] = api_token(user)
+    return {"employee": emp.id, "chat": chat.id, "wave": wave.id, "seq": seq, "token": token_id,
+            "clients": clients, "headers": headers}
+
+
+def _answer(resp) -> str:
+    code = resp.status_code
+    if code >= 500:
+        return "E"
+    if code == 401 or (code == 302 and "/login" in resp.headers.get("Location", "")):
+        return "L"
+    return {403: "F", 404: "H"}.get(code, "O")
+
+
+def _routes(app):
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint == "auth.logout",
+                                                                  r.rule)):
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            yield rule, method
+
+
+def test_every_route_has_a_rule(app):
+    missing = sorted({f"{r.endpoint} {m}" for r, m in _routes(app)
+                      if r.endpoint not in EXEMPT and m not in RULES.get(r.endpoint, {})})
+    assert not missing, "routes without an authorisation rule: " + ", ".join(missing)
+    stale = sorted(set(RULES) - {r.endpoint for r in app.url_map.iter_rules()})
+    assert not stale, "rules for routes that no longer exist: " + ", ".join(stale)
+
+
+def test_authorisation_matrix(app, world):
+    args = _url_args(world)
+    found, wrong = {}, []
+    for rule, method in _routes(app):
+        if rule.endpoint in EXEMPT:
+            continue
+        values = {k: v for k, v in {**args, **SPECIFIC.get(rule.endpoint, {})}.items()
+                  if k in rule.arguments}
+        with app.test_request_context():
+            url = url_for(rule.endpoint, **values)
+        answers = ""
+        for caller in CALLERS:
+            headers = world["headers"][caller] if url.startswith("/api/") else {}
+            resp = world["clients"][caller].open(url, method=method, headers=headers)
+            answers += _answer(resp)
+            resp.get_data()  # a streamed export ends inside its request
+            resp.close()
+        found.setdefault(rule.endpoint, {})[method] = answers
+        expected = RULES.get(rule.endpoint, {}).get(method)
+        if answers != expected:
+            wrong.append(f"{rule.endpoint} {method} {url}: {answers} (expected {expected})")
+    assert not wrong, "\n".join(wrong)
