@@ -12,7 +12,6 @@ database holding data is refused unless ``force`` is given.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+from migrator.config import environment
 from migrator.db import is_sqlite
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -54,7 +54,7 @@ def _sqlite_path(url: str) -> Path:
 def _pg_args(url: str) -> tuple[list[str], dict[str, str]]:
     """``--dbname`` for the PostgreSQL tools, the password in the environment (not argv)."""
     u = make_url(url)
-    env = dict(os.environ)
+    env = environment()
     if u.password:
         env["PGPASSWORD"] = u.password
     u = u.set(drivername="postgresql", password=None)

@@ -4,13 +4,12 @@ process instruments of :mod:`migrator.ops.instruments` (or, with
 
 from __future__ import annotations
 
-import os
-
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from migrator.config import environment
 from migrator.db import get_session, utcnow
 from migrator.engine.models import Heartbeat
 from migrator.groups.models import GroupMember
@@ -82,7 +81,7 @@ class _ProcessCollector:
 def render() -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector())
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if environment().get("PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessCollector(registry)
     else:
         registry.register(_ProcessCollector())

@@ -141,8 +141,10 @@ def test_production_refuses_a_webhook_max_would_refuse(app_config):
     from migrator import create_app
     from migrator.config import ConfigError
 
-    prod = {**app_config, "ENV": "production", "SECRET_KEY": "a-long-random-secret-key-123",
-            "MAX_WEBHOOK_SECRET": "hook-Secret_42", "MIGRATOR_BASE_URL": "https://migrator.example.ru"}
+    prod = {**app_config, "ENV": "production",
+            "SECRET_KEY": "a-long-random-secret-key-0123456789-xyz",
+            "MAX_WEBHOOK_SECRET": "hook-Secret_42-abcdefghijklmnopqrstuv",
+            "MIGRATOR_BASE_URL": "https://migrator.example.ru", "SESSION_COOKIE_SECURE": True}
     for bad in ("http://migrator.example.ru", "https://migrator.example.ru:8443",
                 "https://127.0.0.1:5000"):
         with pytest.raises(ConfigError, match="443"):

@@ -47,7 +47,8 @@ def test_env_example_loads_as_a_production_configuration(tmp_path):
         if re.match(r"[A-Z][A-Z0-9_]+=", line):
             key, _, value = line.partition("=")
             env[key] = value
-    env.update(SECRET_KEY="x" * 40, MAX_WEBHOOK_SECRET="w" * 20, MAX_BOT_TOKEN="t" * 20)
+    env.update(SECRET_KEY="Kx7-q2Lm9Zr4Tb8Wc1Vn6Ys3Hd5Jf0Pa_Ue", MAX_BOT_TOKEN="t" * 20,
+               MAX_WEBHOOK_SECRET="w9E-r2T_y7U4i1O8p3A6s5D0fG-hJkLzXc")
     validate_config(load_config(str(tmp_path), env))
     with pytest.raises(ConfigError, match="LOG_FORMAT"):
         validate_config(load_config(str(tmp_path), {**env, "LOG_FORMAT": "xml"}))

@@ -6,7 +6,8 @@ Every object the routes name belongs to organisation A; the "in scope" coordinat
 the "out of scope" one has B, the auditor is region-wide. Answers are classed as:
 ``L`` not signed in (302 to the sign-in page, or 401), ``F`` forbidden (403), ``H`` hidden
 (404: another organisation's object does not exist for the caller), ``O`` served (any other
-answer below 500, a form's validation error included). A 5xx always fails.
+answer below 500, a form's validation error included), ``U`` 503 (only the readiness probe
+may say "not ready"; here no scheduler runs). Any other 5xx always fails.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from sqlmodel import select
 
 from migrator.audit.models import AuditEvent
 from migrator.auth.models import ApiToken
+from migrator.directives.report import produce
+from migrator.directives.service import create_directive
 from migrator.max.models import MaxChat
 from migrator.waves.service import create_wave
 
@@ -75,6 +78,28 @@ RULES: dict[str, dict[str, str]] = {
     "api.link_group": {"POST": "LFOOO"},
     "api.confirm_step_api": {"POST": "LFOHO"},
     "api.create_wave_api": {"POST": "LFOOO"},
+    # directives, the register of transition orders, public channels, the ministry report
+    "directives.index": {"GET": "LOOOO"},
+    "directives.new": {"GET": "LFOOO", "POST": "LFOOO"},
+    "directives.detail": {"GET": "LOOHO"},
+    "directives.save_act": {"POST": "LFOHO"},
+    "directives.act_scan": {"GET": "LHHHH"},  # no scan stored: nothing to serve
+    "directives.channels_summary": {"GET": "LOOOO"},
+    "directives.org_channels": {"GET": "LOOHO"},
+    "directives.ministry": {"GET": "LOOOO", "POST": "LFOOO"},
+    "directives.ministry_file": {"GET": "LOOHO"},
+    "directives.ministry_sign_off": {"POST": "LFOHO"},
+    "api.create_directive": {"POST": "LFOOO"},
+    "api.directive_progress": {"GET": "LOOHO"},
+    "api.put_transition_act": {"PUT": "LFOHO"},
+    # a chat whose bot_added was missed, registered by its id (the form validates it)
+    "max.register_chat": {"POST": "LFOOO"},
+    # operations: probes for load balancers and monitoring, the status page for admins
+    "ops.healthz": {"GET": "OOOOO"},
+    "ops.readyz": {"GET": "UUUUU"},  # 503 naming the scheduler: none runs in this test
+    "ops.prometheus": {"GET": "OOOOO"},  # METRICS_TOKEN guards it when set (tests/ops)
+    "ops.system_status": {"GET": "LFFFO"},
+    "core.favicon": {"GET": "OOOOO"},
 }
 
 # URL arguments of the routes that name an object (all in organisation A).
@@ -83,6 +108,7 @@ def _url_args(world) -> dict[str, dict]:
         "key": "grp-a", "code": "A", "employee_id": world["employee"], "chat_pk": world["chat"],
         "wave_id": world["wave"], "seq": world["seq"], "fmt": "csv", "kind": "announce",
         "action": "confirm", "filename": "app.css", "token_id": world["token"],
+        "directive_id": world["directive"], "run_id": world["run"],
     }
 
 
@@ -93,7 +119,8 @@ SPECIFIC = {
 
 
 @pytest.fixture
-def world(app, ctx, make_org, make_employee, make_group, make_user, login, api_token):
+def world(app, ctx, make_org, make_employee, make_group, make_user, login, api_token, tmp_path):
+    app.config["DIRECTIVE_FILES_DIR"] = str(tmp_path)
     a, b = make_org(code="A", name="Организация А"), make_org(code="B", name="Организация Б")
     emp = make_employee(a)
     group = make_group(a, key="grp-a", members=[emp])
@@ -107,6 +134,10 @@ def world(app, ctx, make_org, make_employee, make_group, make_user, login, api_t
                        user=users["admin"])
     ctx.commit()
     seq = ctx.exec(select(AuditEvent.seq).where(AuditEvent.action == "wave.create")).one()
+    with app.test_request_context():
+        directive, run = _directive_and_report(a, users["admin"])
+    ctx.commit()
+
     api_token(users["coord_in"])  # a spare token of the in-scope coordinator, to revoke
     token_id = ctx.exec(select(ApiToken.id).where(ApiToken.user_id == users["coord_in"].id)
                         .order_by(ApiToken.id)).first()
@@ -115,11 +146,26 @@ def world(app, ctx, make_org, make_employee, make_group, make_user, login, api_t
         clients[name] = login(app.test_client(), user)
         headers[name] = api_token(user)
     return {"employee": emp.id, "chat": chat.id, "wave": wave.id, "seq": seq, "token": token_id,
+            "directive": directive.id, "run": run.id,
             "clients": clients, "headers": headers}
+
+
+def _directive_and_report(org, admin):
+    """A directive scoped to A and a ministry report of A, dated from today."""
+    today = datetime.now(ZoneInfo("Asia/Yekaterinburg")).date()
+    directive = create_directive({
+        "title": "Поручение № 1", "issued_by": "Губернатор",
+        "issued_at": (today - timedelta(days=30)).isoformat(), "scope_org": org.code,
+        "milestones": [{"metric": "heads", "target_percent": 100,
+                        "due": (today + timedelta(days=60)).isoformat()}]}, admin)
+    run, _data = produce(org, admin)
+    return directive, run
 
 
 def _answer(resp) -> str:
     code = resp.status_code
+    if code == 503:
+        return "U"
     if code >= 500:
         return "E"
     if code == 401 or (code == 302 and "/login" in resp.headers.get("Location", "")):

@@ -171,7 +171,9 @@ def test_report_never_writes_a_formula(client, make_user, login, make_org):
     raw = load_workbook(io.BytesIO(resp.data))  # formulas kept as written
     cells = [c for row in raw.active.iter_rows() for c in row]
     assert not [c.coordinate for c in cells if c.data_type == "f"]
-    assert any(c.value == "=1+2" for c in cells)
+    # the formula-looking code and name are there, as plain text
+    assert any(c.value == '=HYPERLINK("https://evil.example","x")' for c in cells)
+    assert any(isinstance(c.value, str) and c.value.endswith("=1+2") for c in cells)
 
 
 # --- cache headers, proxies, the webhook ---------------------------------------------------------

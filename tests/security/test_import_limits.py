@@ -84,7 +84,7 @@ def test_too_many_columns():
 def test_too_many_csv_rows(monkeypatch):
     assert {k: s.max_rows for k, s in parser.SPECS.items()} == {
         "organisations": 200_000, "employees": 200_000, "groups": 200_000,
-        "members": 500_000}
+        "members": 500_000, "transition_acts": 200_000, "channels": 200_000}
     monkeypatch.setitem(parser.SPECS, "organisations",
                         dataclasses.replace(parser.SPECS["organisations"], max_rows=5))
     data = ("code,name\n" + "".join(f"C{i},n\n" for i in range(6))).encode()
