@@ -140,3 +140,109 @@ def init_app(app: Flask) -> None:
     app.extensions["migrator.engine"] = make_engine(app.config["DATABASE_URL"])
     app.teardown_appcontext(close_session)
     app.cli.add_command(db_cli)
+
+
+# --- bulk writes --------------------------------------------------------------------------------
+
+BULK_BATCH = 20_000
+
+
+def _copy_value(value):
+    """A value as COPY takes it: datetimes as naive UTC (what ``UTCDateTime`` stores)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict] | list[tuple],
+                columns: list[str] | None = None, constants: dict | None = None) -> None:
+    """Append rows to ``table`` inside ``conn``'s transaction: COPY on PostgreSQL,
+    ``executemany`` in large batches on SQLite. No ORM objects.
+
+    ``rows`` are dicts with the same keys, or tuples in the order of ``columns``;
+    ``constants`` gives the columns that have one value in every row (bound once)."""
+    if not rows:
+        return
+    if columns is None:
+        columns = list(rows[0])
+        rows = [tuple(r[c] for c in columns) for r in rows]
+    constants = constants or {}
+    cols = [*columns, *constants]
+    if conn.dialect.name != "postgresql":
+        _sqlite_insert(conn, table, cols, rows, list(constants.values()))
+        return
+    fixed = tuple(_copy_value(v) for v in constants.values())
+    convert = [i for i, c in enumerate(columns)
+               if isinstance(table.c[c].type, sa.DateTime | UTCDateTime)]
+    names = ", ".join(f'"{c}"' for c in cols)
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            if convert:
+                row = list(row)
+                for i in convert:
+                    row[i] = _copy_value(row[i])
+                row = tuple(row)
+            copy.write_row(row + fixed)
+
+
+def _sqlite_insert(conn: sa.Connection, table: sa.Table, cols: list[str], rows: list[tuple],
+                   constants: list) -> None:
+    """``executemany`` on the DBAPI cursor of ``conn`` (same transaction), with each column's
+    bind conversion (datetimes, booleans) applied once per distinct value, and a page cache
+    large enough for the indexes of a big append."""
+    n = len(cols) - len(constants)
+    procs = [(i, table.c[c].type._cached_bind_processor(conn.dialect), {})
+             for i, c in enumerate(cols[:n])]
+    procs = [(i, fn, memo) for i, fn, memo in procs if fn is not None]
+    fixed = tuple(None if v is None else (table.c[c].type._cached_bind_processor(conn.dialect)
+                                          or (lambda x: x))(v)
+                  for c, v in zip(cols[n:], constants, strict=True))
+    names = ", ".join(f'"{c}"' for c in cols)
+    sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(cols))})'
+
+    def convert(row: tuple) -> tuple:
+        row = list(row)
+        for i, fn, memo in procs:
+            value = row[i]
+            if value is not None:
+                if value not in memo:
+                    memo[value] = fn(value)
+                row[i] = memo[value]
+        return tuple(row) + fixed
+
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cache = cursor.execute("PRAGMA cache_size").fetchone()[0]
+        cursor.execute("PRAGMA cache_size = -131072")  # 128 MiB while appending
+        for i in range(0, len(rows), BULK_BATCH):
+            batch = rows[i:i + BULK_BATCH]
+            cursor.executemany(sql, [convert(r) for r in batch] if procs else
+                               [r + fixed for r in batch])
+        cursor.execute(f"PRAGMA cache_size = {int(cache)}")
+    finally:
+        cursor.close()
+
+
+def bulk_update(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
+    """Update rows of ``table`` by id: each dict holds ``id`` and the columns to set (the
+    same keys in every dict). One ``executemany`` per batch."""
+    if not rows:
+        return
+    stmt = table.update().where(table.c.id == sa.bindparam("b_id"))
+    params = [{"b_id": r["id"], **{k: v for k, v in r.items() if k != "id"}} for r in rows]
+    for i in range(0, len(params), BULK_BATCH):
+        conn.execute(stmt, params[i:i + BULK_BATCH])
+
+
+def next_ids(conn: sa.Connection, table: sa.Table, n: int) -> list[int]:
+    """Reserve ``n`` ids of ``table``: from its sequence on PostgreSQL; on SQLite above the
+    current maximum (the import's write transaction holds the database's write lock)."""
+    if n <= 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        return list(conn.execute(sa.text(
+            f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+            "FROM generate_series(1, :n)"), {"n": n}).scalars())
+    start = (conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0) + 1
+    return list(range(start, start + n))

@@ -38,8 +38,11 @@ def demo_cli():
 @click.option("--audit-events", default=1_000_000, show_default=True,
               help="region scale: audit events")
 @click.option("--waves", default=40, show_default=True, help="region scale: waves")
+@click.option("--plan-all-groups", is_flag=True,
+              help="region scale: every group in a wave (default: most groups with a chat)")
 @with_appcontext
-def seed_command(scale, orgs, groups, employees, memberships, audit_events, waves):
+def seed_command(scale, orgs, groups, employees, memberships, audit_events, waves,
+                 plan_all_groups):
     """Seed a demo region (idempotent); print the demo sign-ins."""
     t0 = _time.monotonic()
     with acting_as(SYSTEM):
@@ -59,7 +62,7 @@ def seed_command(scale, orgs, groups, employees, memberships, audit_events, wave
                 click.echo("Seeding region-scale data...")
                 stats = seed_region(orgs=orgs, groups=groups, employees=employees,
                                     memberships=memberships, audit_events=audit_events,
-                                    waves=waves)
+                                    waves=waves, plan_all=plan_all_groups)
                 click.echo("Region-scale data: " + json.dumps(stats))
     click.echo(f"Sign in as {ADMIN[0]} / {ADMIN[1]} (administrator), "
                f"{COORDINATOR[0]} / {COORDINATOR[1]} (coordinator, {COORDINATOR[2]}), "

@@ -272,7 +272,8 @@ def _demo_steps(session, group, wave, state, now) -> None:
 
 def seed_region(orgs: int = 2000, groups: int = 10000, employees: int = 60000,
                 memberships: int = 300000, audit_events: int = 1_000_000, waves: int = 40,
-                now: datetime | None = None, snapshot_days: int = 30) -> dict:
+                now: datetime | None = None, snapshot_days: int = 30,
+                plan_all: bool = False) -> dict:
     """Bulk region-scale data under the demo region root (which must exist)."""
     session = get_session()
     engine = get_engine()
@@ -401,7 +402,8 @@ def seed_region(orgs: int = 2000, groups: int = 10000, employees: int = 60000,
                 chat_id = cid
                 cid += 1
                 chat_no -= 1
-            wave = wave_rows[i % waves] if (chat_id and rng.random() < 0.9 and waves) else None
+            planned = plan_all or (chat_id and rng.random() < 0.9)
+            wave = wave_rows[i % waves] if (planned and waves) else None
             group_rows.append({
                 "id": gid, "key": f"rs-g{gid}", "name": f"{GROUP_NAMES[i % 10]} — {org['name']}",
                 "platform": rng.choice(("whatsapp",) * 7 + ("telegram",) * 2 + ("viber",)),

@@ -83,7 +83,7 @@ class RowError(NamedTuple):
         return f"{where}: {self.reason}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     line: int
     values: dict[str, str]  # column → trimmed value ("" when empty)
@@ -234,6 +234,10 @@ def parse(kind: str, filename: str, data: bytes, max_bytes: int) -> ParsedFile:
             if not _check_header(header, spec, line, errors):
                 return result
             result.columns = [c for c in header if c in spec.columns]
+            width, plain_header = len(header), all(header)
+            continue
+        if len(cells) == width and plain_header:  # the usual row: one value per column
+            result.rows.append(Row(line, dict(zip(header, cells, strict=True))))
             continue
         values: dict[str, str] = {}
         for i, cell in enumerate(cells):

@@ -3,16 +3,21 @@
 :func:`import_file` validates the whole file first and collects every bad row as
 ``(line, column, reason)``. Only a file without a single problem is written, upserting by
 code / e-mail / key in one transaction, with one audit event for the whole import.
+
+Validation reads what exists as plain tuples (no ORM objects), and the writers append new
+rows in bulk (COPY on PostgreSQL, large ``executemany`` batches on SQLite) and update
+changed ones with one ``executemany``: a region's 300,000 memberships take seconds.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +26,7 @@ from sqlmodel import select
 from migrator.audit.service import record
 from migrator.auth.models import User, UserOrgScope
 from migrator.auth.service import scope_paths
-from migrator.db import get_session, utcnow
+from migrator.db import bulk_insert, bulk_update, get_session, next_ids, utcnow
 from migrator.directives.channels import apply_status
 from migrator.directives.models import (
     CHANNEL_PLATFORMS,
@@ -79,6 +84,7 @@ class _Plan:
         self.errors: list[RowError] = []
         self.statuses: dict[int, str] = {}  # line → status
         self.work: list = []
+        self.valid_emails: dict[str, bool] = {}  # each distinct address is checked once
 
     def error(self, row: Row, column: str, reason) -> None:
         self.errors.append(RowError(row.line, column, reason))
@@ -199,7 +205,37 @@ def _required(row: Row, column: str, plan: _Plan) -> str | None:
     return value
 
 
-def _email(row: Row, column: str, plan: _Plan, *, required: bool) -> str | None:
+# A plain ASCII address (dot-atom local part, letters-digits-hyphens labels, a TLD of letters)
+# that ``validate_email`` accepts whenever it is not a special-use domain: checked by this one
+# regular expression instead of the full validator (about 100 times faster). Anything else —
+# quoted or international addresses, odd domains — goes through ``validate_email``.
+_ATEXT = r"[A-Za-z0-9_%+'-]"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PLAIN_EMAIL = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}")
+
+
+def _plain_email(value: str) -> bool:
+    if len(value) > 254 or not _PLAIN_EMAIL.fullmatch(value):
+        return False
+    local, _, domain = value.rpartition("@")
+    domain = domain.lower()
+    return (len(local) <= 64 and len(domain) <= 253 and "--" not in domain
+            and not any(domain == d or domain.endswith("." + d)
+                        for d in SPECIAL_USE_DOMAIN_NAMES))
+
+
+def _valid_email(value: str) -> bool:
+    if _plain_email(value):
+        return True
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def _email(row: Row, column: str, plan: _Plan, *, required: bool,
+           known: dict | None = None) -> str | None:
     """The lower-cased e-mail of ``column``; "" when optional and empty; ``None`` if bad."""
     value = row.values.get(column, "")
     if not value:
@@ -207,15 +243,18 @@ def _email(row: Row, column: str, plan: _Plan, *, required: bool) -> str | None:
             plan.error(row, column, _l("a value is required"))
             return None
         return ""
-    try:
-        validate_email(value, check_deliverability=False)
-    except EmailNotValidError:
+    if known is not None and value.lower() in known:
+        return value.lower()  # an address already stored was valid when it was imported
+    valid = plan.valid_emails.get(value)
+    if valid is None:
+        valid = plan.valid_emails[value] = _valid_email(value)
+    if not valid:
         plan.error(row, column, _l("not a valid e-mail address"))
         return None
     return value.lower()
 
 
-def _unique(row: Row, column: str, value: str, seen: dict[str, int], plan: _Plan) -> bool:
+def _unique(row: Row, column: str, value, seen: dict, plan: _Plan) -> bool:
     if value in seen:
         plan.error(row, column, _l("duplicate of line %(line)d", line=seen[value]))
         return False
@@ -342,8 +381,41 @@ def _depth(code: str, parent_of: dict[str, str | None], memo: dict[str, int]) ->
 
 
 def _write_organisations(plan: _Plan) -> None:
-    for work in plan.work:  # parents first: sorted by their depth in the future tree
-        save_organisation(work.code, work.name, work.parent_code, work.head_email)
+    """Parents first (the work is sorted by depth in the future tree). New organisations of
+    one depth are appended in bulk with reserved ids, so their paths are known up front;
+    changed ones go through :func:`save_organisation`, which moves subtrees."""
+    session = get_session()
+    existing = set(session.execute(sa.select(Organisation.code)).scalars())
+    by_depth: dict[int, list[_OrgWork]] = {}
+    for work in plan.work:
+        by_depth.setdefault(work.depth, []).append(work)
+    for depth in sorted(by_depth):
+        new = []
+        for work in by_depth[depth]:
+            if work.code in existing:
+                save_organisation(work.code, work.name, work.parent_code, work.head_email)
+            else:
+                new.append(work)
+        if new:
+            session.flush()
+            _insert_organisations(new)
+
+
+def _insert_organisations(works: list[_OrgWork]) -> None:
+    conn = get_session().connection()
+    table = Organisation.__table__
+    parents = _orgs_by_code(w.parent_code for w in works if w.parent_code)
+    now = utcnow()
+    rows = []
+    for oid, work in zip(next_ids(conn, table, len(works)), works, strict=True):
+        parent = parents.get(work.parent_code) if work.parent_code else None
+        path = (parent.path if parent else "/") + f"{oid}/"
+        rows.append({"id": oid, "code": work.code, "name": work.name,
+                     "parent_id": parent.id if parent else None, "path": path,
+                     "depth": path.count("/") - 2,
+                     "head_email": work.head_email.strip().lower() if work.head_email else None,
+                     "created_at": now, "updated_at": now})
+    bulk_insert(conn, table, rows)
 
 
 # --- employees ------------------------------------------------------------------------
@@ -354,9 +426,12 @@ def _plan_employees(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
     session = get_session()
     orgs = _orgs_by_code(r.values.get("org_code", "") for r in rows)
     emails = {r.values.get("email", "").lower() for r in rows}
-    existing: dict[str, Employee] = {}
+    existing: dict[str, sa.Row] = {}
     for chunk in _chunks(emails):
-        for emp in session.exec(select(Employee).where(Employee.email.in_(chunk))):
+        for emp in session.execute(
+                sa.select(Employee.id, Employee.email, Employee.full_name, Employee.org_id,
+                          Employee.position, Employee.phone)
+                .where(Employee.email.in_(chunk))):
             existing[emp.email] = emp
     current_paths = _org_paths(e.org_id for e in existing.values()) if scope.limited else {}
     seen: dict[str, int] = {}
@@ -382,26 +457,33 @@ def _plan_employees(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
             plan.work.append((None, {"email": email, **new}))
         elif any(getattr(emp, k) != v for k, v in new.items()):
             plan.status(row, UPDATE)
-            plan.work.append((emp, new))
+            plan.work.append((emp.id, new))
         else:
             plan.status(row, SAME)
     return plan
 
 
 def _write_employees(plan: _Plan) -> None:
-    session = get_session()
     now = utcnow()
-    for n, (emp, values) in enumerate(plan.work, 1):
-        if emp is None:
-            session.add(Employee(**values))
-        else:
-            for k, v in values.items():
-                setattr(emp, k, v)
-            emp.updated_at = now
-            session.add(emp)
-        if n % 2000 == 0:
-            session.flush()
+    new = [{"position": None, "phone": None, **values, "max_user_id": None,
+            "linked_at": None, "created_at": now, "updated_at": now}
+           for emp_id, values in plan.work if emp_id is None]
+    _write_rows(Employee.__table__, new, plan.work, now)
+
+
+def _write_rows(table: sa.Table, new: list[dict], work: list, now) -> None:
+    """Append the new rows; update the changed ones, grouped by the columns they set."""
+    session = get_session()
     session.flush()
+    conn = session.connection()
+    bulk_insert(conn, table, new)
+    updates: dict[tuple, list[dict]] = {}
+    for row_id, values in work:
+        if row_id is not None:
+            updates.setdefault(tuple(values), []).append(
+                {"id": row_id, **values, "updated_at": now})
+    for rows in updates.values():
+        bulk_update(conn, table, rows)
 
 
 # --- groups ---------------------------------------------------------------------------
@@ -411,9 +493,12 @@ def _plan_groups(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
     plan = _Plan("groups")
     session = get_session()
     orgs = _orgs_by_code(r.values.get("org_code", "") for r in rows)
-    existing: dict[str, SourceGroup] = {}
+    existing: dict[str, sa.Row] = {}
     for chunk in _chunks({r.values.get("key", "") for r in rows}):
-        for group in session.exec(select(SourceGroup).where(SourceGroup.key.in_(chunk))):
+        for group in session.execute(
+                sa.select(SourceGroup.id, SourceGroup.key, SourceGroup.name,
+                          SourceGroup.platform, SourceGroup.org_id, SourceGroup.owner_email)
+                .where(SourceGroup.key.in_(chunk))):
             existing[group.key] = group
     current_paths = _org_paths(g.org_id for g in existing.values()) if scope.limited else {}
     seen: dict[str, int] = {}
@@ -446,26 +531,19 @@ def _plan_groups(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
             plan.work.append((None, {"key": key, **new}))
         elif any(getattr(group, k) != v for k, v in new.items()):
             plan.status(row, UPDATE)
-            plan.work.append((group, new))
+            plan.work.append((group.id, new))
         else:
             plan.status(row, SAME)
     return plan
 
 
 def _write_groups(plan: _Plan) -> None:
-    session = get_session()
     now = utcnow()
-    for n, (group, values) in enumerate(plan.work, 1):
-        if group is None:
-            session.add(SourceGroup(member_count=0, **values))
-        else:
-            for k, v in values.items():
-                setattr(group, k, v)
-            group.updated_at = now
-            session.add(group)
-        if n % 2000 == 0:
-            session.flush()
-    session.flush()
+    new = [{"owner_email": None, **values, "max_chat_id": None, "linked_at": None,
+            "linked_by_id": None, "wave_id": None, "needs_attention": False,
+            "attention_reason": None, "member_count": 0, "created_at": now, "updated_at": now}
+           for group_id, values in plan.work if group_id is None]
+    _write_rows(SourceGroup.__table__, new, plan.work, now)
 
 
 # --- members --------------------------------------------------------------------------
@@ -496,8 +574,26 @@ def _plan_members(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
             sa.select(GroupMember.group_id, GroupMember.employee_id)
             .where(GroupMember.group_id.in_(chunk))
         ))
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str, str], int] = {}
+    limits = SPECS["members"].max_length
+    key_max, email_max = limits["group_key"], limits["email"]
     for row in rows:
+        if not scope.limited:
+            # The common row, decided without the checks' calls: a known group, a known
+            # employee, not seen before. Any other row takes the full checks below.
+            key, email = row.values.get("group_key", ""), row.values.get("email", "")
+            group = groups.get(key) if len(key) <= key_max else None
+            lower = email.lower()
+            person = people.get(lower) if len(email) <= email_max else None
+            if group is not None and person is not None and (key, lower) not in seen:
+                seen[key, lower] = row.line
+                pair = (group[0], person[0])
+                if pair in present:
+                    plan.statuses[row.line] = SAME
+                else:
+                    plan.statuses[row.line] = NEW
+                    plan.work.append(pair)
+                continue
         ok = _check_lengths("members", row, plan)
         key = _required(row, "group_key", plan)
         group = None
@@ -508,7 +604,7 @@ def _plan_members(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
             elif not scope.allows(group[1]):
                 plan.error(row, "group_key", _l("organisation outside your scope"))
                 group = None
-        email = _email(row, "email", plan, required=True)
+        email = _email(row, "email", plan, required=True, known=people)
         person = None
         if email is not None:
             person = people.get(email)
@@ -518,7 +614,7 @@ def _plan_members(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
                 person = None
         if group is None or person is None or not ok:
             continue
-        if not _unique(row, "email", f"{key}\x00{email}", seen, plan):
+        if not _unique(row, "email", (key, email), seen, plan):
             continue
         pair = (group[0], person[0])
         if pair in present:
@@ -531,11 +627,13 @@ def _plan_members(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
 
 def _write_members(plan: _Plan) -> None:
     session = get_session()
-    for n, (group_id, employee_id) in enumerate(plan.work, 1):
-        session.add(GroupMember(group_id=group_id, employee_id=employee_id))
-        if n % 2000 == 0:
-            session.flush()
     session.flush()
+    now = utcnow()
+    bulk_insert(session.connection(), GroupMember.__table__, plan.work,
+                columns=["group_id", "employee_id"],
+                constants={"invited_at": None, "reminded_at": None, "reminder_count": 0,
+                           "add_status": "pending", "add_error": None, "add_attempts": 0,
+                           "added_at": None, "created_at": now})
     refresh_member_counts({gid for gid, _eid in plan.work})
 
 

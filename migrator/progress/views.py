@@ -6,7 +6,9 @@ The dashboard itself is ``core.dashboard`` (the home page); it uses :func:`dashb
 from __future__ import annotations
 
 import io
+from datetime import date
 
+import xlsxwriter
 from flask import Blueprint, abort, current_app, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -187,47 +189,44 @@ REPORT_COLUMNS = [
 
 
 def report_workbook(org: Organisation | None, rows: list) -> bytes:
-    """The region's progress report as an XLSX workbook (one row per organisation),
-    written in openpyxl's streaming mode (thousands of rows in well under a second)."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
+    """The region's progress report as an XLSX workbook (one row per organisation), written
+    cell by cell with XlsxWriter (about three times faster than openpyxl for the 2,000 rows
+    of a region). Text is written as text: a name starting with "=" is never a formula."""
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True})
+    ws = wb.add_worksheet(_("Progress")[:31])
+    for i, (_name, width) in enumerate(REPORT_COLUMNS):
+        ws.set_column(i, i, width)
+    ws.freeze_panes(4, 2)
+    bold = wb.add_format({"bold": True})
+    title_format = wb.add_format({"bold": True, "font_size": 13})
+    date_format = wb.add_format({"num_format": "DD.MM.YYYY"})
+    bold_date = wb.add_format({"bold": True, "num_format": "DD.MM.YYYY"})
 
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(_("Progress")[:31])
-    for i, (_name, width) in enumerate(REPORT_COLUMNS, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = width
-    ws.freeze_panes = "C5"
-    bold = Font(bold=True)
-
-    def styled(value, font=bold, number_format=None):
-        cell = text_safe(WriteOnlyCell(ws, value=value))
-        cell.font = font
-        if number_format:
-            cell.number_format = number_format
-        return cell
-
-    def text_safe(cell):
-        """Text is written as text: a name like ``=HYPERLINK(...)`` never becomes a formula."""
-        if isinstance(cell.value, str):
-            cell.data_type = "s"
-        return cell
-
-    def plain(value):
-        return text_safe(WriteOnlyCell(ws, value=value)) if isinstance(value, str) else value
+    def put(r: int, c: int, value, fmt=None) -> None:
+        if value is None:
+            if fmt is not None:
+                ws.write_blank(r, c, None, fmt)
+        elif isinstance(value, str):
+            ws.write_string(r, c, value, fmt)
+        elif isinstance(value, bool):
+            ws.write_boolean(r, c, value, fmt)
+        elif isinstance(value, date):
+            ws.write_datetime(r, c, value, fmt)
+        else:
+            ws.write_number(r, c, value, fmt)
 
     title = _("Progress of the migration to Max: %(name)s",
               name=org.name if org else _("all your organisations"))
-    ws.append([styled(title, Font(bold=True, size=13))])
-    ws.append([plain(_("As of %(date)s", date=service.local_today().strftime("%d.%m.%Y")))])
-    ws.append([])
-    ws.append([styled(str(name) + (", %" if i in (4, 10) else ""))
-               for i, (name, _w) in enumerate(REPORT_COLUMNS)])
+    put(0, 0, title, title_format)
+    put(1, 0, _("As of %(date)s", date=service.local_today().strftime("%d.%m.%Y")))
+    for i, (name, _w) in enumerate(REPORT_COLUMNS):
+        put(3, i, str(name) + (", %" if i in (4, 10) else ""), bold)
     zone = service.tz()
     base = org.depth if org else 0
     # The total goes last, under the rows it sums (own row + the rows one level below).
     for n, row in enumerate([*rows[1:], rows[0]], start=1):
+        r = 3 + n  # under the header row (index 3), the total last
         o = row.org
         if n == len(rows):
             n, code, name = 0, (o.code if o else ""), _("Total")
@@ -240,12 +239,12 @@ def report_workbook(org: Organisation | None, rows: list) -> bytes:
         values = [code, name, row.employees, row.linked, row.linked_pct, row.groups_total,
                   row.groups_linked, row.groups_done, row.members_total, row.members_in_chat,
                   row.coverage_pct, deadline, row.days_left, row.overdue_steps]
-        cells = [styled(v) if n == 0 else plain(v) for v in values]
-        if deadline is not None:
-            cells[11] = styled(deadline, bold if n == 0 else Font(), "DD.MM.YYYY")
-        ws.append(cells)
-    buf = io.BytesIO()
-    wb.save(buf)
+        for c, v in enumerate(values):
+            if c == 11:
+                put(r, c, v, bold_date if n == 0 else date_format)
+            else:
+                put(r, c, v, bold if n == 0 else None)
+    wb.close()
     return buf.getvalue()
 
 

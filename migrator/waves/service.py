@@ -266,9 +266,46 @@ def can_change_wave(wave: Wave, user) -> bool:
     return not get_session().scalar(sa.select(outside.exists()))
 
 
-def wave_steps(wave: Wave) -> list[Step]:
-    return list(get_session().exec(select(Step).where(Step.wave_id == wave.id)
-                                   .order_by(Step.group_id, Step.id)).all())
+def wave_steps(wave: Wave, group_ids=None) -> list[Step]:
+    """The wave's steps, or only those of ``group_ids``."""
+    q = select(Step).where(Step.wave_id == wave.id)
+    if group_ids is not None:
+        q = q.where(Step.group_id.in_(list(group_ids)))
+    return list(get_session().exec(q.order_by(Step.group_id, Step.id)).all())
+
+
+# A group's state in its wave, from its steps: the first that applies, in this order.
+GROUP_STATES = ("failed", "waiting", "in_progress", "planned", "done")
+
+
+def group_state_query(wave: Wave):
+    """``(group_id, state)`` of every group with steps in ``wave``: one grouped scan of the
+    wave's steps (index ``(wave_id, group_id, status)``)."""
+    def n(*statuses):
+        return sa.func.sum(sa.case((Step.status.in_(statuses), 1), else_=0))
+
+    state = sa.case(
+        (n("failed") > 0, "failed"),
+        (n("waiting") > 0, "waiting"),
+        (n("succeeded", "skipped") == sa.func.count(), "done"),
+        (n("succeeded", "skipped", "running") > 0, "in_progress"),
+        else_="planned")
+    return (sa.select(Step.group_id.label("group_id"), state.label("state"))
+            .where(Step.wave_id == wave.id).group_by(Step.group_id))
+
+
+def wave_figures(wave: Wave, visible_groups) -> dict[str, int]:
+    """How many of the wave's groups (among ``visible_groups``, a SELECT of ids, or all when
+    ``None``) are in each state, plus ``total``: one query."""
+    states = group_state_query(wave)
+    if visible_groups is not None:
+        states = states.where(Step.group_id.in_(visible_groups))
+    sub = states.subquery()
+    counts = dict(get_session().execute(
+        sa.select(sub.c.state, sa.func.count()).group_by(sub.c.state)).all())
+    figures = {state: int(counts.get(state, 0)) for state in GROUP_STATES}
+    figures["total"] = sum(figures.values())
+    return figures
 
 
 def pause_wave(wave: Wave, user_label: str) -> int:

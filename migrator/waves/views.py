@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -14,8 +15,10 @@ from sqlmodel import select
 from migrator.auth.service import (
     can_see_org_id,
     roles_required,
+    scope_org_ids_subquery,
     scoped,
 )
+from migrator.core.i18n import fmt_dt
 from migrator.core.pagination import paginate
 from migrator.db import get_session, utcnow
 from migrator.groups.models import SourceGroup
@@ -143,19 +146,38 @@ def _keys(text: str | None) -> list[str]:
 @bp.route("/<int:wave_id>")
 @login_required
 def detail(wave_id: int):
+    """The wave's figures (groups per state), then its groups a page at a time, filtered by
+    state on the server; steps are read only for the groups on the page."""
     wave = get_wave(wave_id)
-    session = get_session()
-    groups = session.exec(scoped(select(SourceGroup).where(SourceGroup.wave_id == wave.id),
-                                 SourceGroup.org_id).order_by(SourceGroup.key)).all()
+    sub = scope_org_ids_subquery(current_user)
+    visible = None if sub is None else sa.select(SourceGroup.id).where(
+        SourceGroup.wave_id == wave.id, SourceGroup.org_id.in_(sub))
+    figures = service.wave_figures(wave, visible)
+    state = request.args.get("state", "")
+    q = select(SourceGroup).where(SourceGroup.wave_id == wave.id)
+    if sub is not None:
+        q = q.where(SourceGroup.org_id.in_(sub))
+    if state in service.GROUP_STATES:
+        states = service.group_state_query(wave).subquery()
+        q = q.join(states, states.c.group_id == SourceGroup.id).where(states.c.state == state)
+    else:
+        state = ""
+    page = paginate(q, sorts={"key": SourceGroup.key, "name": SourceGroup.name},
+                    default_sort="key", per_page=current_app.config["PER_PAGE"])
     steps: dict[int, dict[str, Step]] = {}
-    for step in service.wave_steps(wave):
-        steps.setdefault(step.group_id, {})[step.kind] = step
+    due_text: dict = {}  # the steps of a wave share a few due times: each formatted once
+    if page.items:
+        for step in service.wave_steps(wave, [g.id for g in page.items]):
+            steps.setdefault(step.group_id, {})[step.kind] = step
+            if step.due_at not in due_text:
+                due_text[step.due_at] = fmt_dt(step.due_at)
     form = RescheduleForm()
     for k in service.DATE_FIELDS:
         getattr(form, k).data = _local(getattr(wave, k))
     now = utcnow()
-    return render_template("waves/detail.html", wave=wave, groups=groups, steps=steps,
-                           kinds=STEP_KINDS, form=form,
+    return render_template("waves/detail.html", wave=wave, groups=page.items, page=page,
+                           steps=steps, due_text=due_text, figures=figures, state=state,
+                           states=service.GROUP_STATES, kinds=STEP_KINDS, form=form,
                            can_write=service.can_change_wave(wave, current_user), now=now,
                            group_link=group_link,
                            fig=wave_rows([wave.id], current_user, now)[wave.id])

@@ -218,3 +218,18 @@ def test_attention_links_to_the_places_to_fix(tree, make_user, login, client, ap
         assert 'href="/orgs/B"' in html
     else:
         assert 'href="/?org=B"' in html
+
+
+def test_xlsx_text_cells_are_never_formulas(tree, make_org, make_user, login, client):
+    make_org(code="=1+1", name='=HYPERLINK("http://example.org","x")', parent=tree.a)
+    login(client, make_user("admin"))
+    data = client.get("/progress/report.xlsx").data
+    ws = load_workbook(io.BytesIO(data)).active
+    cells = {c.value: c.data_type for row in ws.iter_rows() for c in row
+             if isinstance(c.value, str) and c.value.lstrip().startswith("=")}
+    assert set(cells) == {"=1+1", '        =HYPERLINK("http://example.org","x")'}
+    assert set(cells.values()) == {"s"}
+    import zipfile
+
+    sheet = zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet

@@ -228,3 +228,100 @@ def test_wave_list_in_russian_with_filter(client, ctx, make_org, make_group, mak
     assert "Первая волна" in page and 'value="planned" selected' in page
     assert ">planned<" not in page  # labels are translated
     assert "Первая волна" not in client.get("/waves/?status=active").get_data(as_text=True)
+
+
+def test_wave_page_figures_pagination_and_state_filter(client, ctx, make_org, make_group,
+                                                       make_user, login):
+    from migrator.waves.service import create_wave
+
+    other, mine = make_org(), make_org()  # two roots: a region-wide wave, seen by everyone
+    groups = [make_group(mine if i % 2 else other, key=f"wg{i:03d}") for i in range(60)]
+    admin = make_user("admin")
+    start = datetime.fromisoformat(DATES["invite_at"])
+    wave = create_wave("Большая волна", [g.key for g in groups],
+                       *(start + timedelta(days=i) for i in range(5)), user=admin)
+    ctx.commit()
+    steps = {(s.group_id, s.kind): s for s in ctx.exec(select(Step))}
+
+    def mark(group, **statuses):
+        for kind, status in statuses.items():
+            steps[group.id, kind].status = status
+            ctx.add(steps[group.id, kind])
+
+    # wg000-wg004 failed, wg005-wg009 waiting, wg010-wg019 in progress, wg020-wg022 done.
+    for g in groups[:5]:
+        mark(g, invite="succeeded", add_members="failed")
+    for g in groups[5:10]:
+        mark(g, invite="succeeded", add_members="succeeded", announce="waiting")
+    for g in groups[10:20]:
+        mark(g, invite="succeeded", add_members="running")
+    for g in groups[20:23]:
+        mark(g, **{k: "succeeded" for k in ("invite", "add_members", "announce",
+                                            "parallel_run")}, cutover="skipped")
+    ctx.commit()
+
+    login(client, admin)
+    page = client.get(f"/waves/{wave.id}").get_data(as_text=True)
+    cards = page[page.index('class="cards"'):page.index('id="groups"')]
+    for label, n in (("Групп в волне", 60), ("с ошибкой в шаге", 5),
+                     ("ждут подтверждения", 5), ("в работе", 10), ("не начаты", 37),
+                     ("все шаги выполнены", 3)):
+        assert f'{label}</div><div class="big">{n}</div>' in cards, label
+    assert "wg049" in page and "wg050" not in page  # 50 per page, by key
+    assert "Страница 1 из 2" in page
+    second = client.get(f"/waves/{wave.id}?page=2").get_data(as_text=True)
+    assert "wg050" in second and "wg059" in second and "wg049" not in second
+
+    failed = client.get(f"/waves/{wave.id}?state=failed").get_data(as_text=True)
+    rows = failed[failed.index("<tbody>"):failed.index("</tbody>")]
+    assert rows.count("<tr") == 5 and "wg004" in rows and "wg005" not in rows
+    assert '<option value="failed" selected>' in failed
+    waiting = client.get(f"/waves/{wave.id}?state=waiting").get_data(as_text=True)
+    rows = waiting[waiting.index("<tbody>"):waiting.index("</tbody>")]
+    assert rows.count("<tr") == 5 and "wg005" in rows
+    done = client.get(f"/waves/{wave.id}?state=done").get_data(as_text=True)
+    rows = done[done.index("<tbody>"):done.index("</tbody>")]
+    assert [f"wg{i:03d}" in rows for i in (20, 21, 22, 23)] == [True, True, True, False]
+    # An unknown state shows every group.
+    assert "wg049" in client.get(f"/waves/{wave.id}?state=bogus").get_data(as_text=True)
+
+    # A coordinator of the sub-organisation counts and lists only their groups.
+    client.post("/logout")
+    login(client, make_user("coordinator", orgs=[mine]))
+    page = client.get(f"/waves/{wave.id}?state=failed").get_data(as_text=True)
+    cards = page[page.index('class="cards"'):page.index('id="groups"')]
+    assert 'Групп в волне</div><div class="big">30</div>' in cards
+    assert 'с ошибкой в шаге</div><div class="big">2</div>' in cards  # wg001, wg003
+    rows = page[page.index("<tbody>"):page.index("</tbody>")]
+    assert rows.count("<tr") == 2 and "wg001" in rows and "wg000" not in rows
+
+
+def test_wave_page_reads_steps_of_one_page_only(client, ctx, make_org, make_group, make_user,
+                                                login, app):
+    from migrator.db import get_engine
+    from migrator.waves.service import create_wave
+
+    org = make_org()
+    admin = make_user("admin")
+    groups = [make_group(org, key=f"q{i:03d}") for i in range(120)]
+    start = datetime.fromisoformat(DATES["invite_at"])
+    wave = create_wave("W", [g.key for g in groups],
+                       *(start + timedelta(days=i) for i in range(5)), user=admin)
+    ctx.commit()
+    login(client, admin)
+    statements = []
+
+    def count(conn, cursor, statement, params, context, executemany):
+        if "FROM step" in statement and "GROUP BY" not in statement:
+            statements.append(params)
+
+    engine = get_engine(app)
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert client.get(f"/waves/{wave.id}").status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1  # one query for the page's steps, no N+1
+    params = statements[0]
+    values = params.values() if isinstance(params, dict) else params
+    assert sum(1 for v in values if isinstance(v, int)) <= 51  # the page's 50 groups + wave
