@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask import session as flask_session
@@ -15,6 +14,7 @@ from migrator.audit.service import Actor, record
 from migrator.auth import service
 from migrator.auth.forms import LoginForm
 from migrator.auth.models import ApiToken
+from migrator.core.urls import local_path
 from migrator.db import get_session, utcnow
 
 bp = Blueprint("auth", __name__)
@@ -54,11 +54,7 @@ def _safe_next(target: str | None) -> str:
     Browsers read ``/\\host`` as ``//host``, and drop tabs and newlines: none of them may
     appear, so no target leads to another site.
     """
-    if (target and target.startswith("/") and not target.startswith("//")
-            and "\\" not in target and target.isprintable()
-            and not urlsplit(target).netloc):
-        return target
-    return url_for("core.dashboard")
+    return local_path(target) or url_for("core.dashboard")
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from migrator.auth.service import roles_required
+from migrator.core.urls import local_path
 from migrator.db import get_session
 from migrator.engine import control
 from migrator.groups.service import get_group_by_key
@@ -30,10 +31,7 @@ ADMIN_ACTIONS = {
 
 
 def _back(group) -> str:
-    target = request.form.get("next") or ""
-    if target.startswith("/") and not target.startswith("//"):
-        return target
-    return group_link(group.key) or "/"
+    return local_path(request.form.get("next")) or group_link(group.key) or "/"
 
 
 @bp.post("/groups/<key>/steps/<kind>/<action>")

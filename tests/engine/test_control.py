@@ -207,3 +207,17 @@ def test_hourly_reminders_until_cutover(sandbox, ctx, app, make_org, make_employ
     assert kinds() == ["invite", "reminder"]
     send_reminders(now=utcnow() + timedelta(days=4, hours=1))
     assert kinds() == ["invite", "reminder"]
+
+
+@pytest.mark.parametrize("target", ["/\\evil.example", "//evil.example", "https://evil.example",
+                                    "/\tevil", "/ok/../\\\\evil.example"])
+def test_step_actions_never_send_the_browser_off_site(planned, client, login, target):
+    org, group, coord, chat_id = planned
+    login(client, coord)
+    resp = client.post(f"/engine/groups/{group.key}/steps/parallel_run/pause",
+                       data={"next": target})
+    assert resp.status_code == 302
+    assert resp.headers["Location"] != target and "evil" not in resp.headers["Location"]
+    resp = client.post(f"/engine/groups/{group.key}/steps/parallel_run/resume",
+                       data={"next": "/groups/"})
+    assert resp.headers["Location"] == "/groups/"
