@@ -150,6 +150,7 @@ class DatabaseLimiter:
         self.rps = rps
         self.allowed = allowed_per_window(rps, headroom)
         self.window = window
+        self.spacing = window / rps  # pacing: no bursts (see _decide)
         self._sleep = sleep
         self._is_sqlite = engine.dialect.name == "sqlite"
         if not self._is_sqlite and engine.dialect.name != "postgresql":
@@ -172,13 +173,20 @@ class DatabaseLimiter:
                 return
             self._sleep(max(wait, 0.001))
 
-    def _decide(self, count: int, oldest: float | None, now: float) -> float | None:
+    def _decide(self, count: int, oldest: float | None, newest: float | None,
+                now: float) -> float | None:
         """None when a hit may be recorded now, else how long to wait. Hits dated in the
-        future (a back-off, see :meth:`penalise`) count until their window ends."""
-        if count < self.allowed:
-            return None
-        assert oldest is not None
-        return oldest + self.window - now
+        future (a back-off, see :meth:`penalise`) count until their window ends.
+
+        Besides the window, hits are paced at least ``window / rps`` apart: a burst of a
+        whole window's worth at once would let a little network jitter squeeze one window
+        too many into the platform's count."""
+        if count >= self.allowed:
+            assert oldest is not None
+            return oldest + self.window - now
+        if newest is not None and now - newest < self.spacing:
+            return newest + self.spacing - now
+        return None
 
     def penalise(self, seconds: float) -> None:
         """After a 429: a full window of hits ending ``seconds`` from now, so that every
@@ -204,11 +212,12 @@ class DatabaseLimiter:
             try:
                 now = time.time()
                 cur.execute(
-                    f"SELECT COUNT(*), MIN(at) FROM {self._table} WHERE bucket = ? AND at > ?",
+                    f"SELECT COUNT(*), MIN(at), MAX(at) FROM {self._table} "
+                    "WHERE bucket = ? AND at > ?",
                     (self.bucket, now - self.window),
                 )
-                count, oldest = cur.fetchone()
-                wait = self._decide(count, oldest, now)
+                count, oldest, newest = cur.fetchone()
+                wait = self._decide(count, oldest, newest, now)
                 if wait is None:
                     cur.execute(
                         f"INSERT INTO {self._table} (bucket, at) VALUES (?, ?)", (self.bucket, now)
@@ -234,12 +243,11 @@ class DatabaseLimiter:
             # held until this transaction ends; serialises acquirers of the same bucket only
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(self._lock_key)))
             now = time.time()  # read after the lock, so hits are inserted in time order
-            count, oldest = conn.execute(
-                sa.select(sa.func.count(), sa.func.min(table.c.at)).where(
-                    table.c.bucket == self.bucket, table.c.at > now - self.window
-                )
+            count, oldest, newest = conn.execute(
+                sa.select(sa.func.count(), sa.func.min(table.c.at), sa.func.max(table.c.at))
+                .where(table.c.bucket == self.bucket, table.c.at > now - self.window)
             ).one()
-            wait = self._decide(count, oldest, now)
+            wait = self._decide(count, oldest, newest, now)
             if wait is None:
                 conn.execute(sa.insert(table).values(bucket=self.bucket, at=now))
                 if cleanup:
