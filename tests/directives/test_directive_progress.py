@@ -18,8 +18,9 @@ def _post(call, headers, payload):
 
 
 def test_heads_100_percent_over_a_region_nobody_linked_is_behind(
-        call, client, region, make_user, api_token, directive_payload):
-    headers = api_token(make_user("admin"))
+        call, client, login, region, make_user, api_token, directive_payload):
+    admin = make_user("admin")
+    headers = api_token(admin)
     resp = _post(call, headers, directive_payload(started_days_ago=10, due_in_days=10))
     assert resp.status_code == 201, resp.get_json()
     directive_id = resp.get_json()["id"]
@@ -35,6 +36,8 @@ def test_heads_100_percent_over_a_region_nobody_linked_is_behind(
         assert m["days_left"] == 10
     assert orgs["R"]["milestones"][0]["total"] == 4  # four heads in the region
 
+    g.pop("_login_user", None)
+    login(client, admin)  # the page takes a signed-in session, not the API's Bearer token
     page = client.get(f"/directives/{directive_id}").get_data(as_text=True)
     assert "отстаёт" in page and "Руководители организаций, подключённые к Max" in page
     assert "<svg" in page  # the trajectory chart
