@@ -44,7 +44,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     validate_config(app.config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    # Ids in paths fit the databases' 64-bit integers: a larger number is a 404, not a 500.
+    # Ids in paths fit the databases' integer ids: a larger number is a 404, not a 500.
     app.url_map.converters["int"] = BoundedIntConverter
     init_logging(app)
     db.init_app(app)
@@ -56,10 +56,10 @@ def create_app(config_overrides: dict | None = None) -> Flask:
 
 
 class BoundedIntConverter(IntegerConverter):
-    """``<int:...>`` limited to what a 64-bit signed database column holds."""
+    """``<int:...>`` limited to what an integer id column holds (32-bit on PostgreSQL)."""
 
     def __init__(self, map, *args, **kwargs):  # noqa: A002 (werkzeug's signature)
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", 2**31 - 1)
         super().__init__(map, *args, **kwargs)
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 
 from migrator.audit.service import Actor, acting_as, record
@@ -26,12 +27,17 @@ log = logging.getLogger("migrator.engine")
 
 
 def beat(name: str, info: str = "") -> None:
+    """Record that ``name`` is alive: one upsert, so that two processes beating under the
+    same name at once (two ``run-due`` workers) never collide on the key."""
     session = get_session()
-    hb = session.get(Heartbeat, name) or Heartbeat(name=name)
-    hb.seen_at = utcnow()
-    hb.info = info[:500]
-    session.add(hb)
+    values = {"name": name, "seen_at": utcnow(), "info": info[:500]}
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(Heartbeat).values(**values)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=[Heartbeat.name],
+        set_={"seen_at": stmt.excluded.seen_at, "info": stmt.excluded.info}))
     session.commit()
+    session.expire_all()
 
 
 def send_reminders(now: datetime | None = None) -> int:

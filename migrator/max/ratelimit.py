@@ -150,7 +150,7 @@ class DatabaseLimiter:
         self.rps = rps
         self.allowed = allowed_per_window(rps, headroom)
         self.window = window
-        self.spacing = window / rps  # pacing: no bursts (see _decide)
+        self.spacing = window / (rps * 1.5)  # pacing: no bursts (see _decide)
         self._sleep = sleep
         self._is_sqlite = engine.dialect.name == "sqlite"
         if not self._is_sqlite and engine.dialect.name != "postgresql":

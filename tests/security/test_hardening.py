@@ -238,9 +238,10 @@ def test_sign_in_never_redirects_to_another_site(client, make_user, target):
     assert resp.headers["Location"] == "/"
 
 
-def test_path_ids_beyond_64_bits_are_404_not_500(client, ctx, make_user, api_token):
+def test_path_ids_beyond_integer_ids_are_404_not_500(client, ctx, make_user, api_token):
     headers = api_token(make_user("admin"))
     for path in ("/api/v1/directives/9223372036854775808/progress",
+                 "/api/v1/directives/11904550860207/progress",
                  "/waves/99999999999999999999999"):
         resp = client.get(path, headers=headers)
         assert resp.status_code == 404, (path, resp.status_code)
