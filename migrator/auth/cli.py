@@ -65,16 +65,20 @@ def _user_or_fail(email: str):
     return user
 
 
+def _set_active(email: str, active: bool) -> None:
+    user = _user_or_fail(email)
+    with acting_as(CLI_ACTOR):
+        service.set_active(user, active)
+    get_session().commit()
+    click.echo(f"User {user.email} {'activated' if active else 'deactivated'}.")
+
+
 @users_cli.command("deactivate")
 @click.argument("email")
 @with_appcontext
 def deactivate_command(email):
     """Deactivate EMAIL: sign-in, every session and every API token stop working."""
-    user = _user_or_fail(email)
-    with acting_as(CLI_ACTOR):
-        service.set_active(user, False)
-    get_session().commit()
-    click.echo(f"User {user.email} deactivated.")
+    _set_active(email, False)
 
 
 @users_cli.command("activate")
@@ -82,11 +86,7 @@ def deactivate_command(email):
 @with_appcontext
 def activate_command(email):
     """Activate EMAIL again (sessions of before stay ended)."""
-    user = _user_or_fail(email)
-    with acting_as(CLI_ACTOR):
-        service.set_active(user, True)
-    get_session().commit()
-    click.echo(f"User {user.email} activated.")
+    _set_active(email, True)
 
 
 @users_cli.command("tokens")
