@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import socket
 import ssl
@@ -38,10 +39,11 @@ from migrator.db import make_engine
 from migrator.demo.actors import token_from_text
 
 TOKEN = "smoke-bot-token-0123456789"
-SECRET = "smoke-webhook-secret-0123"
+# production refuses secrets that are short or do not look random
+SECRET = secrets.token_urlsafe(32)
 ADMIN = "admin@region.example"
 PASSWORD = "correct-horse-battery-staple"
-PERMS = ["add_remove_members", "pin_message", "write"]
+PERMS = ["read_all_messages", "add_remove_members", "pin_message", "write"]
 WAIT = 120.0  # seconds for anything the processes do on a loaded CI machine
 
 
@@ -251,7 +253,7 @@ def _run(d: Path, stack: Stack, nginx: str, url: str, certs: dict, smtp: SmtpSin
         r.raise_for_status()
         return r.json()
 
-    env = {**base, "MIGRATOR_ENV": "production", "SECRET_KEY": "smoke-" + "k" * 40,
+    env = {**base, "MIGRATOR_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
            "DATABASE_URL": url, "MAX_API_URL": f"http://127.0.0.1:{sandbox_port}",
            "MAX_BOT_TOKEN": TOKEN, "MAX_BOT_USERNAME": "region_migrator_bot",
            "MAX_WEBHOOK_SECRET": SECRET, "MIGRATOR_BASE_URL": "https://localhost",
