@@ -94,7 +94,7 @@ SETTINGS: tuple[Setting, ...] = (
     # (doubling), the claim lease after which a crashed sender's rows are sent again.
     _S("MAIL_MAX_ATTEMPTS", int, 8, minimum=1),
     _S("MAIL_RETRY_SECONDS", int, 60, minimum=0),
-    _S("MAIL_LEASE_SECONDS", int, 300, minimum=1),
+    _S("MAIL_LEASE_SECONDS", int, 30, minimum=1),
     _S("BOT_MESSAGE_MAX_ATTEMPTS", int, 8, minimum=1),
     # Invitation reminders: every N days after the last e-mail, at most this many.
     _S("REMINDER_EVERY_DAYS", int, 3, minimum=1),
@@ -104,17 +104,23 @@ SETTINGS: tuple[Setting, ...] = (
     # --- the step runner and the scheduler ---
     # Seconds between the scheduler's runs of the due steps and the outboxes.
     _S("RUNNER_INTERVAL_SECONDS", float, 5.0, minimum=0.01),
-    # A claimed step belongs to its runner this long; then another runner may take it over.
-    _S("RUNNER_LEASE_SECONDS", int, 120, minimum=1),
+    # A claimed step belongs to its runner this long (renewed while it works); after a
+    # runner is killed, another takes its work over within this time.
+    _S("RUNNER_LEASE_SECONDS", int, 30, minimum=1),
     # Retry delay after a failed attempt: base × 2^(attempt-1), at most the maximum.
     _S("RUNNER_BACKOFF_SECONDS", float, 30.0, minimum=0),
     _S("RUNNER_BACKOFF_MAX_SECONDS", float, 3600.0, minimum=0),
     # Caps every "not yet, look again later" delay (demos and tests use a few seconds).
     _S("RUNNER_RECHECK_SECONDS", float, None, minimum=0, optional=True),
     _S("STEP_MAX_ATTEMPTS", int, 5, minimum=1),
-    # Adding members: attempts per person, delay before the next pass over the failed ones.
+    # Adding members, each person on their own clock: attempts before a person Max refuses
+    # for good (privacy, unknown account) is handed to the coordinator, the first delay
+    # after such a refusal, the first delay after a transient failure (429, 5xx, timeout,
+    # success:false), both doubling per attempt (±20 % jitter) up to the maximum.
     _S("MEMBER_MAX_ATTEMPTS", int, 3, minimum=1),
     _S("MEMBER_RETRY_SECONDS", float, 900.0, minimum=0),
+    _S("MEMBER_BACKOFF_SECONDS", float, 10.0, minimum=0),
+    _S("MEMBER_RETRY_MAX_SECONDS", float, 3600.0, minimum=0),
     # The parallel run's delta sync, and the cut-over's re-check while it is blocked.
     _S("PARALLEL_SYNC_SECONDS", float, 86400.0, minimum=0),
     _S("CUTOVER_RECHECK_SECONDS", float, 600.0, minimum=0),

@@ -1,5 +1,6 @@
 """Imports every feature's tables so that ``SQLModel.metadata`` knows the whole schema."""
 
+from migrator.attention.models import AttentionItem
 from migrator.audit.models import AuditEvent, AuditHead
 from migrator.auth.models import ApiToken, LoginAttempt, User, UserOrgScope
 from migrator.directives.models import (
@@ -28,6 +29,6 @@ __all__ = [
     "OutboxMessage", "ProgressSnapshot", "Setting", "SourceGroup", "Step", "User",
     "UserOrgScope", "Wave",
 ]
-__all__ += ["MaxRateHit"]
+__all__ += ["MaxRateHit", "AttentionItem"]
 __all__ += ["Directive", "Escalation", "Milestone", "PublicChannel", "ReportRun",
             "TransitionAct"]

@@ -209,6 +209,7 @@ def make_employee(ctx):
 @pytest.fixture
 def make_group(ctx):
     from migrator.groups.models import GroupMember, SourceGroup
+    from migrator.groups.states import linked_state_for
 
     def make(org, key=None, platform="whatsapp", members=(), name=None):
         n = next(_counter)
@@ -217,7 +218,8 @@ def make_group(ctx):
         ctx.add(group)
         ctx.flush()
         for emp in members:
-            ctx.add(GroupMember(group_id=group.id, employee_id=emp.id))
+            ctx.add(GroupMember(group_id=group.id, employee_id=emp.id,
+                                state=linked_state_for(emp.max_user_id)))
         ctx.commit()
         return group
 
@@ -352,5 +354,6 @@ def sandbox(shared_sandbox, app_config):
 
     app_config.update(MAX_API_URL=shared_sandbox.url, MAX_BOT_TOKEN=SANDBOX_TOKEN,
                       MAX_BOT_USERNAME=SANDBOX_BOT,
-                      RUNNER_BACKOFF_SECONDS=0)  # retries due at once in tests
+                      RUNNER_BACKOFF_SECONDS=0,  # retries due at once in tests
+                      MEMBER_BACKOFF_SECONDS=0)
     return shared_sandbox

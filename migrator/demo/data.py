@@ -122,11 +122,8 @@ _TRANSLIT = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъы
                       "o", "p", "r", "s", "t", "u", "f", "kh", "ts", "ch", "sh", "shch", "", "y",
                       "", "e", "yu", "ya"], strict=True))
 
-ADD_ERRORS = [
-    "Настройки приватности пользователя запрещают добавление в чаты",
-    "user.not.found: пользователь удалил аккаунт Max",
-    "chat.member.limit: превышен лимит приглашений, повтор позже",
-]
+# Max's FailedUserDetails codes (translated on display, see migrator.groups.attention)
+ADD_ERRORS = ["add.participant.privacy", "add.participant.not.found", "max.soft_failure"]
 
 
 def translit(text: str) -> str:

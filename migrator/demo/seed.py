@@ -17,6 +17,7 @@ import click
 import sqlalchemy as sa
 from sqlmodel import select
 
+from migrator.attention.service import flag_group
 from migrator.audit.service import record
 from migrator.auth.models import User
 from migrator.auth.service import create_user
@@ -38,6 +39,7 @@ from migrator.demo.data import (
     TOWNS,
     person,
 )
+from migrator.groups import states
 from migrator.groups.attention import BOT_REMOVED, reason
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.max.models import MaxChat
@@ -176,13 +178,12 @@ def seed_small(now: datetime | None = None) -> dict:
             if state != "discovered":
                 group.max_chat_id = chat.id
                 group.linked_at = chat.added_at + timedelta(hours=2)
-        if state == "removed":
-            group.needs_attention = True
-            group.attention_reason = ATTENTION_BOT_REMOVED
         if wave is not None:
             group.wave_id = wave.id
         session.add(group)
         session.flush()
+        if state == "removed":
+            flag_group(group, BOT_REMOVED)
         stats["groups"] += 1
         invited = wave is not None and wave.invite_at < now and state != "failed_invite"
         adding = group.max_chat_id is not None and wave is not None and wave.add_members_at < now
@@ -194,14 +195,18 @@ def seed_small(now: datetime | None = None) -> dict:
                     gm.reminded_at, gm.reminder_count = wave.invite_at + 3 * day, 1
             elif invited:
                 gm.invited_at = wave.invite_at + timedelta(minutes=10)
+            gm.state = states.linked_state_for(emp.max_user_id)
             if adding and emp.max_user_id is not None and state != "removed":
                 if state == "failed_add" and i % 3 == 1:
-                    gm.add_status, gm.add_attempts = "failed", 3
-                    gm.add_error = ADD_ERRORS[(i // 3) % len(ADD_ERRORS)]
+                    gm.reason = ADD_ERRORS[(i // 3) % len(ADD_ERRORS)]
+                    gm.state, gm.attempts = ("retrying" if gm.reason == "max.soft_failure"
+                                             else "unaddable"), 3
                 else:
-                    gm.add_status, gm.add_attempts = ("already" if i == 0 else "added"), 1
+                    gm.state, gm.attempts = ("joined" if i == 0 else "added"), 1
+                    gm.by_tool = gm.state == "added"
                     gm.added_at = max(emp.linked_at, wave.add_members_at) + timedelta(hours=1)
                     gm.added_at = min(gm.added_at, now)
+            gm.state_at = gm.added_at or start
             session.add(gm)
             stats["memberships"] += 1
         if wave is not None:
@@ -418,18 +423,21 @@ def seed_region(orgs: int = 2000, groups: int = 10000, employees: int = 60000,
             group_rows[-1]["member_count"] = len(chosen)
             adding = chat_id is not None and wave is not None and wave["add_members_at"] < now
             for emp_id, linked in chosen:
-                status, err, added_at = "pending", None, None
+                status = "linked" if linked else "not_linked"
+                err, added_at = None, None
                 if adding and linked:
                     r = rng.random()
                     if r < 0.03:
-                        status, err = "failed", ADD_ERRORS[int(r * 100) % 3]
+                        status, err = "unaddable", ADD_ERRORS[int(r * 100) % 2]
                     else:
                         status, added_at = "added", wave["add_members_at"] + timedelta(hours=2)
                 gm_rows.append({
                     "group_id": gid, "employee_id": emp_id,
                     "invited_at": wave["invite_at"] if wave and wave["invite_at"] < now else None,
-                    "reminded_at": None, "reminder_count": 0, "add_status": status,
-                    "add_error": err, "add_attempts": 1 if status != "pending" else 0,
+                    "reminded_at": None, "reminder_count": 0, "state": status,
+                    "state_at": added_at or start, "reason": err, "next_attempt_at": None,
+                    "by_tool": status == "added",
+                    "attempts": 1 if status in ("added", "unaddable") else 0,
                     "added_at": added_at, "created_at": start})
             n_members += len(chosen)
             if wave is not None:

@@ -31,7 +31,7 @@ def _sandbox_plan() -> dict:
     # People who cannot be added: privacy settings (the demo's failed additions say so).
     private = set(session.exec(
         select(Employee.max_user_id).join(GroupMember, GroupMember.employee_id == Employee.id)
-        .where(GroupMember.add_status == "failed", GroupMember.add_error.contains("приватности"),
+        .where(GroupMember.state == "unaddable", GroupMember.reason == "add.participant.privacy",
                Employee.max_user_id.is_not(None))).all())
     for uid in private:
         users[uid]["allow_add"] = False
@@ -53,7 +53,7 @@ def _sandbox_plan() -> dict:
             .join(GroupMember, GroupMember.employee_id == Employee.id)
             .join(SourceGroup, SourceGroup.id == GroupMember.group_id)
             .where(SourceGroup.max_chat_id == chat.id,
-                   GroupMember.add_status.in_(("added", "already")),
+                   GroupMember.state.in_(("added", "joined")),
                    Employee.max_user_id.is_not(None))).all())
         members |= set(session.exec(select(MaxChatMember.max_user_id).where(
             MaxChatMember.chat_id == chat.id, MaxChatMember.is_present.is_(True))).all())

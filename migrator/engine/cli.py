@@ -13,7 +13,8 @@ from migrator.engine.scheduler import run_scheduler
 
 
 @click.command("run-due")
-@click.option("--limit", default=20, show_default=True, help="Steps claimed per batch.")
+@click.option("--limit", default=5, show_default=True,
+              help="Steps claimed at a time (each claim has its own short lease).")
 @click.option("--no-mail", is_flag=True, help="Do not send the e-mail and bot outboxes.")
 @click.option("--loop", "loop_seconds", type=float, default=0,
               help="Repeat every N seconds until killed (a plain worker).")

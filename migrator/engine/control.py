@@ -12,7 +12,7 @@ from sqlmodel import select
 from migrator.audit.service import record
 from migrator.db import get_session, utcnow
 from migrator.engine.notify import queue_report
-from migrator.engine.steps import BATCH, PENDING, _to_add, cutover_blocker, linked_chat
+from migrator.engine.steps import BATCH, PENDING, cutover_blocker, linked_chat, members_due
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.groups.service import coverage
 from migrator.people.invites import preview_invitations
@@ -231,7 +231,7 @@ def preview(group: SourceGroup) -> list[dict]:
             except Exception:  # noqa: S110 (the plain count above stands)
                 pass
         elif step.kind == "add_members":
-            n = len(_to_add(group.id))
+            n = members_due(group.id)
             item["api_calls"] = math.ceil(n / BATCH)
             item["note"] = str(_l("%(n)d member(s) to add", n=n))
         elif step.kind == "announce":

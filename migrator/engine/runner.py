@@ -18,13 +18,14 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlmodel import select
 
+from migrator.attention.service import clear_group, flag_group
 from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, is_sqlite, utcnow
 from migrator.engine import steps as executors
 from migrator.engine.maxclient import client_factory as default_factory
 from migrator.engine.notify import escalate_step
 from migrator.engine.outcomes import Outcome, Postpone, StepFailed, cfg
-from migrator.groups import attention
+from migrator.groups import attention, states
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.mail.service import send_due
 from migrator.max import breaker
@@ -32,7 +33,6 @@ from migrator.max.errors import MaxAuthError, MaxError, MaxRateLimited
 from migrator.max.service import refresh_pending
 from migrator.max.updates import process_pending
 from migrator.people.invites import send_bot_messages
-from migrator.people.models import Employee
 from migrator.waves.models import STEP_KINDS, Step, Wave
 
 log = logging.getLogger("migrator.engine")
@@ -132,6 +132,22 @@ def claim_steps(rid: str, limit: int = 20, now: datetime | None = None,
     return claimed
 
 
+def take_turn(step: Step, rid: str) -> bool:
+    """Renew the lease of a claimed step just before running it; False if it is no longer
+    ours (the lease ran out while this runner worked on the claim's earlier steps)."""
+    session = get_session()
+    until = utcnow() + timedelta(seconds=cfg("RUNNER_LEASE_SECONDS"))
+    res = session.execute(
+        sa.update(Step).where(Step.id == step.id, Step.status == "running",
+                              Step.claimed_by == rid)
+        .values(claimed_until=until).execution_options(synchronize_session=False))
+    session.commit()
+    if not res.rowcount:
+        return False
+    session.refresh(step)
+    return True
+
+
 def _org_id(step: Step) -> int | None:
     group = get_session().get(SourceGroup, step.group_id)
     return group.org_id if group else None
@@ -203,6 +219,9 @@ def _release(step: Step) -> None:
 def _finish(step: Step, outcome: Outcome, summary: RunSummary) -> None:
     now = utcnow()
     _release(step)
+    group = get_session().get(SourceGroup, step.group_id)
+    if group is not None:  # it ran: the chat is linked and the bot has its rights
+        clear_group(group, (attention.NOT_LINKED, attention.BOT_RIGHTS))
     step.last_error = None
     if outcome.status == "due":
         step.status = "due"
@@ -238,10 +257,9 @@ def _postpone(step: Step, p: Postpone) -> None:
     get_session().add(step)
     if p.attention:
         group = get_session().get(SourceGroup, step.group_id)
-        if group and not group.needs_attention:
-            group.needs_attention = True
-            group.attention_reason = p.attention[:500]
-            get_session().add(group)
+        parsed = attention.parse(p.attention)
+        if group is not None and parsed is not None:
+            flag_group(group, parsed[0], **parsed[1])
     if changed:  # audit a new reason once, not every poll
         record("step.postponed", object_type="step", object_id=step.id, org_id=_org_id(step),
                summary={"kind": step.kind, "reason": p.reason[:200]})
@@ -281,10 +299,7 @@ def fail_step(step: Step, error: str) -> None:
     session.add(step)
     group = session.get(SourceGroup, step.group_id)
     if group is not None:
-        group.needs_attention = True
-        group.attention_reason = attention.reason(attention.STEP_FAILED, kind=step.kind,
-                                                  error=error)
-        session.add(group)
+        flag_group(group, attention.STEP_FAILED, kind=step.kind, error=error[:300])
     record("step.failed", object_type="step", object_id=step.id,
            org_id=group.org_id if group else None,
            summary={"kind": step.kind, "attempts": step.attempts, "error": error[:200]})
@@ -307,32 +322,39 @@ def _maybe_activate_wave(step: Step) -> None:
 
 
 def reopen_delta(now: datetime | None = None) -> int:
-    """Re-open ``add_members`` steps (succeeded) of groups before cutover that have linked
-    members not yet in the chat: people keep pressing Start after the first run."""
+    """Bring forward the open ``add_members`` steps (done for now, or waiting for a later
+    retry) of groups before cutover that have a member whose own time has come: someone
+    pressed Start, or a retry is due. So a Start press is served by the next tick."""
     now = now or utcnow()
     session = get_session()
     cutover_open = select(Step.group_id).where(
         Step.kind == "cutover", Step.status.not_in(("succeeded", "skipped")))
     waiting_people = (
         select(GroupMember.group_id)
-        .join(Employee, Employee.id == GroupMember.employee_id)
-        .where(Employee.max_user_id.is_not(None), GroupMember.add_status == "pending")
+        .where(GroupMember.state.in_((*states.TO_ADD, states.ADDING)),
+               sa.or_(GroupMember.next_attempt_at.is_(None),
+                      GroupMember.next_attempt_at <= now))
     )
     runnable = select(Wave.id).where(Wave.status.in_(RUNNABLE_WAVES))
     steps = session.exec(
-        select(Step).where(Step.kind == "add_members", Step.status == "succeeded",
+        select(Step).where(Step.kind == "add_members",
+                           sa.or_(Step.status == "succeeded",
+                                  sa.and_(Step.status == "due", Step.next_attempt_at > now)),
                            Step.wave_id.in_(runnable), Step.group_id.in_(cutover_open),
                            Step.group_id.in_(waiting_people))
     ).all()
     with acting_as(runner_actor()):
         for step in steps:
+            reopened = step.status == "succeeded"
             step.status = "due"
             step.next_attempt_at = now
             step.updated_at = now
             step.changed_by = "job:runner"
             session.add(step)
-            record("step.reopened", object_type="step", object_id=step.id,
-                   org_id=_org_id(step), summary={"kind": step.kind, "reason": "delta sync"})
+            if reopened:  # a brought-forward retry is not news for the trail
+                record("step.reopened", object_type="step", object_id=step.id,
+                       org_id=_org_id(step), summary={"kind": step.kind,
+                                                      "reason": "delta sync"})
     session.commit()
     return len(steps)
 
@@ -340,7 +362,7 @@ def reopen_delta(now: datetime | None = None) -> int:
 # -- one pass ----------------------------------------------------------------------------
 
 
-def run_due(rid: str | None = None, *, limit: int = 20, max_rounds: int = 50,
+def run_due(rid: str | None = None, *, limit: int = 5, max_rounds: int = 200,
             send_mail: bool = True, client_factory=None,
             max_backlog: bool = True) -> RunSummary:
     """Run everything due now once: promote, claim in batches, execute, send outboxes.
@@ -364,6 +386,8 @@ def run_due(rid: str | None = None, *, limit: int = 20, max_rounds: int = 50,
         summary.claimed += len(steps)
         for index, step in enumerate(steps):
             seen.add(step.id)
+            if not take_turn(step, rid):
+                continue  # the lease ran out while earlier steps ran: another runner has it
             execute(step, rid, summary, client_factory)
             if not _max_allowed(None):  # a 401 opened the breaker: stop at once
                 _hold_back(steps[index + 1:], summary)

@@ -21,6 +21,7 @@ BOT_RIGHTS = "bot_rights"
 ADD_FAILED = "add_failed"
 STEP_FAILED = "step_failed"
 INVALID_EMAILS = "invalid_emails"
+MEMBER_UNADDABLE = "member_unaddable"  # a member item: Max refused to add them for good
 
 MAX_LENGTH = 500  # SourceGroup.attention_reason
 _PARAM_CHARS = 300  # a text parameter (an error message) is cut to this
@@ -30,6 +31,31 @@ STEP_KIND_LABELS = {  # msgids shared with the steps panel (engine/_status.html)
     "announce": _l("Announcement"), "parallel_run": _l("Parallel run"),
     "cutover": _l("Cutover"),
 }
+
+# Why Max did not add a member: Max's FailedUserDetails codes and the engine's own codes
+# for a call that failed as a whole (GroupMember.reason holds the code).
+PERMANENT_ADD_CODES = ("add.participant.privacy", "add.participant.not.found")
+MEMBER_REASONS = {
+    "add.participant.privacy": _l("their Max privacy settings do not allow adding them to "
+                                  "chats"),
+    "add.participant.not.found": _l("Max does not know this account (it may have been "
+                                    "deleted)"),
+    "max.soft_failure": _l("Max did not do it and gave no reason; it will be tried again"),
+    "max.rate_limited": _l("Max asked to slow down; it will be tried again"),
+    "max.unavailable": _l("Max did not answer in time; it will be tried again"),
+    "unknown": _l("Max refused without saying why"),
+}
+
+
+def member_reason_text(code: str | None) -> str:
+    """Why a member is not in the chat, in the reader's language (never a raw code alone)."""
+    if not code:
+        return ""
+    known = MEMBER_REASONS.get(code)
+    if known is not None:
+        return str(known)
+    return _("Max refused with the code “%(code)s”", code=code)
+
 
 _STORED = re.compile(r"^([a-z_]+)(?: (\{.*\}))?$", re.S)
 
@@ -89,6 +115,8 @@ _TEXTS = {
                                    "%(num)d members could not be added to the Max chat",
                                    _count(p)),
     STEP_FAILED: _step_failed,
+    MEMBER_UNADDABLE: lambda p: _("could not be added to the Max chat: %(reason)s",
+                                  reason=member_reason_text(p.get("reason"))),
     INVALID_EMAILS: lambda p: ngettext(
         "%(num)d member was not invited: the e-mail address is not usable",
         "%(num)d members were not invited: their e-mail addresses are not usable",

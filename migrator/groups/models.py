@@ -53,11 +53,21 @@ class GroupMember(SQLModel, table=True):
     invited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     reminder_count: int = 0
-    # pending | added | already | failed — outcome of adding to the Max chat.
-    add_status: str = Field(default="pending", max_length=16)
-    add_error: str | None = Field(default=None, max_length=500)
-    add_attempts: int = 0
+    # The membership's way into the Max chat: see migrator.groups.states (the one table).
+    state: str = Field(default="not_linked", max_length=16)
+    state_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reason: str | None = Field(default=None, max_length=500)  # of retrying / unaddable
+    attempts: int = 0  # add calls made for this membership
+    # When the engine may try this membership next (None: as soon as its add step is open).
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # In the chat because of the tool (its add call, or the join link it sent).
+    by_tool: bool = False
     added_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
-    __table_args__ = (sa.Index("ix_group_member_group_status", "group_id", "add_status"),)
+    __table_args__ = (
+        sa.Index("ix_group_member_group_state", "group_id", "state"),
+        sa.CheckConstraint(
+            "state in ('not_linked','linked','adding','added','retrying','unaddable',"
+            "'invited_by_link','joined','left')", name="ck_group_member_state"),
+    )

@@ -10,13 +10,16 @@ from sqlmodel import select
 
 from migrator.auth.service import scoped
 from migrator.db import get_session
+from migrator.groups import states
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.people.models import Employee
 
-IN_CHAT_STATUSES = ("added", "already")
+IN_CHAT_STATUSES = states.IN_CHAT
 
-# The state of a member on the way to the Max chat, most advanced first.
-MEMBER_STATES = ("in_chat", "failed", "linked", "reminded", "invited", "not_invited")
+# What a page shows of a member's way to the Max chat (migrator.groups.states), most
+# advanced first; ``not_linked`` members are told apart by their invitation.
+MEMBER_STATES = ("in_chat", "left", "unaddable", "invited_by_link", "retrying", "linked",
+                 "reminded", "invited", "not_invited")
 
 
 def find_group_by_key(key: str, user=None) -> SourceGroup | None:
@@ -43,7 +46,7 @@ def coverage_for(group_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
     ids = list(group_ids)
     if not ids:
         return {}
-    in_chat = sa.func.count().filter(GroupMember.add_status.in_(IN_CHAT_STATUSES))
+    in_chat = sa.func.count().filter(states.in_chat_condition())
     rows = get_session().execute(
         sa.select(GroupMember.group_id, in_chat, sa.func.count())
         .where(GroupMember.group_id.in_(ids)).group_by(GroupMember.group_id)
@@ -51,14 +54,14 @@ def coverage_for(group_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
     return {gid: (int(n_in), int(n)) for gid, n_in, n in rows}
 
 
-def member_state(member: GroupMember, employee: Employee) -> str:
-    """One of :data:`MEMBER_STATES` for a member row and its employee."""
-    if member.add_status in IN_CHAT_STATUSES:
+def member_state(member: GroupMember, employee: Employee | None = None) -> str:
+    """One of :data:`MEMBER_STATES` for a member row."""
+    if member.state in states.IN_CHAT:
         return "in_chat"
-    if member.add_status == "failed":
-        return "failed"
-    if employee.max_user_id is not None:
-        return "linked"
+    if member.state == states.ADDING:
+        return "retrying" if member.attempts > 1 else "linked"
+    if member.state != states.NOT_LINKED:
+        return member.state
     if member.reminded_at is not None:
         return "reminded"
     if member.invited_at is not None:
@@ -67,19 +70,22 @@ def member_state(member: GroupMember, employee: Employee) -> str:
 
 
 def member_state_condition(state: str):
-    """A WHERE clause selecting members (joined with their employee) in ``state``."""
-    in_chat = GroupMember.add_status.in_(IN_CHAT_STATUSES)
-    failed = GroupMember.add_status == "failed"
-    open_ = sa.and_(~in_chat, ~failed)
-    linked = Employee.max_user_id.is_not(None)
+    """A WHERE clause selecting members in the displayed ``state``."""
+    waiting = GroupMember.state == states.NOT_LINKED
+    adding = GroupMember.state == states.ADDING
     conditions = {
-        "in_chat": in_chat,
-        "failed": failed,
-        "linked": sa.and_(open_, linked),
-        "reminded": sa.and_(open_, ~linked, GroupMember.reminded_at.is_not(None)),
-        "invited": sa.and_(open_, ~linked, GroupMember.reminded_at.is_(None),
+        "in_chat": states.in_chat_condition(),
+        "left": GroupMember.state == states.LEFT,
+        "unaddable": GroupMember.state == states.UNADDABLE,
+        "invited_by_link": GroupMember.state == states.INVITED_BY_LINK,
+        "retrying": sa.or_(GroupMember.state == states.RETRYING,
+                           sa.and_(adding, GroupMember.attempts > 1)),
+        "linked": sa.or_(GroupMember.state == states.LINKED,
+                         sa.and_(adding, GroupMember.attempts <= 1)),
+        "reminded": sa.and_(waiting, GroupMember.reminded_at.is_not(None)),
+        "invited": sa.and_(waiting, GroupMember.reminded_at.is_(None),
                            GroupMember.invited_at.is_not(None)),
-        "not_invited": sa.and_(open_, ~linked, GroupMember.reminded_at.is_(None),
+        "not_invited": sa.and_(waiting, GroupMember.reminded_at.is_(None),
                                GroupMember.invited_at.is_(None)),
     }
     return conditions[state]
@@ -89,8 +95,6 @@ def member_state_counts(group: SourceGroup) -> dict[str, int]:
     """How many members of ``group`` are in each of :data:`MEMBER_STATES` (one query)."""
     columns = [sa.func.count().filter(member_state_condition(s)) for s in MEMBER_STATES]
     row = get_session().execute(
-        sa.select(*columns).select_from(GroupMember)
-        .join(Employee, Employee.id == GroupMember.employee_id)
-        .where(GroupMember.group_id == group.id)
+        sa.select(*columns).select_from(GroupMember).where(GroupMember.group_id == group.id)
     ).one()
     return {s: int(n or 0) for s, n in zip(MEMBER_STATES, row, strict=True)}

@@ -13,7 +13,7 @@ from migrator.auth.service import scope_org_ids_subquery, scoped
 from migrator.core.pagination import paginate
 from migrator.core.panels import panels_for
 from migrator.db import get_session
-from migrator.groups.attention import attention_text
+from migrator.groups.attention import attention_text, member_reason_text
 from migrator.groups.models import PLATFORMS, GroupMember, SourceGroup
 from migrator.groups.service import (
     MEMBER_STATES,
@@ -31,6 +31,7 @@ from migrator.waves.models import Wave
 
 bp = Blueprint("groups", __name__, url_prefix="/groups")
 bp.add_app_template_filter(attention_text, "attention")  # also the progress attention page
+bp.add_app_template_filter(member_reason_text, "member_reason")
 
 PLATFORM_LABELS = {"whatsapp": _l("WhatsApp"), "telegram": _l("Telegram"), "viber": _l("Viber"),
                    "vk": _l("VK"), "other": _l("other")}
@@ -111,7 +112,7 @@ def detail(key: str):
     if state in MEMBER_STATES:
         query = query.where(member_state_condition(state))
     page = paginate(query, sorts={"name": Employee.full_name, "email": Employee.email,
-                                  "status": GroupMember.add_status,
+                                  "status": GroupMember.state,
                                   "invited": GroupMember.invited_at},
                     default_sort="name", per_page=current_app.config["PER_PAGE"])
     members = [(m, e, member_state(m, e)) for m, e in page.items]

@@ -35,6 +35,7 @@ from migrator.directives.models import (
     TransitionAct,
 )
 from migrator.directives.register import check_act, parse_date_text, save_act
+from migrator.groups import states
 from migrator.groups.models import PLATFORMS, GroupMember, SourceGroup
 from migrator.imports.parser import KINDS, SPECS, Row, RowError, parse
 from migrator.org.models import Organisation
@@ -632,9 +633,16 @@ def _write_members(plan: _Plan) -> None:
     bulk_insert(session.connection(), GroupMember.__table__, plan.work,
                 columns=["group_id", "employee_id"],
                 constants={"invited_at": None, "reminded_at": None, "reminder_count": 0,
-                           "add_status": "pending", "add_error": None, "add_attempts": 0,
+                           "state": states.NOT_LINKED, "state_at": now, "reason": None,
+                           "attempts": 0, "next_attempt_at": None, "by_tool": False,
                            "added_at": None, "created_at": now})
-    refresh_member_counts({gid for gid, _eid in plan.work})
+    group_ids = {gid for gid, _eid in plan.work}
+    linked = sa.select(Employee.id).where(Employee.max_user_id.is_not(None))
+    for chunk in _chunks(group_ids):  # people who already pressed Start can be added at once
+        states.move_where(states.LINKED, GroupMember.group_id.in_(chunk),
+                          GroupMember.state == states.NOT_LINKED,
+                          GroupMember.employee_id.in_(linked), now=now, next_attempt_at=now)
+    refresh_member_counts(group_ids)
 
 
 def refresh_member_counts(group_ids: Iterable[int]) -> None:

@@ -34,6 +34,7 @@ from migrator.mail.outbox import claim_due, mark_failed_attempt, mark_sent, rele
 log = logging.getLogger("migrator.mail")
 
 MAILER = Actor("job", "mailer", "mailer")
+CLAIM_BATCH = 20  # messages claimed at a time (each claim has its own short lease)
 KINDS = ("invite", "reminder", "schedule", "escalation", "report", "digest")
 
 
@@ -241,68 +242,82 @@ def _summary(row: OutboxMessage, **extra) -> dict:
 def send_due(limit: int = 200, now: datetime | None = None) -> SendStats:
     """Send up to ``limit`` due e-mails; commits claims and outcomes in the context session.
 
+    Messages are claimed a few at a time with a short lease, so a sender killed mid-run
+    holds back at most :data:`CLAIM_BATCH` messages for at most one lease; of those only the
+    one in flight may go out twice, with the same Message-ID.
+
     Call it with no unfinished work in the app context's session (the scheduler gives it an
     app context of its own). The SMTP password is never logged or stored in ``last_error``.
     """
     cfg = current_app.config
     session = get_session()
-    now = now or utcnow()
-    lease = int(cfg.get("MAIL_LEASE_SECONDS", 300))
-    max_attempts = int(cfg.get("MAIL_MAX_ATTEMPTS", 8))
-    retry_base = int(cfg.get("MAIL_RETRY_SECONDS", 60))
+    lease = int(cfg["MAIL_LEASE_SECONDS"])
     stats = SendStats()
     with acting_as(MAILER):
-        claim = claim_due(session, OutboxMessage, limit=limit, now=now, lease_seconds=lease)
-        stats.claimed, stats.resent = len(claim.rows), claim.reclaimed
-        if not claim.rows:
-            return stats
-        started = time.monotonic()
         smtp = SmtpConnection(cfg)
-        down: str | None = None  # set when the server cannot be reached: fail the rest fast
         try:
-            for index, row in enumerate(claim.rows):
-                if time.monotonic() - started > lease * 0.8:
-                    stats.released = release(session, OutboxMessage, claim.rows[index:],
-                                             claim.lease_until, now)
-                    session.commit()
-                    log.warning("mail batch stopped before its lease ran out; %d released",
-                                stats.released)
+            while stats.claimed < limit:
+                at = now or utcnow()
+                claim = claim_due(session, OutboxMessage, now=at, lease_seconds=lease,
+                                  limit=min(CLAIM_BATCH, limit - stats.claimed))
+                stats.claimed += len(claim.rows)
+                stats.resent += claim.reclaimed
+                if not claim.rows or not _send_claimed(session, cfg, smtp, claim, stats, at):
                     break
-                error, permanent = down, False
-                if error is None:
-                    try:
-                        message = build_message(row, cfg["MAIL_FROM"])
-                    except (ValueError, TypeError, LookupError) as exc:  # a row no retry fixes
-                        error, permanent = f"cannot build the message: {exc}", True
-                if error is None:
-                    try:
-                        smtp.send(message)
-                    except _ConnectError as exc:
-                        error = down = str(exc)
-                    except (OSError, smtplib.SMTPException) as exc:
-                        error, permanent = smtp.redact(_describe(exc)), _is_permanent(exc)
-                        if not isinstance(exc, smtplib.SMTPResponseException):
-                            smtp.close()
-                if error is None:
-                    if mark_sent(session, OutboxMessage, row, claim.lease_until, utcnow()):
-                        record("mail.sent", object_type="outbox_message", object_id=row.id,
-                               org_id=row.org_id, summary=_summary(row))
-                        stats.sent += 1
-                    session.commit()
-                    log.info("mail %s sent (%s)", row.idem_key, row.message_id)
-                    continue
-                status = mark_failed_attempt(
-                    session, OutboxMessage, row, claim.lease_until, now=now, error=error,
-                    max_attempts=max_attempts, retry_base=retry_base, permanent=permanent)
-                if status == "failed":
-                    record("mail.failed", object_type="outbox_message", object_id=row.id,
-                           org_id=row.org_id,
-                           summary=_summary(row, attempts=row.attempts, error=error[:300]))
-                    stats.failed += 1
-                elif status == "pending":
-                    stats.retried += 1
-                session.commit()
-                log.warning("mail %s attempt %d failed: %s", row.idem_key, row.attempts, error)
         finally:
             smtp.close()
     return stats
+
+
+def _send_claimed(session, cfg, smtp: SmtpConnection, claim, stats: SendStats,
+                  now: datetime) -> bool:
+    """Send one claim's rows; False when the run should stop (the server cannot be reached,
+    or the lease was nearly over)."""
+    lease = int(cfg["MAIL_LEASE_SECONDS"])
+    started = time.monotonic()
+    down: str | None = None  # set when the server cannot be reached: fail the rest fast
+    for index, row in enumerate(claim.rows):
+        if time.monotonic() - started > lease * 0.8:
+            stats.released += release(session, OutboxMessage, claim.rows[index:],
+                                      claim.lease_until, now)
+            session.commit()
+            log.warning("mail batch stopped before its lease ran out; %d released",
+                        stats.released)
+            return False
+        error, permanent = down, False
+        if error is None:
+            try:
+                message = build_message(row, cfg["MAIL_FROM"])
+            except (ValueError, TypeError, LookupError) as exc:  # a row no retry fixes
+                error, permanent = f"cannot build the message: {exc}", True
+        if error is None:
+            try:
+                smtp.send(message)
+            except _ConnectError as exc:
+                error = down = str(exc)
+            except (OSError, smtplib.SMTPException) as exc:
+                error, permanent = smtp.redact(_describe(exc)), _is_permanent(exc)
+                if not isinstance(exc, smtplib.SMTPResponseException):
+                    smtp.close()
+        if error is None:
+            if mark_sent(session, OutboxMessage, row, claim.lease_until, utcnow()):
+                record("mail.sent", object_type="outbox_message", object_id=row.id,
+                       org_id=row.org_id, summary=_summary(row))
+                stats.sent += 1
+            session.commit()
+            log.info("mail %s sent (%s)", row.idem_key, row.message_id)
+            continue
+        status = mark_failed_attempt(
+            session, OutboxMessage, row, claim.lease_until, now=now, error=error,
+            max_attempts=int(cfg["MAIL_MAX_ATTEMPTS"]),
+            retry_base=int(cfg["MAIL_RETRY_SECONDS"]), permanent=permanent)
+        if status == "failed":
+            record("mail.failed", object_type="outbox_message", object_id=row.id,
+                   org_id=row.org_id,
+                   summary=_summary(row, attempts=row.attempts, error=error[:300]))
+            stats.failed += 1
+        elif status == "pending":
+            stats.retried += 1
+        session.commit()
+        log.warning("mail %s attempt %d failed: %s", row.idem_key, row.attempts, error)
+    return down is None

@@ -35,7 +35,6 @@ from sqlmodel import Session, select
 from migrator.audit.service import record
 from migrator.auth.service import scope_org_ids_subquery, scoped
 from migrator.db import get_engine, get_session, is_sqlite, utcnow
-from migrator.groups import attention
 from migrator.groups.models import SourceGroup
 from migrator.max.client import MaxClient
 from migrator.max.errors import MaxError, MaxForbidden, MaxNotFound
@@ -53,7 +52,6 @@ UPDATE_TYPES = (
     "chat_title_changed", "message_callback", "message_created",
 )
 WEBHOOK_PATH = "/max/webhook"
-ATTENTION_BOT_REMOVED = attention.reason(attention.BOT_REMOVED)
 
 
 POLL_MARKER_KEY = "max.poll_marker"  # row in ``setting``: the long-polling marker

@@ -34,13 +34,15 @@ from flask_babel import force_locale, gettext
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from migrator.attention.service import clear_group, flag_group, resolve
 from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, utcnow
-from migrator.groups.attention import BOT_REMOVED, code_of
-from migrator.groups.models import SourceGroup
+from migrator.groups import states
+from migrator.groups.attention import BOT_REMOVED, MEMBER_UNADDABLE
+from migrator.groups.models import GroupMember, SourceGroup
 from migrator.max import breaker
 from migrator.max.models import MaxChat, MaxChatMember, MaxDialogUser, MaxUpdate
-from migrator.max.service import ATTENTION_BOT_REMOVED, get_client, refresh_chat, refresh_pending
+from migrator.max.service import get_client, refresh_chat, refresh_pending
 from migrator.people.models import Employee
 
 log = logging.getLogger("migrator.max")
@@ -296,10 +298,7 @@ def on_bot_added(update: dict, row: MaxUpdate) -> int | None:
     chat.checked_at = None  # the rights may differ after a (re-)add: fetch them again
     session.add(chat)
     for group in groups:
-        if group.needs_attention and code_of(group.attention_reason) == BOT_REMOVED:
-            group.needs_attention = False
-            group.attention_reason = None
-            session.add(group)
+        clear_group(group, BOT_REMOVED)
     record("max.chat_discovered", object_type="max_chat", object_id=chat.chat_id,
            org_id=chat.org_id,
            summary={"added_by_max_user_id": chat.added_by_max_user_id,
@@ -322,10 +321,7 @@ def on_bot_removed(update: dict, row: MaxUpdate) -> None:
     session.add(chat)
     groups = _linked_groups(chat)
     for group in groups:
-        group.needs_attention = True
-        group.attention_reason = ATTENTION_BOT_REMOVED
-        group.updated_at = utcnow()
-        session.add(group)
+        flag_group(group, BOT_REMOVED)
     record("max.chat_removed", object_type="max_chat", object_id=chat.chat_id,
            org_id=chat.org_id,
            summary={"by_max_user_id": _int(_user(update).get("user_id")),
@@ -361,8 +357,30 @@ def _on_member(update: dict, row: MaxUpdate, present: bool) -> None:
         member.is_present = present
         member.last_event_ts = row.timestamp
         member.updated_at = utcnow()
+    else:
+        return None  # an older event than the one already applied: it changes nothing
     session.add(member)
+    _memberships_follow(chat, user_id, present)
     return None
+
+
+def _memberships_follow(chat: MaxChat, user_id: int, present: bool) -> None:
+    """The memberships of this person in the groups linked to the chat follow the event:
+    in the chat (our add call landed, or they joined), or out of it (left, removed)."""
+    session = get_session()
+    rows = session.exec(
+        select(GroupMember)
+        .join(Employee, Employee.id == GroupMember.employee_id)
+        .join(SourceGroup, SourceGroup.id == GroupMember.group_id)
+        .where(SourceGroup.max_chat_id == chat.id, Employee.max_user_id == user_id)).all()
+    for membership in rows:
+        if present and membership.state not in states.IN_CHAT:
+            states.move(membership, states.ADDED if membership.state == states.ADDING
+                        else states.JOINED)
+            resolve("member", membership.employee_id, MEMBER_UNADDABLE,
+                    group_id=membership.group_id)
+        elif not present and membership.state in states.IN_CHAT:
+            states.move(membership, states.LEFT)
 
 
 def on_user_added(update: dict, row: MaxUpdate) -> None:

@@ -39,8 +39,8 @@ class DatabaseCollector:
         members = GaugeMetricFamily("migrator_members",
                                     "Source group members by their state in the Max chat",
                                     labels=["state"])
-        for state, n in session.execute(sa.select(GroupMember.add_status, sa.func.count())
-                                        .group_by(GroupMember.add_status)):
+        for state, n in session.execute(sa.select(GroupMember.state, sa.func.count())
+                                        .group_by(GroupMember.state)):
             members.add_metric([state], n)
         yield members
 

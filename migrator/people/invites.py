@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, utcnow
+from migrator.groups import states
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.mail.models import OutboxMessage
 from migrator.mail.outbox import claim_due, mark_failed_attempt, mark_sent, release
@@ -308,6 +309,8 @@ def _bind(session, emp: Employee, tok: InviteToken, max_user_id: int, now: datet
             tok.used_at, tok.used_by_max_user_id = now, max_user_id
             session.add_all([emp, tok])
             session.flush()
+            # their memberships can be added now: the next run of the engine does it
+            states.link_employee(emp.id, now)
     except IntegrityError:
         return False
     return True
@@ -379,7 +382,7 @@ def send_bot_messages(client, limit: int = 100, now: datetime | None = None) -> 
     cfg = current_app.config
     session = get_session()
     now = now or utcnow()
-    lease = int(cfg.get("MAIL_LEASE_SECONDS", 300))
+    lease = int(cfg["MAIL_LEASE_SECONDS"])
     max_attempts = int(cfg.get("BOT_MESSAGE_MAX_ATTEMPTS", 8))
     retry_base = int(cfg.get("MAIL_RETRY_SECONDS", 60))
     sent = 0

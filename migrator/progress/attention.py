@@ -51,7 +51,7 @@ def _failed_members(user, now):
     q = (sa.select(GroupMember, Employee, SourceGroup)
          .join(Employee, Employee.id == GroupMember.employee_id)
          .join(SourceGroup, SourceGroup.id == GroupMember.group_id)
-         .where(GroupMember.add_status == "failed"))
+         .where(GroupMember.state == "unaddable"))
     return scoped(q, SourceGroup.org_id, user)
 
 

@@ -33,8 +33,10 @@ class ProgressSnapshot(SQLModel, table=True):
 # on (migration 0008): members in the Max chats per group; groups per step kind and status.
 def _index_other_tables() -> None:
     gm, step = GroupMember.__table__, Step.__table__
-    if "ix_group_member_status_group" not in {i.name for i in gm.indexes}:
-        sa.Index("ix_group_member_status_group", gm.c.add_status, gm.c.group_id)
+    if "ix_group_member_state_group" not in {i.name for i in gm.indexes}:
+        sa.Index("ix_group_member_state_group", gm.c.state, gm.c.group_id)
+    if "ix_group_member_due" not in {i.name for i in gm.indexes}:
+        sa.Index("ix_group_member_due", gm.c.state, gm.c.next_attempt_at)
     if "ix_step_kind_status" not in {i.name for i in step.indexes}:
         sa.Index("ix_step_kind_status", step.c.kind, step.c.status)
 

@@ -40,6 +40,7 @@ from sqlmodel import select
 from migrator.auth.service import scope_paths, scoped
 from migrator.db import get_session, utcnow
 from migrator.groups.models import GroupMember, SourceGroup
+from migrator.groups.states import in_chat_condition
 from migrator.max.models import REQUIRED_PERMISSIONS, MaxChat
 from migrator.org.models import Organisation
 from migrator.people.models import Employee
@@ -52,7 +53,6 @@ DONE_STEP_STATUSES = ("succeeded", "skipped")
 # Not overdue whatever their due time: finished, or deliberately paused by a coordinator.
 NOT_OVERDUE_STATUSES = (*DONE_STEP_STATUSES, "paused")
 OPEN_WAVE_STATUSES = ("planned", "active", "paused")
-IN_CHAT_STATUSES = ("added", "already")
 
 COUNTERS = ("employees", "linked", "groups_total", "groups_linked", "groups_done",
             "groups_attention", "members_total", "members_in_chat", "overdue_steps")
@@ -94,7 +94,7 @@ def wave_overdue(wave, now: datetime | None = None) -> bool:
 
 def member_in_chat_condition():
     """SQL: the membership is in the Max chat (counts towards coverage)."""
-    return GroupMember.add_status.in_(IN_CHAT_STATUSES)
+    return in_chat_condition()
 
 
 def tz() -> ZoneInfo:

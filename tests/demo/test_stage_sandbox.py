@@ -46,7 +46,7 @@ def test_stage_sandbox_mirrors_the_demo_and_is_idempotent(app, runner, sandbox):
                 .join(SourceGroup, SourceGroup.max_chat_id == MaxChat.id)
                 .join(GroupMember, GroupMember.group_id == SourceGroup.id)
                 .join(Employee, Employee.id == GroupMember.employee_id)
-                .where(GroupMember.add_status.in_(("added", "already")))).all():
+                .where(GroupMember.state.in_(("added", "joined")))).all():
             added.setdefault(chat_id, set()).add(uid)
 
     # Every employee linked to Max exists with the same id and has pressed Start.

@@ -90,6 +90,6 @@ def test_runner_killed_repeatedly_ends_in_the_same_state(sandbox, smtp, ctx, app
         # add calls: the lower bound plus at most one repeat per kill
         assert math.ceil(130 / 100) <= sandbox.add_calls(chat_id) <= 2 + kills, state
         assert step(group, "add_members").status == "succeeded", state
-        statuses = session.scalars(sa.select(GroupMember.add_status).where(
+        statuses = session.scalars(sa.select(GroupMember.state).where(
             GroupMember.group_id == group.id)).all()
         assert set(statuses) == {"added"}, state

@@ -13,6 +13,7 @@ from migrator.audit.models import AuditEvent
 from migrator.db import get_session, utcnow
 from migrator.engine.runner import claim_steps, run_due
 from migrator.groups.models import GroupMember
+from migrator.groups.states import link_employee
 from migrator.waves.settings import DEFAULT_FOOTER, save_settings
 
 
@@ -48,7 +49,7 @@ def test_members_added_once_in_batches_of_100(world, sandbox, app):
     assert sandbox.add_calls(chat_id) == math.ceil(230 / 100)
     assert step(group, "add_members").status == "succeeded"
     statuses = get_session().scalars(
-        sa.select(GroupMember.add_status).where(GroupMember.group_id == group.id)).all()
+        sa.select(GroupMember.state).where(GroupMember.group_id == group.id)).all()
     assert set(statuses) == {"added"}
     # A second run does nothing more against Max.
     before = len(sandbox.requests())
@@ -123,7 +124,7 @@ def test_crashed_add_checks_the_chat_before_re_adding(world, sandbox, app):
     session = get_session()
     for m in session.exec(sa.select(GroupMember).where(GroupMember.group_id == group.id)).scalars():
         if m.employee_id in {e.id for e in emps[:100]}:
-            m.add_attempts = 1
+            m.attempts, m.state = 1, "adding"  # the intent, written before the call
             session.add(m)
     session.commit()
     run_due(send_mail=False)
@@ -146,6 +147,7 @@ def test_delta_sync_adds_people_who_link_later(world, sandbox, app, make_employe
                                       if m.employee_id not in {e.id for e in emps[:2]}][0])
     newcomer.max_user_id = sandbox.user("Поздний")
     session.add(newcomer)
+    link_employee(newcomer.id)  # what a Start press on their deep link does
     session.commit()
     summary = run_due(send_mail=False)
     assert summary.reopened == 1
@@ -162,8 +164,8 @@ def test_privacy_failures_recorded_and_retried_bounded(world, sandbox, app):
     for _ in range(4):
         run_due(send_mail=False)
     m = get_session().get(GroupMember, (group.id, emps[0].id))
-    assert m.add_status == "failed" and m.add_error == "add.participant.privacy"
-    assert m.add_attempts == 3  # bounded
+    assert m.state == "unaddable" and m.reason == "add.participant.privacy"
+    assert m.attempts == 3  # bounded
     get_session().refresh(group)
     assert group.needs_attention
     assert step(group, "add_members").status == "succeeded"

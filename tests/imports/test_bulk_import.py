@@ -81,7 +81,7 @@ def snapshot(ctx) -> dict:
                       for e in ctx.exec(select(Employee))},
         "groups": {(g.key, g.name, g.platform, g.org_id, g.member_count, g.updated_at)
                    for g in ctx.exec(select(SourceGroup))},
-        "members": {(m.group_id, m.employee_id, m.add_status)
+        "members": {(m.group_id, m.employee_id, m.state)
                     for m in ctx.exec(select(GroupMember))},
         "events": ctx.scalar(sa.select(sa.func.count()).select_from(AuditEvent)),
     }
@@ -108,9 +108,9 @@ def test_bulk_import_writes_every_row_as_the_file_says(region, ctx):
     groups = {g.key: g for g in ctx.exec(select(SourceGroup))}
     assert len(groups) == GROUPS and groups["g1"].platform == "telegram"
     assert groups["g1"].wave_id is None and groups["g1"].needs_attention is False
-    pairs = {(m.group_id, m.employee_id, m.add_status, m.add_attempts)
+    pairs = {(m.group_id, m.employee_id, m.state, m.attempts)
              for m in ctx.exec(select(GroupMember))}
-    expected = {(groups[k].id, people[e.lower()].id, "pending", 0) for k, e in member_rows()}
+    expected = {(groups[k].id, people[e.lower()].id, "not_linked", 0) for k, e in member_rows()}
     assert pairs == expected
     for g in groups.values():
         assert g.member_count == sum(1 for p in pairs if p[0] == g.id)

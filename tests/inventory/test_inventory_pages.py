@@ -170,10 +170,10 @@ def test_group_page_member_states_and_coverage(app, ctx, client, make_org, make_
     def member(key):
         return members[people[key].id]
 
-    member("added").add_status, member("added").added_at = "added", now
-    member("already").add_status = "already"
-    member("failed").add_status = "failed"
-    member("failed").add_error = "privacy settings forbid adding"
+    member("added").state, member("added").added_at = "added", now
+    member("already").state = "joined"
+    member("failed").state = "unaddable"
+    member("failed").reason = "add.participant.privacy"
     member("reminded").invited_at, member("reminded").reminded_at = now, now
     member("reminded").reminder_count = 2
     member("invited").invited_at = now
@@ -181,21 +181,22 @@ def test_group_page_member_states_and_coverage(app, ctx, client, make_org, make_
     ctx.commit()
 
     assert coverage(group) == (2, 7)
-    assert member_state_counts(group) == {"in_chat": 2, "failed": 1, "linked": 1, "reminded": 1,
-                                          "invited": 1, "not_invited": 1}
+    assert member_state_counts(group) == {"in_chat": 2, "left": 0, "unaddable": 1,
+                                          "invited_by_link": 0, "retrying": 0, "linked": 1,
+                                          "reminded": 1, "invited": 1, "not_invited": 1}
     login(client, make_user("admin"))
     page = html(client, "/groups/k1")
     assert "2 из 7 участников" in page
-    assert "privacy settings forbid adding" in page
+    assert "настройки приватности в Max не разрешают" in page
     assert "2 напоминания" in page
     assert "подключён к Max, ещё не добавлен" in page and "ещё не приглашён" in page
-    failed_only = html(client, "/groups/k1?state=failed")
+    failed_only = html(client, "/groups/k1?state=unaddable")
     assert "Ошибка Олег" in failed_only and "Новый Никита" not in failed_only
     app.config["PER_PAGE"] = 3
     paged = html(client, "/groups/k1?sort=name")
     assert "Добавлен Давид" in paged and "Уже Ульяна" not in paged
     person = html(client, f"/employees/{people['failed'].id}")
-    assert "Группа К" in person and "не удалось добавить" in person
+    assert "Группа К" in person and "нельзя добавить" in person
 
 
 def test_get_group_by_key_respects_scope(app, ctx, make_org, make_group, make_user):

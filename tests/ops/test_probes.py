@@ -90,7 +90,7 @@ def test_metrics_parse_and_count(ready_world, app, client, ctx, make_org, make_g
                  "migrator_run_due_last_success_timestamp_seconds"):
         assert name in fams, name
     members = {s.labels["state"]: s.value for s in fams["migrator_members"].samples}
-    assert members == {"pending": 2}
+    assert members == {"not_linked": 2}
     calls = {(s.labels["method"], s.labels["status"]): s.value
              for s in fams["migrator_max_requests"].samples if s.name.endswith("_total")}
     assert calls.get(("GET", "200"), 0) >= 2

@@ -73,11 +73,11 @@ def tree(ctx, make_org, make_employee, make_group):
                  attempts=5, last_error="SMTP refused"))
     members = {(m.group_id, m.employee_id): m for m in ctx.exec(select(GroupMember)).all()}
     m = members[(g_a.id, a_emps[0].id)]
-    m.add_status, m.added_at = "added", now - timedelta(days=2)
+    m.state, m.added_at = "added", now - timedelta(days=2)
     m = members[(g_a1.id, x_emps[0].id)]
-    m.add_status, m.add_error, m.add_attempts = "failed", "privacy settings forbid", 2
+    m.state, m.reason, m.attempts = "unaddable", "add.participant.privacy", 2
     m = members[(g_b.id, b_emps[0].id)]
-    m.add_status, m.add_error = "failed", "user.not.found in B"
+    m.state, m.reason = "unaddable", "add.participant.not.found"
     ctx.commit()
     return SimpleNamespace(r=r, a=a, a1=a1, b=b, groups=(g_a, g_a1, g_b), wave=wave,
                            wave_b=wave_b, now=now)

@@ -96,7 +96,7 @@ def test_attention_caps_sections_and_pages_the_rest(tree, make_user, login, clie
     emps = [make_employee(tree.b) for _ in range(13)]
     group = make_group(tree.b, key="big", members=emps)
     for m in ctx.exec(select(GroupMember).where(GroupMember.group_id == group.id)):
-        m.add_status, m.add_error = "failed", "refused"
+        m.state, m.reason = "unaddable", "add.participant.privacy"
     ctx.commit()
     login(client, make_user("admin"))
     html = _text(client.get("/attention"))

@@ -21,9 +21,7 @@ from migrator.progress import service
 from migrator.waves.models import Step, Wave
 
 COUNTS = service.COUNTERS
-IN_CHAT = service.IN_CHAT_STATUSES[0]
-# The member's outcome column (renamed by the engine's member states; either works here).
-MEMBER_STATE = "state" if hasattr(GroupMember, "state") else "add_status"
+IN_CHAT = "added"
 STATUSES = ("pending", "due", "running", "waiting", "succeeded", "failed", "skipped", "paused")
 
 org_spec = st.fixed_dictionaries({
@@ -71,7 +69,7 @@ def _build(ctx, make_org, spec, waves_spec_value, now):
                 in_chat = i < g["in_chat"]
                 ctx.add(GroupMember(group_id=group.id, employee_id=emp.id,
                                     added_at=now if in_chat else None,
-                                    **({MEMBER_STATE: IN_CHAT} if in_chat else {})))
+                                    **({"state": IN_CHAT} if in_chat else {})))
             if g["chat"]:
                 chat = MaxChat(chat_id=-(group.id * 7 + 1), title=f"Чат {group.id}",
                                status=g["chat"], org_id=org.id, bot_is_admin=True,
