@@ -333,7 +333,7 @@ def own_counts(roots: list[Organisation] | None, cutoff: datetime | None = None,
     for org_id, n in session.execute(limit(q, SourceGroup.org_id)):
         counts[org_id]["groups_done"] = n
 
-    # Memberships in the Max chat (live: through the (add_status, group_id) index).
+    # Memberships in the Max chat (live: through the (state, group_id) index).
     in_chat = member_in_chat_condition()
     if cutoff is None:
         q = (sa.select(SourceGroup.org_id, sa.func.count()).select_from(GroupMember)
