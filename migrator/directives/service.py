@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import abort, current_app
-from flask_babel import force_locale
+from flask_babel import force_locale, lazy_pgettext
 from flask_babel import lazy_gettext as _l
 from sqlmodel import select
 
@@ -42,7 +42,7 @@ ON_TRACK, BEHIND, DONE, NO_DATA = "on_track", "behind", "done", "no_data"
 STATUS_LABELS = {
     ON_TRACK: _l("on schedule"),
     BEHIND: _l("behind"),
-    DONE: _l("completed"),
+    DONE: lazy_pgettext("directive", "completed"),  # a wave's "completed" is another word
     NO_DATA: _l("no data"),
 }
 ESCALATION_EVERY = timedelta(days=7)  # at most one e-mail a week to an organisation's head
