@@ -7,7 +7,7 @@ from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None,
-            "pgettext": ((1, "c"), 2)}
+            "pgettext": ((1, "c"), 2), "lazy_pgettext": ((1, "c"), 2)}
 METHODS = [("migrator/**.py", "python"), ("templates/**.html", "jinja2")]
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlmodel import select
 
 from migrator.auth.service import scoped
@@ -15,7 +16,7 @@ from migrator.directives.models import CHANNEL_STATUSES, PublicChannel
 from migrator.org.models import Organisation
 
 STATUS_LABELS = {
-    "active": _l("active"),
+    "active": lazy_pgettext("channel", "active"),  # a wave's or step's "active" differs
     "duplicated": _l("posts in both places"),
     "moved": _l("points to Max only"),
     "closed": _l("closed"),

@@ -7,12 +7,11 @@ from each organisation's ``head_email`` and the employee with that address.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import select
 
 from migrator.db import get_session
 from migrator.directives.models import METRICS
@@ -24,9 +23,10 @@ from migrator.progress.models import ProgressSnapshot
 
 @dataclass
 class Facts:
-    """One organisation's subtree: the dashboard's row plus the heads."""
+    """One organisation's subtree (or several subtrees together, ``org`` then None): the
+    dashboard's row plus the heads."""
 
-    org: Organisation
+    org: Organisation | None
     row: progress.Row
     heads_total: int = 0
     heads_linked: int = 0
@@ -89,36 +89,56 @@ def subtree_facts(roots: list[Organisation], user) -> list[Facts]:
     return out
 
 
-def history(org: Organisation, since: date, today: date, live: Facts | None) -> dict:
-    """``{metric: [(day, percent), ...]}`` for ``org``'s subtree from the daily snapshots
-    since ``since``, ending with today's live figures (``live``)."""
+def scope_facts(roots: list[Organisation], now=None) -> Facts:
+    """One :class:`Facts` for the subtrees of ``roots`` together (a directive's scope as a
+    user sees it): the figures service's total and the heads, a few grouped queries."""
+    facts = Facts(org=roots[0] if len(roots) == 1 else None,
+                  row=progress.totals(roots, now=now))
+    _paths, counts = heads(roots)
+    facts.heads_total = sum(c["heads_total"] for c in counts.values())
+    facts.heads_linked = sum(c["heads_linked"] for c in counts.values())
+    return facts
+
+
+def history(roots: list[Organisation], since: date, today: date, live: Facts | None) -> dict:
+    """``{metric: [(day, percent), ...]}`` for the subtrees of ``roots`` together (roots that
+    do not nest, as :func:`migrator.progress.service.visible_roots` gives them) from the
+    daily snapshots since ``since``, ending with today's live figures (``live``)."""
     session = get_session()
     series: dict[str, list] = {m: [] for m in METRICS}
-    rows = session.exec(
-        select(ProgressSnapshot).where(ProgressSnapshot.org_id == org.id,
-                                       ProgressSnapshot.day >= since,
-                                       ProgressSnapshot.day < today)
-        .order_by(ProgressSnapshot.day)).all()
-    days = [s.day for s in rows]
-    for s in rows:
-        series["employees"].append((s.day, progress.pct(s.linked, s.employees) or 0.0))
-        series["members"].append((s.day, progress.pct(s.members_in_chat, s.members_total)
-                                  or 0.0))
-        series["groups"].append((s.day, progress.pct(s.groups_done, s.groups_total) or 0.0))
+    if not roots:
+        return series
+    rows = session.execute(
+        sa.select(ProgressSnapshot.day, sa.func.sum(ProgressSnapshot.employees),
+                  sa.func.sum(ProgressSnapshot.linked),
+                  sa.func.sum(ProgressSnapshot.members_total),
+                  sa.func.sum(ProgressSnapshot.members_in_chat),
+                  sa.func.sum(ProgressSnapshot.groups_total),
+                  sa.func.sum(ProgressSnapshot.groups_done))
+        .where(ProgressSnapshot.org_id.in_([r.id for r in roots]),
+               ProgressSnapshot.day >= since, ProgressSnapshot.day < today)
+        .group_by(ProgressSnapshot.day).order_by(ProgressSnapshot.day)).all()
+    days = [row[0] for row in rows]
+    for day, employees, linked, members, in_chat, groups, done in rows:
+        series["employees"].append((day, progress.pct(int(linked or 0),
+                                                      int(employees or 0)) or 0.0))
+        series["members"].append((day, progress.pct(int(in_chat or 0),
+                                                    int(members or 0)) or 0.0))
+        series["groups"].append((day, progress.pct(int(done or 0), int(groups or 0)) or 0.0))
     # Heads per day from their linking times (the snapshots do not hold heads).
-    linked_at = defaultdict(int)
     total = 0
+    linked_at = []
     for _id, _path, when in session.execute(
-            _heads_query([org]).with_only_columns(
+            _heads_query(roots).with_only_columns(
                 Organisation.id, Organisation.path,
                 sa.case((Employee.max_user_id.is_not(None), Employee.linked_at),
                         else_=None))):
         total += 1
         if when is not None:
-            linked_at[when] += 1
+            linked_at.append(when)
+    linked_at.sort()
     for day in days:
-        cutoff = progress.day_start(day + timedelta(days=1))
-        n = sum(v for k, v in linked_at.items() if k < cutoff)
+        n = bisect_left(linked_at, progress.day_start(day + timedelta(days=1)))
         series["heads"].append((day, progress.pct(n, total) or 0.0))
     if live is not None:
         for m in METRICS:

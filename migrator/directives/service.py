@@ -13,14 +13,14 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import abort, current_app
-from flask_babel import force_locale
+from flask_babel import force_locale, lazy_pgettext
 from flask_babel import lazy_gettext as _l
 from sqlmodel import select
 
 from migrator.audit.service import Actor, acting_as, record
 from migrator.auth.service import can_see_org, scope_paths, scoped
 from migrator.db import get_session, utcnow
-from migrator.directives.figures import Facts, subtree_facts
+from migrator.directives.figures import Facts, history, scope_facts, subtree_facts
 from migrator.directives.models import METRICS, Directive, Escalation, Milestone
 from migrator.mail.models import OutboxMessage
 from migrator.mail.service import queue_email, valid_address
@@ -42,7 +42,7 @@ ON_TRACK, BEHIND, DONE, NO_DATA = "on_track", "behind", "done", "no_data"
 STATUS_LABELS = {
     ON_TRACK: _l("on schedule"),
     BEHIND: _l("behind"),
-    DONE: _l("completed"),
+    DONE: lazy_pgettext("directive", "completed"),  # a wave's "completed" is another word
     NO_DATA: _l("no data"),
 }
 ESCALATION_EVERY = timedelta(days=7)  # at most one e-mail a week to an organisation's head
@@ -146,35 +146,55 @@ def create_directive(data: dict, user) -> Directive:
 # --- reading, within the user's scope ---------------------------------------------------
 
 
+def focus_roots(scope: Organisation, user_roots: list[Organisation] | None,
+                org: Organisation | None = None) -> list[Organisation]:
+    """The part of a directive's ``scope`` a user sees: the scope itself when the user sees
+    it whole, else the user's scope roots inside it (``user_roots``: from
+    :func:`visible_roots`, None for everything). With ``org`` (a page's organisation, which
+    the caller checked) only what lies under ``org``: ``org`` itself when it is inside."""
+    if user_roots is None or any(scope.path.startswith(r.path) for r in user_roots):
+        roots = [scope]
+    else:
+        roots = [r for r in user_roots if r.path.startswith(scope.path)]
+    if org is None:
+        return roots
+    if any(org.path.startswith(r.path) for r in roots):
+        return [org]
+    return [r for r in roots if r.path.startswith(org.path)]
+
+
 def scope_roots(directive: Directive, user) -> list[Organisation]:
     """The organisations of the directive's scope the user sees: the scope itself, or the
     user's scope roots inside it."""
     scope = get_session().get(Organisation, directive.scope_org_id)
     if scope is None:
         return []
-    if can_see_org(scope, user):
-        return [scope]
-    roots = visible_roots(user) or []
-    return [r for r in roots if r.path.startswith(scope.path)]
+    return focus_roots(scope, visible_roots(user))
 
 
 def visible(directive: Directive | None, user) -> bool:
     return directive is not None and bool(scope_roots(directive, user))
 
 
-def visible_directives(user) -> list[Directive]:
-    """Directives whose scope overlaps the user's scope, newest first."""
-    q = (select(Directive, Organisation.path)
+def _visible_query(user):
+    """(directive, its scope organisation) for the directives whose scope overlaps the
+    user's scope, newest first."""
+    q = (select(Directive, Organisation)
          .join(Organisation, Organisation.id == Directive.scope_org_id)
          .order_by(Directive.issued_at.desc(), Directive.id.desc()))
     paths = scope_paths(user)
     if paths is not None:
         if not paths:
-            return []
+            return q.where(sa.false())
         path = Organisation.path
         q = q.where(sa.or_(*[sa.or_(path.startswith(p), sa.literal(p).like(path + "%"))
                              for p in paths]))
-    return [d for d, _path in get_session().exec(q).all()]
+    return q
+
+
+def visible_directives(user) -> list[Directive]:
+    """Directives whose scope overlaps the user's scope, newest first."""
+    return [d for d, _scope in get_session().exec(_visible_query(user)).all()]
 
 
 def get_visible(directive_id: int, user) -> Directive:
@@ -280,6 +300,80 @@ def in_scope(directive: Directive, org: Organisation, user) -> bool:
     """``org`` is inside the directive's scope and visible to the user."""
     scope = get_session().get(Organisation, directive.scope_org_id)
     return scope is not None and org.path.startswith(scope.path) and can_see_org(org, user)
+
+
+# --- the dashboard ------------------------------------------------------------------------
+
+DASHBOARD_DIRECTIVES = 3  # directives on the dashboard: those with a milestone nearest today
+DASHBOARD_CHARTS = 4  # milestone charts per directive there; its page shows them all
+
+
+@dataclass
+class DashboardItem:
+    """A directive as the dashboard shows it: plan against fact of the part of its scope
+    the user sees (``roots``, summed), each milestone's actual curve in ``series``."""
+
+    directive: Directive
+    roots: list[Organisation]
+    progress: OrgProgress  # every milestone's status
+    charted: list[MilestoneStatus]  # the milestones drawn (the nearest to today)
+    series: dict[str, list]  # metric -> [(day, percent)], from the directive's date
+
+    @property
+    def name(self) -> str:
+        return ", ".join(r.name for r in self.roots)
+
+
+def dashboard(user, org: Organisation | None = None, today: date | None = None,
+              limit: int = DASHBOARD_DIRECTIVES) -> tuple[list[DashboardItem], int]:
+    """The directives whose scope reaches the user's scope (under ``org``, the dashboard's
+    organisation, when given): the ``limit`` with a milestone nearest to today, and how many
+    there are in all. The figures of each directive's part of the scope are read once per
+    distinct part (most directives share one), whatever the number of organisations."""
+    today = today or local_today()
+    session = get_session()
+    user_roots = visible_roots(user)
+    candidates = []
+    for directive, scope in session.exec(_visible_query(user)).all():
+        roots = focus_roots(scope, user_roots, org)
+        if roots:
+            candidates.append((directive, roots))
+    if not candidates:
+        return [], 0
+    by_directive: dict[int, list[Milestone]] = {}
+    for m in session.exec(
+            select(Milestone).where(Milestone.directive_id.in_([d.id for d, _r in candidates]))
+            .order_by(Milestone.due, Milestone.id)).all():
+        by_directive.setdefault(m.directive_id, []).append(m)
+
+    def distance(m: Milestone) -> int:
+        return abs((m.due - today).days)
+
+    candidates = [c for c in candidates if by_directive.get(c[0].id)]
+    chosen = sorted(candidates, key=lambda c: (min(map(distance, by_directive[c[0].id])),
+                                               -c[0].id))[:limit]
+    facts: dict[tuple, Facts] = {}
+    series: dict[tuple, dict] = {}
+    since: dict[tuple, date] = {}
+    for directive, roots in chosen:
+        key = tuple(r.id for r in roots)
+        since[key] = min(since.get(key, directive.issued_at), directive.issued_at)
+    items = []
+    for directive, roots in chosen:
+        key = tuple(r.id for r in roots)
+        if key not in facts:
+            facts[key] = scope_facts(roots)
+            series[key] = history(roots, since[key], today, facts[key])
+        ms = by_directive[directive.id]
+        statuses = [milestone_status(directive, m, facts[key], today) for m in ms]
+        nearest = {st.milestone.id for st in
+                   sorted(statuses, key=lambda st: distance(st.milestone))[:DASHBOARD_CHARTS]}
+        items.append(DashboardItem(
+            directive=directive, roots=roots, progress=OrgProgress(facts[key], statuses),
+            charted=[st for st in statuses if st.milestone.id in nearest],
+            series={metric: [(day, v) for day, v in points if day >= directive.issued_at]
+                    for metric, points in series[key].items()}))
+    return items, len(candidates)
 
 
 # --- escalation -------------------------------------------------------------------------

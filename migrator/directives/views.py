@@ -140,7 +140,7 @@ def detail(directive_id: int):
     top_row = next((r for r in rows if top is not None and r.org.id == top.id), None)
     charts = []
     if top_row is not None:
-        history = figures.history(top_row.org, directive.issued_at, today, top_row.facts)
+        history = figures.history([top_row.org], directive.issued_at, today, top_row.facts)
         for m in ms:
             charts.append(milestone_chart(directive, m, history[m.metric], top_row.org.name,
                                           chart_id=f"milestone-{m.id}"))

@@ -502,6 +502,19 @@ def figures(org: Organisation | None, user, now: datetime | None = None) -> Figu
     return fig
 
 
+def totals(roots: list[Organisation], now: datetime | None = None) -> Row:
+    """The figures of the subtrees of ``roots`` together, without a row per organisation
+    (a part of the user's scope, e.g. a directive's scope as a coordinator sees it): the
+    total :func:`report_rows` gives for the same roots."""
+    now = now or utcnow()
+    total = Row(org=roots[0] if len(roots) == 1 else None)
+    if roots:
+        for c in own_counts(roots, now=now).values():
+            total.add(c)
+    total.days_left = days_left(total.deadline, now)
+    return total
+
+
 def chats_condition(in_scope):
     """SQL: the chat belongs to the scope (``in_scope``: a SELECT of organisation ids, or
     None for everything): its organisation is there, or it serves one of its groups. The

@@ -19,6 +19,8 @@ from migrator.audit.service import record
 from migrator.auth.service import can_see_org, require_org
 from migrator.core.pagination import paginate
 from migrator.db import get_session, utcnow
+from migrator.directives import service as directives
+from migrator.directives.charts import milestone_chart
 from migrator.org.models import Organisation
 from migrator.org.service import get_by_code
 from migrator.progress import service
@@ -116,15 +118,33 @@ def chart_for(org: Organisation | None, fig) -> object:
     return progress_chart(history, deadline, name), history
 
 
+def directive_charts(org: Organisation | None, today: date) -> dict:
+    """The «Directives» section: the nearest directives over ``org`` (or the user's whole
+    scope), each milestone's trajectory against the actual curve of the user's part."""
+    items, total = directives.dashboard(current_user, org, today=today)
+    shown = []
+    for item in items:
+        d = item.directive
+        charts = [milestone_chart(d, st.milestone, item.series[st.milestone.metric],
+                                  item.name, chart_id=f"directive-{d.id}-milestone-"
+                                                      f"{st.milestone.id}")
+                  for st in item.charted]
+        shown.append((item, charts))
+    return {"directive_items": shown, "directives_total": total,
+            "directive_status_labels": directives.STATUS_LABELS}
+
+
 def dashboard_context() -> dict:
     org = default_org(selected_org())
     fig = service.figures(org, current_user)
     chart, history = chart_for(org, fig)
     nearest = fig.nearest_wave
+    today = service.local_today()
     return {
         "org": org, "fig": fig, "chart": chart, "history": history, "crumbs": breadcrumbs(org),
         "nearest": nearest, "group_url": group_url, "wave_url": wave_url,
-        "groups_list_url": groups_list_url, "today": service.local_today(),
+        "groups_list_url": groups_list_url, "today": today,
+        **directive_charts(org, today),
     }
 
 

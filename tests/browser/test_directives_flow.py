@@ -70,6 +70,19 @@ def test_record_a_directive_and_see_who_is_behind(
     expect(row).to_contain_text("0% / план 50%")
     expect(page.locator("svg.chart").first).to_be_visible()
 
+    # The dashboard shows the directive's trajectory against the actual curve.
+    page.get_by_role("link", name="Сводка").click()
+    section = page.get_by_role("region", name="Поручения")
+    expect(section.get_by_role("link", name="Поручение губернатора № 12")).to_be_visible()
+    expect(section.get_by_role("img", name=re.compile(
+        "Руководители организаций, подключённые к Max: 100% к .* — Регион"))).to_be_visible()
+    expect(section.get_by_role("row", name=re.compile("Руководители организаций"))
+           ).to_contain_text("отстаёт")
+    expect(section.locator("svg.chart")).to_have_count(2)  # one chart per milestone
+    page.set_viewport_size({"width": 768, "height": 1024})  # a tablet: no sideways scrolling
+    assert page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+
 
 def test_fill_the_register_on_the_organisation_page(
         page, live_server, signed_in, make_org, make_employee, make_user, ctx, app,

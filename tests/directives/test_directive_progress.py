@@ -155,7 +155,7 @@ def test_the_actual_curve_comes_from_the_daily_snapshots(ctx, region):
     take_snapshots(day=today - timedelta(days=7))
     take_snapshots(day=today - timedelta(days=3))
     (live,) = [f for f in subtree_facts([region.A], None) if f.org.code == "A"]
-    series = history(region.A, today - timedelta(days=10), today, live)
+    series = history([region.A], today - timedelta(days=10), today, live)
     assert series["heads"] == [(today - timedelta(days=7), 0.0),
                                (today - timedelta(days=3), 50.0), (today, 50.0)]
     # A's subtree: 5 employees, the head linked: 20 %.

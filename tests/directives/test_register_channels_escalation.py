@@ -121,6 +121,8 @@ def test_channels_import_pages_and_attention(ctx, client, login, region, make_us
     assert "Канал Б" not in summary  # outside the scope
     page = client.get("/orgs/A/channels").get_data(as_text=True)
     assert "Новости А" in page and "только ссылка на Max" in page
+    page = client.get("/orgs/A1/channels").get_data(as_text=True)
+    assert "действует" in page and "активна" not in page  # a channel, not a wave
     assert client.get("/orgs/B/channels").status_code == 404
 
 
