@@ -21,7 +21,8 @@ from migrator.attention.models import AttentionItem
 from migrator.audit.service import current_actor, record
 from migrator.db import get_session, utcnow
 from migrator.groups import attention as reasons
-from migrator.groups.models import SourceGroup
+from migrator.groups import states
+from migrator.groups.models import GroupMember, SourceGroup
 
 
 def _key(subject_type: str, subject_id: int, code: str, group_id: int | None) -> str:
@@ -148,6 +149,17 @@ def sync_group_flag(group: SourceGroup) -> None:
         group.attention_reason = stored
         group.updated_at = utcnow()
         session.add(group)
+
+
+def sync_unaddable(group: SourceGroup) -> None:
+    """The group's «N members could not be added» item follows its unaddable members."""
+    unaddable = get_session().scalar(
+        sa.select(sa.func.count()).select_from(GroupMember)
+        .where(GroupMember.group_id == group.id, GroupMember.state == states.UNADDABLE)) or 0
+    if unaddable:
+        flag_group(group, reasons.ADD_FAILED, count=unaddable)
+    else:
+        clear_group(group, reasons.ADD_FAILED)
 
 
 def open_count(subject_type: str | None = None, code: str | None = None) -> int:

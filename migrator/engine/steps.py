@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import select
 
-from migrator.attention.service import clear_group, flag_group, raise_item, resolve
+from migrator.attention.service import clear_group, flag_group, raise_item, resolve, sync_unaddable
 from migrator.audit.service import record
 from migrator.db import get_session, utcnow
 from migrator.engine.outcomes import Outcome, Postpone, StepFailed, cfg, renew_lease
@@ -280,7 +280,7 @@ def run_add_members(step, group, client_factory, rid) -> Outcome:
         session.commit()
     for member in newly_unaddable:
         flag_member(member)
-    _sync_add_attention(group)
+    sync_unaddable(group)
     session.commit()
     return _add_outcome(step, group, {"added": added, "failed": failed})
 
@@ -318,17 +318,6 @@ def flag_member(member: GroupMember) -> None:
     raise_item("member", member.employee_id, attention.MEMBER_UNADDABLE,
                org_id=group.org_id if group else None, group_id=member.group_id,
                reason=member.reason or "unknown")
-
-
-def _sync_add_attention(group: SourceGroup) -> None:
-    """The group's «N members could not be added» item follows its unaddable members."""
-    unaddable = get_session().scalar(
-        select(sa.func.count()).select_from(GroupMember)
-        .where(GroupMember.group_id == group.id, GroupMember.state == states.UNADDABLE)) or 0
-    if unaddable:
-        flag_group(group, attention.ADD_FAILED, count=unaddable)
-    else:
-        clear_group(group, attention.ADD_FAILED)
 
 
 def _add_outcome(step: Step, group: SourceGroup, info: dict) -> Outcome:
@@ -474,17 +463,19 @@ def sync_members(group: SourceGroup, chat: MaxChat, client) -> dict:
         .where(GroupMember.group_id == group.id, Employee.max_user_id.is_not(None))
     ).all():
         if uid in present and member.state not in states.IN_CHAT:
-            if member.state == states.ADDING:  # our call went through before a run died
+            was = member.state
+            if was == states.ADDING:  # our call went through before a run died
                 states.move(member, states.ADDED, now=now)
             else:
                 states.move(member, states.JOINED, now=now)
                 joined += 1
-            resolve("member", member.employee_id, attention.MEMBER_UNADDABLE,
-                    group_id=group.id)
+            if was == states.UNADDABLE:
+                resolve("member", member.employee_id, attention.MEMBER_UNADDABLE,
+                        group_id=group.id)
         elif uid not in present and member.state in states.IN_CHAT:
             states.move(member, states.LEFT, now=now)
             left += 1
-    _sync_add_attention(group)
+    sync_unaddable(group)
     session.commit()
     return {"in_chat": len(present), "joined_by_themselves": joined, "left": left}
 

@@ -34,7 +34,7 @@ from flask_babel import force_locale, gettext
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from migrator.attention.service import clear_group, flag_group, resolve
+from migrator.attention.service import clear_group, flag_group, resolve, sync_unaddable
 from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, utcnow
 from migrator.groups import states
@@ -375,10 +375,12 @@ def _memberships_follow(chat: MaxChat, user_id: int, present: bool) -> None:
         .where(SourceGroup.max_chat_id == chat.id, Employee.max_user_id == user_id)).all()
     for membership in rows:
         if present and membership.state not in states.IN_CHAT:
-            states.move(membership, states.ADDED if membership.state == states.ADDING
-                        else states.JOINED)
-            resolve("member", membership.employee_id, MEMBER_UNADDABLE,
-                    group_id=membership.group_id)
+            was = membership.state
+            states.move(membership, states.ADDED if was == states.ADDING else states.JOINED)
+            if was == states.UNADDABLE:
+                resolve("member", membership.employee_id, MEMBER_UNADDABLE,
+                        group_id=membership.group_id)
+                sync_unaddable(session.get(SourceGroup, membership.group_id))
         elif not present and membership.state in states.IN_CHAT:
             states.move(membership, states.LEFT)
 

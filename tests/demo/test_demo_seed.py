@@ -53,7 +53,7 @@ def test_seed_twice_is_idempotent_and_admin_sees_the_region(app, runner, client)
     assert "Администрация Лесногорского городского округа" in html
     assert "<svg" in html
     attention = client.get("/attention").get_data(as_text=True)
-    assert "SMTP 451" in attention and "Настройки приватности" in attention
+    assert "SMTP 451" in attention and "настройки приватности в Max" in attention
 
 
 def test_demo_coordinator_sees_only_their_municipality(app, runner, client):

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import sqlalchemy as sa
-from enginetest import PERMS, link, linked_chat_row, past_wave, set_status, step
+from enginetest import PERMS, past_wave, set_status, step
 
 from migrator.audit.models import AuditEvent
 from migrator.db import get_session, utcnow
@@ -15,23 +14,6 @@ from migrator.engine.runner import claim_steps, run_due
 from migrator.groups.models import GroupMember
 from migrator.groups.states import link_employee
 from migrator.waves.settings import DEFAULT_FOOTER, save_settings
-
-
-@pytest.fixture
-def world(sandbox, ctx, make_org, make_employee, make_group, make_user):
-    """``n`` linked employees (sandbox users) in a group linked to a sandbox chat."""
-
-    def build(n=5, unlinked=0, perms=None):
-        org = make_org(head_email="head@example.org")
-        emps = [make_employee(org, max_user_id=sandbox.user(f"Сотрудник{i}")) for i in range(n)]
-        emps += [make_employee(org) for _ in range(unlinked)]
-        group = make_group(org, members=emps)
-        chat_id = sandbox.chat_with_bot("Учителя", perms=perms)
-        link(group, linked_chat_row(chat_id, org))
-        admin = make_user("admin")
-        return org, group, emps, chat_id, admin
-
-    return build
 
 
 def _no_invites(group):
