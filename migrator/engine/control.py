@@ -9,10 +9,13 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlmodel import select
 
+from migrator.attention.service import resolve, sync_unaddable
 from migrator.audit.service import record
 from migrator.db import get_session, utcnow
 from migrator.engine.notify import queue_report
 from migrator.engine.steps import BATCH, PENDING, cutover_blocker, linked_chat, members_due
+from migrator.groups import states
+from migrator.groups.attention import MEMBER_UNADDABLE
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.groups.service import coverage
 from migrator.people.invites import preview_invitations
@@ -53,6 +56,34 @@ def _due_now(step: Step) -> None:
     step.next_attempt_at = max(now, step.due_at) if step.due_at > now else now
     step.status = "due" if step.next_attempt_at <= now else "pending"
     step.claimed_by = step.claimed_until = None
+
+
+RETRYABLE_MEMBERS = (states.UNADDABLE, states.RETRYING, states.INVITED_BY_LINK)
+
+
+def retry_members(group: SourceGroup, user, employee_ids: list[int] | None = None) -> int:
+    """Try again to add members Max refused (one, some, or all of the group's): back to
+    ``linked`` with their attempts cleared, due at the next run. Returns how many."""
+    session = get_session()
+    linked = select(Employee.id).where(Employee.max_user_id.is_not(None))
+    where = [GroupMember.group_id == group.id, GroupMember.state.in_(RETRYABLE_MEMBERS),
+             GroupMember.employee_id.in_(linked)]
+    if employee_ids is not None:
+        where.append(GroupMember.employee_id.in_(employee_ids))
+    chosen = list(session.scalars(select(GroupMember.employee_id).where(*where)))
+    if not chosen:
+        raise ControlError(str(_l("Nobody to retry: these members are not waiting for a "
+                                  "retry.")))
+    now = utcnow()
+    moved = states.move_where(states.LINKED, *where, now=now, next_attempt_at=now,
+                              attempts=0, reason=None)
+    for employee_id in chosen:
+        resolve("member", employee_id, MEMBER_UNADDABLE, group_id=group.id)
+    sync_unaddable(group)
+    record("members.retry", object_type="group", object_id=group.id, org_id=group.org_id,
+           summary={"group": group.key, "members": moved,
+                    "employee_ids": chosen[:50], "by": user.email})
+    return moved
 
 
 def retry(step: Step, user) -> None:

@@ -8,7 +8,7 @@ from migrator.auth.service import can_write
 from migrator.core.panels import register_panel
 from migrator.db import get_session, utcnow
 from migrator.engine.control import group_steps, preview
-from migrator.groups.service import coverage
+from migrator.groups.service import coverage, member_state_counts
 from migrator.waves.models import Wave
 from migrator.waves.settings import get_setting
 
@@ -25,6 +25,7 @@ def steps_context(group) -> dict:
         "in_chat": in_chat,
         "total": total,
         "threshold": get_setting("coverage_threshold"),
+        "unaddable": member_state_counts(group)["unaddable"] if steps else 0,
         "can_write": can_write(),
         "is_admin": current_user.is_authenticated and current_user.role == "admin",
         "now": utcnow(),

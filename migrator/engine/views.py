@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, request
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from migrator.auth.service import roles_required
@@ -28,6 +29,29 @@ ADMIN_ACTIONS = {
     "reset": lambda s, u, text: control.reset(s, u),
     "mark-failed": lambda s, u, text: control.mark_failed(s, u, text),
 }
+
+
+@bp.post("/groups/<key>/members/retry")
+@login_required
+@roles_required("admin", "coordinator")
+def member_retry(key: str):
+    """Retry adding one member (``employee_id``) or every member Max refused."""
+    group = get_group_by_key(key)
+    raw = request.form.get("employee_id", "").strip()
+    ids = None
+    if raw:
+        if not raw.isdigit() or int(raw) > 2**31 - 1:
+            abort(400)
+        ids = [int(raw)]
+    try:
+        n = control.retry_members(group, current_user, ids)
+        get_session().commit()
+        flash(ngettext("%(num)d member will be added again at the next run.",
+                       "%(num)d members will be added again at the next run.", n), "success")
+    except control.ControlError as exc:
+        get_session().rollback()
+        flash(str(exc), "error")
+    return redirect(_back(group))
 
 
 def _back(group) -> str:

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlmodel import select
 
-from migrator.auth.service import scope_org_ids_subquery, scoped
+from migrator.auth.service import can_write, scope_org_ids_subquery, scoped
 from migrator.core.pagination import paginate
 from migrator.core.panels import panels_for
 from migrator.db import get_session
@@ -120,4 +120,5 @@ def detail(key: str):
         "groups/detail.html", group=group, org=org, chat=chat, wave=wave, counts=counts,
         total=total, in_chat=in_chat, page=page, members=members, state=state,
         states=MEMBER_STATES, platforms=PLATFORM_LABELS, panels=render_panels("group", group),
+        can_write=can_write(),
     )

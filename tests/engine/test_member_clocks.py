@@ -175,3 +175,57 @@ def test_one_call_serves_every_group_of_a_chat(world, sandbox, app, make_group):
     assert sandbox.add_calls(chat_id) == 1
     assert {_member(g, e).state for g in (first,) for e in emps} == {states.ADDED}
     assert {_member(second, e).state for e in emps[2:]} == {states.ADDED}
+
+
+def test_refused_members_are_visible_and_retried_alone_or_in_bulk(world, sandbox, app, client,
+                                                                  login, make_user, make_org):
+    app.config.update(MEMBER_RETRY_SECONDS=0, MEMBER_MAX_ATTEMPTS=1)
+    org, group, emps, chat_id, admin = world(n=4)
+    refused = emps[:2]
+    for emp in refused:
+        sandbox.ctl("PATCH", f"/users/{emp.max_user_id}", {"allow_add": False})
+    past_wave([group], admin)
+    set_status(group, "invite", "skipped")
+    run_due(send_mail=False)
+    assert {_member(group, e).state for e in refused} == {states.UNADDABLE}
+
+    coord = make_user("coordinator", orgs=[org])
+    login(client, coord)
+    page = client.get(f"/groups/{group.key}").get_data(as_text=True)
+    assert "выполнен с ошибками" in page
+    assert page.count("нельзя добавить") >= 2 and "настройки приватности в Max" in page
+    assert "Повторить добавление всех, кого Max не добавил (2)" in page
+    attention = client.get("/attention").get_data(as_text=True)
+    assert refused[0].full_name in attention and "Повторить" in attention
+
+    # somebody else's coordinator cannot touch them
+    stranger = make_user("coordinator", orgs=[make_org()])
+    other = app.test_client()
+    login(other, stranger)
+    assert other.post(f"/engine/groups/{group.key}/members/retry").status_code == 404
+    assert _member(group, refused[0]).state == states.UNADDABLE
+
+    # one of them changed their privacy settings: retried alone, added by the next run
+    sandbox.ctl("PATCH", f"/users/{refused[0].max_user_id}", {"allow_add": True})
+    resp = client.post(f"/engine/groups/{group.key}/members/retry",
+                       data={"employee_id": str(refused[0].id)})
+    assert resp.status_code == 302
+    again = _member(group, refused[0])
+    assert (again.state, again.attempts) == (states.LINKED, 0)
+    assert _member(group, refused[1]).state == states.UNADDABLE
+    run_due(send_mail=False)
+    assert _member(group, refused[0]).state == states.ADDED
+    assert refused[0].max_user_id in sandbox.members(chat_id)
+
+    # the rest in bulk; Max refuses again, so they come back with the reason
+    client.post(f"/engine/groups/{group.key}/members/retry", data={})
+    assert _member(group, refused[1]).state == states.LINKED
+    run_due(send_mail=False)
+    assert _member(group, refused[1]).state == states.UNADDABLE
+    events = get_session().scalars(sa.select(AuditEvent.action).where(
+        AuditEvent.action == "members.retry")).all()
+    assert len(events) == 2
+    # nobody left to retry: a clear message, nothing changes
+    resp = client.post(f"/engine/groups/{group.key}/members/retry",
+                       data={"employee_id": str(refused[0].id)}, follow_redirects=True)
+    assert "Повторять некого" in resp.get_data(as_text=True)

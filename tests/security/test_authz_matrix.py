@@ -60,6 +60,7 @@ RULES: dict[str, dict[str, str]] = {
     "max.link_from_group": {"POST": "LFOHO"},
     "max.unlink_from_group": {"POST": "LFOHO"},
     "engine.step_action": {"POST": "LFOHO"},
+    "engine.member_retry": {"POST": "LFOHO"},
     "waves.change": {"POST": "LFOHO"},
     "waves.new": {"GET": "LFOOO", "POST": "LFOOO"},
     "waves.settings": {"GET": "LFFFO", "POST": "LFFFO"},  # region-wide defaults: admins
