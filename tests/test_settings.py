@@ -48,7 +48,7 @@ def test_every_setting_has_its_default_and_type(tmp_path):
             assert cfg[setting.name].startswith("sqlite:///")
             continue
         assert cfg[setting.name] == setting.default, setting.name
-    assert cfg["RUNNER_LEASE_SECONDS"] == 120 and cfg["RUNNER_RECHECK_SECONDS"] is None
+    assert cfg["RUNNER_LEASE_SECONDS"] == 30 and cfg["RUNNER_RECHECK_SECONDS"] is None
     assert (cfg["MIGRATOR_PORT"], cfg["SANDBOX_PORT"], cfg["DEMO_SMTP_PORT"]) == (5000, 8765, 8025)
 
 

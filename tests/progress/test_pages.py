@@ -57,7 +57,7 @@ def test_attention_lists_every_kind_of_problem_for_admin(tree, make_user, login,
     html = _text(client.get("/attention"))
     assert "SMTP refused" in html  # the failed step
     assert "Ждут вашего подтверждения" in html  # the waiting announce step
-    assert "privacy settings forbid" in html and "user.not.found in B" in html
+    assert "настройки приватности в Max" in html and "Max не знает такой учётной записи" in html
     assert "b1@example.org" in html  # B's head has no Max account
     assert "Чат Б" in html and "Бот удалён из чата" in html  # the removed chat
     assert "Чат А" in html
@@ -70,11 +70,11 @@ def test_attention_lists_every_kind_of_problem_for_admin(tree, make_user, login,
 def test_attention_is_scoped_for_a_coordinator(tree, make_user, login, client):
     login(client, make_user("coordinator", orgs=[tree.a]))
     html = _text(client.get("/attention"))
-    assert "privacy settings forbid" in html
-    assert "user.not.found in B" not in html and "SMTP refused" not in html
+    assert "настройки приватности в Max" in html
+    assert "Max не знает такой учётной записи" not in html and "SMTP refused" not in html
     assert "Чат Б" not in html and "Волна Б" not in html and "b1@example.org" not in html
     html = _text(client.get("/attention?section=members"))
-    assert "privacy settings forbid" in html and "user.not.found in B" not in html
+    assert "настройки приватности в Max" in html and "Max не знает такой учётной записи" not in html
     assert client.get("/attention?section=nope").status_code == 404
 
 
