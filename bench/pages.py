@@ -68,10 +68,11 @@ def prepare(url: str, args) -> dict:
         from migrator.auth.models import User
         from migrator.auth.service import create_user
         from migrator.db import get_session
+        from migrator.engine.models import Step
         from migrator.groups.models import GroupMember, SourceGroup
         from migrator.org.models import Organisation
         from migrator.people.models import Employee
-        from migrator.waves.models import Step, Wave
+        from migrator.waves.models import Wave
 
         session = get_session()
         if session.exec(select(User).where(User.email == COORD_EMAIL)).first() is None:

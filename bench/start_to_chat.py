@@ -43,13 +43,13 @@ def _world(app, sandbox, people: int, groups: int) -> dict[int, str]:
     with the bot, and a wave in the past; returns {employee id: deep-link payload}."""
     from migrator.auth.service import create_user
     from migrator.db import get_session, utcnow
+    from migrator.engine.models import Step
     from migrator.groups.models import GroupMember, SourceGroup
     from migrator.max.models import MaxChat
     from migrator.org.service import save_organisation
     from migrator.people.invites import new_token, token_hash
     from migrator.people.models import Employee, InviteToken
     from migrator.waves import service as waves
-    from migrator.waves.models import Step
 
     session = get_session()
     now = utcnow()

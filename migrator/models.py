@@ -11,7 +11,7 @@ from migrator.directives.models import (
     ReportRun,
     TransitionAct,
 )
-from migrator.engine.models import Heartbeat
+from migrator.engine.models import Heartbeat, Step
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.mail.models import OutboxMessage
 from migrator.max.models import MaxChat, MaxChatMember, MaxDialogUser, MaxUpdate
@@ -20,7 +20,7 @@ from migrator.org.models import Organisation
 from migrator.people.invite_models import BotMessage
 from migrator.people.models import Employee, InviteToken
 from migrator.progress.models import ProgressSnapshot
-from migrator.waves.models import Setting, Step, Wave
+from migrator.waves.models import Setting, Wave
 
 __all__ = [
     "ApiToken", "AuditEvent", "AuditHead", "BotMessage", "Employee", "GroupMember", "Heartbeat",

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from migrator.db import get_session, utcnow
+from migrator.engine.models import Step
 from migrator.max.models import MaxChat
 from migrator.sandbox.client import SandboxControl
 from migrator.waves import service
-from migrator.waves.models import Step
 
 PERMS = ["read_all_messages", "add_remove_members", "pin_message"]
 # The shared sandbox's bot (tests/conftest.py: ``sandbox_server``), as the app's test settings.

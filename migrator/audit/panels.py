@@ -10,7 +10,7 @@ from migrator.audit import query
 from migrator.audit.query import AuditFilter
 from migrator.core.panels import register_panel
 from migrator.db import get_session
-from migrator.waves.models import Step
+from migrator.engine.models import Step
 
 HISTORY_SIZE = 20
 # Events name an object by its row id or by a natural key, under one of these types.

@@ -39,6 +39,7 @@ from migrator.demo.data import (
     TOWNS,
     person,
 )
+from migrator.engine.models import STEP_KINDS, Step
 from migrator.groups import states
 from migrator.groups.attention import BOT_REMOVED, reason
 from migrator.groups.models import GroupMember, SourceGroup
@@ -48,7 +49,7 @@ from migrator.org.service import save_organisation
 from migrator.people.models import Employee
 from migrator.progress.models import ProgressSnapshot
 from migrator.progress.service import local_today, take_snapshots
-from migrator.waves.models import STEP_KINDS, Step, Wave
+from migrator.waves.models import Wave
 
 ATTENTION_BOT_REMOVED = reason(BOT_REMOVED)
 

@@ -26,10 +26,10 @@ from migrator.directives import channels, service
 from migrator.directives.figures import Facts, subtree_facts
 from migrator.directives.models import Directive, ReportRun, TransitionAct
 from migrator.directives.register import EXEMPTION_LABELS, files_dir
+from migrator.engine.models import Step
 from migrator.groups.models import SourceGroup
 from migrator.org.models import Organisation
 from migrator.progress.service import local_today, tz
-from migrator.waves.models import Step
 
 log = logging.getLogger("migrator.directives")
 

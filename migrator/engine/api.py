@@ -10,11 +10,11 @@ from flask_login import current_user
 from migrator.api import api_error, bp, describe, token_required, write_required
 from migrator.db import get_session
 from migrator.engine import control
+from migrator.engine.models import STEP_KINDS
 from migrator.groups.attention import attention_text, code_of
 from migrator.groups.service import coverage, get_group_by_key
 from migrator.max.models import MaxChat
 from migrator.waves import service
-from migrator.waves.models import STEP_KINDS
 from migrator.waves.settings import get_setting
 
 

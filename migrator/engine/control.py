@@ -12,6 +12,8 @@ from sqlmodel import select
 from migrator.attention.service import resolve, sync_unaddable
 from migrator.audit.service import record
 from migrator.db import get_session, utcnow
+from migrator.engine import lifecycle
+from migrator.engine.models import STEP_KINDS, Step
 from migrator.engine.notify import queue_report
 from migrator.engine.steps import BATCH, PENDING, cutover_blocker, linked_chat, members_due
 from migrator.groups import states
@@ -20,7 +22,7 @@ from migrator.groups.models import GroupMember, SourceGroup
 from migrator.groups.service import coverage
 from migrator.people.invites import preview_invitations
 from migrator.people.models import Employee
-from migrator.waves.models import STEP_KINDS, Step, Wave
+from migrator.waves.models import Wave
 from migrator.waves.settings import get_setting
 
 MANUAL_KINDS = ("announce", "cutover")  # steps that wait for a coordinator's confirmation
@@ -54,7 +56,7 @@ def _change(step: Step, action: str, user, before: str, **summary) -> None:
 def _due_now(step: Step) -> None:
     now = utcnow()
     step.next_attempt_at = max(now, step.due_at) if step.due_at > now else now
-    step.status = "due" if step.next_attempt_at <= now else "pending"
+    lifecycle.move(step, "due" if step.next_attempt_at <= now else "pending")
     step.claimed_by = step.claimed_until = None
 
 
@@ -95,7 +97,7 @@ def retry(step: Step, user) -> None:
     step.escalated_at = None
     step.finished_at = None
     step.next_attempt_at = utcnow()
-    step.status = "due"
+    lifecycle.move(step, "due")
     _forget_unsure_post(step)
     _change(step, "step.retry", user, before)
 
@@ -113,7 +115,7 @@ def skip(step: Step, user, reason: str) -> None:
     if step.status in ("succeeded", "skipped", "running"):
         raise ControlError(str(_l("This step cannot be skipped now.")))
     before = step.status
-    step.status = "skipped"
+    lifecycle.move(step, "skipped")
     step.note = reason[:2000]
     step.finished_at = utcnow()
     _change(step, "step.skipped", user, before, reason=reason[:200])
@@ -123,7 +125,7 @@ def pause(step: Step, user) -> None:
     if step.status not in ("pending", "due", "failed"):
         raise ControlError(str(_l("Only a pending, due or failed step can be paused.")))
     before = step.status
-    step.status = "paused"
+    lifecycle.move(step, "paused")
     _change(step, "step.pause", user, before)
 
 
@@ -142,7 +144,7 @@ def confirm(step: Step, user, note: str) -> None:
     session = get_session()
     now = utcnow()
     before = step.status
-    step.status = "succeeded"
+    lifecycle.move(step, "succeeded")
     step.confirmed_at = now
     step.confirmed_by_id = user.id
     step.note = (note or "").strip()[:2000] or step.note
@@ -160,7 +162,7 @@ def confirm(step: Step, user, note: str) -> None:
         for other in group_steps(group):  # the delta sync and the daily sync stop here
             if other.kind != "cutover" and other.status not in ("succeeded", "skipped"):
                 other_before = other.status
-                other.status = "succeeded"
+                lifecycle.move(other, "succeeded")
                 other.finished_at = now
                 _change(other, "step.succeeded", user, other_before, reason="cutover")
         _maybe_complete_wave(step.wave_id)
@@ -198,7 +200,7 @@ def override(step: Step, user, reason: str) -> None:
     group = get_session().get(SourceGroup, step.group_id)
     if step.status != "waiting":
         if step.due_at <= now and cutover_blocker(step, group) is None:
-            step.status = "waiting"
+            lifecycle.move(step, "waiting")
             step.last_error = None
             step.claimed_by = step.claimed_until = None
         elif step.status in ("due", "failed"):
@@ -223,7 +225,7 @@ def reset(step: Step, user) -> None:
 def mark_failed(step: Step, user, reason: str) -> None:
     reason = (reason or "").strip() or "marked failed by an administrator"
     before = step.status
-    step.status = "failed"
+    lifecycle.move(step, "failed")
     step.last_error = reason[:2000]
     step.finished_at = utcnow()
     step.claimed_by = step.claimed_until = None

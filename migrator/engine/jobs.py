@@ -14,13 +14,13 @@ from migrator.audit.service import Actor, acting_as, record
 from migrator.auth.models import User
 from migrator.auth.service import scoped
 from migrator.db import get_session, utcnow
-from migrator.engine.models import Heartbeat
+from migrator.engine.models import Heartbeat, Step
 from migrator.engine.notify import escalate_step, queue, render
 from migrator.groups.models import SourceGroup
 from migrator.people.invites import issue_invitations
 from migrator.progress.service import digest_rows, step_overdue_condition
 from migrator.progress.service import take_snapshots as snap
-from migrator.waves.models import Step, Wave
+from migrator.waves.models import Wave
 from migrator.waves.settings import get_setting
 
 log = logging.getLogger("migrator.engine")

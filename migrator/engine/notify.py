@@ -14,11 +14,12 @@ from sqlmodel import select
 
 from migrator.auth.models import User, UserOrgScope
 from migrator.db import get_session
+from migrator.engine.models import Step
 from migrator.mail.service import queue_email
 from migrator.mail.templates import render_email
 from migrator.max.models import MaxChat
 from migrator.org.models import Organisation
-from migrator.waves.models import Step, Wave
+from migrator.waves.models import Wave
 
 log = logging.getLogger("migrator.engine")
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 from flask import current_app
 
 from migrator.db import get_session, utcnow
-from migrator.waves.models import Step
+from migrator.engine.models import Step
 
 
 def cfg(name: str):

@@ -21,8 +21,10 @@ from sqlmodel import select
 from migrator.attention.service import clear_group, flag_group
 from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, is_sqlite, utcnow
+from migrator.engine import lifecycle
 from migrator.engine import steps as executors
 from migrator.engine.maxclient import client_factory as default_factory
+from migrator.engine.models import STEP_KINDS, Step
 from migrator.engine.notify import escalate_step
 from migrator.engine.outcomes import Outcome, Postpone, StepFailed, cfg
 from migrator.groups import attention, states
@@ -33,7 +35,7 @@ from migrator.max.errors import MaxAuthError, MaxError, MaxRateLimited
 from migrator.max.service import refresh_pending
 from migrator.max.updates import process_pending
 from migrator.people.invites import send_bot_messages
-from migrator.waves.models import STEP_KINDS, Step, Wave
+from migrator.waves.models import Wave
 
 log = logging.getLogger("migrator.engine")
 
@@ -112,7 +114,7 @@ def claim_steps(rid: str, limit: int = 20, now: datetime | None = None,
         with acting_as(runner_actor(rid)):
             for step in steps:
                 reclaimed = step.status == "running"
-                step.status = "running"
+                lifecycle.move(step, "running")
                 step.claimed_by = rid
                 step.claimed_until = now + timedelta(seconds=lease)
                 step.started_at = now
@@ -224,13 +226,13 @@ def _finish(step: Step, outcome: Outcome, summary: RunSummary) -> None:
         clear_group(group, (attention.NOT_LINKED, attention.BOT_RIGHTS))
     step.last_error = None
     if outcome.status == "due":
-        step.status = "due"
+        lifecycle.move(step, "due")
         again = 600 if outcome.again_in is None else outcome.again_in
         step.next_attempt_at = now + timedelta(seconds=again)
         summary.rescheduled += 1
         action = "step.ran"
     else:
-        step.status = outcome.status
+        lifecycle.move(step, outcome.status)
         if outcome.status == "succeeded":
             step.finished_at = now
             summary.succeeded += 1
@@ -242,12 +244,11 @@ def _finish(step: Step, outcome: Outcome, summary: RunSummary) -> None:
     get_session().add(step)
     record(action, object_type="step", object_id=step.id, org_id=_org_id(step),
            summary={"kind": step.kind, "group_id": step.group_id, **outcome.info})
-    _maybe_activate_wave(step)
 
 
 def _postpone(step: Step, p: Postpone) -> None:
     _release(step)
-    step.status = "due"
+    lifecycle.move(step, "due")
     # RUNNER_RECHECK_SECONDS caps every re-check delay (tests and demos use 0 or a few).
     cap = cfg("RUNNER_RECHECK_SECONDS")
     seconds = p.seconds if cap is None else min(p.seconds, cap)
@@ -277,7 +278,7 @@ def _retry_or_fail(step: Step, error: str) -> bool:
         fail_step(step, error)
         return False
     _release(step)
-    step.status = "due"
+    lifecycle.move(step, "due")
     step.last_error = error[:2000]
     step.next_attempt_at = utcnow() + timedelta(seconds=backoff_seconds(step.attempts))
     get_session().add(step)
@@ -292,7 +293,7 @@ def fail_step(step: Step, error: str) -> None:
     """``failed``: the group needs attention and coordinators and the head get one e-mail."""
     now = utcnow()
     _release(step)
-    step.status = "failed"
+    lifecycle.move(step, "failed")
     step.last_error = error[:2000]
     step.finished_at = now
     session = get_session()
@@ -306,16 +307,6 @@ def fail_step(step: Step, error: str) -> None:
     if step.escalated_at is None:
         escalate_step(step, group, error)
         step.escalated_at = now
-
-
-def _maybe_activate_wave(step: Step) -> None:
-    wave = get_session().get(Wave, step.wave_id)
-    if wave is not None and wave.status == "planned":
-        wave.status = "active"
-        wave.updated_at = utcnow()
-        get_session().add(wave)
-        record("wave.activate", object_type="wave", object_id=wave.id, org_id=wave.org_id,
-               summary={"before": "planned", "after": "active"})
 
 
 # -- delta sync --------------------------------------------------------------------------
@@ -346,7 +337,7 @@ def reopen_delta(now: datetime | None = None) -> int:
     with acting_as(runner_actor()):
         for step in steps:
             reopened = step.status == "succeeded"
-            step.status = "due"
+            lifecycle.move(step, "due")
             step.next_attempt_at = now
             step.updated_at = now
             step.changed_by = "job:runner"

@@ -16,6 +16,7 @@ from sqlmodel import select
 from migrator.attention.service import clear_group, flag_group, raise_item, resolve, sync_unaddable
 from migrator.audit.service import record
 from migrator.db import get_session, utcnow
+from migrator.engine.models import Step
 from migrator.engine.outcomes import Outcome, Postpone, StepFailed, cfg, renew_lease
 from migrator.groups import attention, states
 from migrator.groups.models import GroupMember, SourceGroup
@@ -26,7 +27,6 @@ from migrator.max.errors import MaxError, MaxForbidden, MaxRateLimited, MaxSoftF
 from migrator.max.models import MaxChat, MaxChatMember
 from migrator.people.invites import issue_invitations
 from migrator.people.models import Employee
-from migrator.waves.models import Step
 from migrator.waves.settings import get_setting
 
 log = logging.getLogger("migrator.engine")

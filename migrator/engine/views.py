@@ -11,8 +11,8 @@ from migrator.auth.service import roles_required
 from migrator.core.urls import local_path
 from migrator.db import get_session
 from migrator.engine import control
+from migrator.engine.models import STEP_KINDS
 from migrator.groups.service import get_group_by_key
-from migrator.waves.models import STEP_KINDS
 from migrator.waves.views import group_link
 
 bp = Blueprint("engine", __name__, url_prefix="/engine")

@@ -11,13 +11,12 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from migrator.config import environment
 from migrator.db import get_session, utcnow
-from migrator.engine.models import Heartbeat
+from migrator.engine.models import Heartbeat, Step
 from migrator.groups.models import GroupMember
 from migrator.mail.models import OutboxMessage
 from migrator.ops import instruments
 from migrator.ops.checks import oldest_unsent
 from migrator.people.invite_models import BotMessage
-from migrator.waves.models import Step
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RUN_DUE_BEATS = ("scheduler", "run-due")  # heartbeats written after a successful run-due

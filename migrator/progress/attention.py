@@ -12,6 +12,7 @@ from migrator.db import get_session
 from migrator.directives.channels import without_max
 from migrator.directives.models import Escalation, PublicChannel
 from migrator.directives.service import open_escalations
+from migrator.engine.models import Step
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.max.models import MaxChat
 from migrator.org.models import Organisation
@@ -21,7 +22,7 @@ from migrator.progress.service import (
     step_overdue_condition,
     wave_overdue_condition,
 )
-from migrator.waves.models import Step, Wave
+from migrator.waves.models import Wave
 
 
 @dataclass(frozen=True)

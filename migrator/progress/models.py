@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from migrator.db import UTCDateTime, utcnow
+from migrator.engine.models import Step
 from migrator.groups.models import GroupMember
-from migrator.waves.models import Step
 
 
 class ProgressSnapshot(SQLModel, table=True):

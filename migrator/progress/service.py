@@ -39,13 +39,14 @@ from sqlmodel import select
 
 from migrator.auth.service import scope_paths, scoped
 from migrator.db import get_session, utcnow
+from migrator.engine.models import STEP_KINDS, STEP_STATUSES, Step
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.groups.states import in_chat_condition
 from migrator.max.models import REQUIRED_PERMISSIONS, MaxChat
 from migrator.org.models import Organisation
 from migrator.people.models import Employee
 from migrator.progress.models import ProgressSnapshot
-from migrator.waves.models import STEP_KINDS, STEP_STATUSES, Step, Wave
+from migrator.waves.models import Wave
 
 log = logging.getLogger("migrator.progress")
 

@@ -13,10 +13,12 @@ from sqlmodel import select
 from migrator.audit.service import record
 from migrator.auth.service import can_see_org_id, scope_org_ids_subquery, scoped
 from migrator.db import get_session, utcnow
+from migrator.engine import lifecycle
+from migrator.engine.models import STEP_KINDS, Step
 from migrator.groups.models import SourceGroup
 from migrator.max.models import MaxChat
 from migrator.org.models import Organisation
-from migrator.waves.models import STEP_KINDS, Step, Wave
+from migrator.waves.models import Wave
 from migrator.waves.settings import get_setting
 
 log = logging.getLogger("migrator.waves")
@@ -211,10 +213,24 @@ def create_wave(name: str, group_keys: list[str], invite_at: datetime | None,
     return wave
 
 
+@lifecycle.step_moved.connect
+def _activate_wave(step: Step, before: str, after: str) -> None:
+    """A planned wave becomes active once one of its steps has run."""
+    if before != "running" or after not in ("due", "succeeded", "waiting"):
+        return
+    wave = get_session().get(Wave, step.wave_id)
+    if wave is not None and wave.status == "planned":
+        wave.status = "active"
+        wave.updated_at = utcnow()
+        get_session().add(wave)
+        record("wave.activate", object_type="wave", object_id=wave.id, org_id=wave.org_id,
+               summary={"before": "planned", "after": "active"})
+
+
 def _reset_step(step: Step, wave_id: int, due: datetime, changed_by: str) -> None:
     """A fresh step (a group planned again after a cancelled wave reuses its rows)."""
     step.wave_id = wave_id
-    step.status = "pending"
+    lifecycle.move(step, "pending")
     step.due_at = step.next_attempt_at = due
     step.attempts = 0
     for name in ("last_error", "started_at", "finished_at", "claimed_by", "claimed_until",
@@ -330,7 +346,7 @@ def resume_wave(wave: Wave, user_label: str) -> int:
     steps = session.exec(select(Step).where(Step.wave_id == wave.id,
                                             Step.status == "paused")).all()
     for step in steps:
-        step.status = "due" if step.next_attempt_at <= now else "pending"
+        lifecycle.move(step, "due" if step.next_attempt_at <= now else "pending")
         step.changed_by = user_label
         step.updated_at = now
         session.add(step)
@@ -362,7 +378,7 @@ def reschedule_wave(wave: Wave, dates: dict[str, datetime | None], user_label: s
         else:  # a step that ran already (delta sync, backoff): only its due time moves
             step.due_at = due
         if step.status != "paused":
-            step.status = "due" if step.next_attempt_at <= now else "pending"
+            lifecycle.move(step, "due" if step.next_attempt_at <= now else "pending")
         step.changed_by = user_label
         step.updated_at = now
         session.add(step)
@@ -380,7 +396,7 @@ def _set_status(wave: Wave, from_statuses, to_status: str, user_label: str) -> i
                                             Step.status.in_(from_statuses))).all()
     now = utcnow()
     for step in steps:
-        step.status = to_status
+        lifecycle.move(step, to_status)
         step.changed_by = user_label
         step.updated_at = now
         session.add(step)

@@ -21,12 +21,13 @@ from migrator.auth.service import (
 from migrator.core.i18n import fmt_dt
 from migrator.core.pagination import paginate
 from migrator.db import get_session, utcnow
+from migrator.engine.models import STEP_KINDS, Step
 from migrator.groups.models import SourceGroup
 from migrator.org.models import Organisation
 from migrator.progress.service import wave_rows
 from migrator.waves import service
 from migrator.waves.forms import RescheduleForm, SettingsForm, WaveForm
-from migrator.waves.models import STEP_KINDS, Step, Wave
+from migrator.waves.models import Wave
 from migrator.waves.settings import DEFAULTS, all_settings, save_settings
 
 bp = Blueprint("waves", __name__, url_prefix="/waves")

@@ -7,11 +7,12 @@ import sqlalchemy as sa
 from migrator.audit.models import AuditEvent
 from migrator.audit.service import verify
 from migrator.db import get_session
+from migrator.engine.models import Step
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.org.models import Organisation
 from migrator.people.models import Employee
 from migrator.progress.models import ProgressSnapshot
-from migrator.waves.models import Step, Wave
+from migrator.waves.models import Wave
 
 TABLES = (Organisation, Employee, SourceGroup, GroupMember, Wave, Step, ProgressSnapshot)
 

@@ -72,7 +72,7 @@ def test_runner_killed_repeatedly_ends_in_the_same_state(sandbox, smtp, ctx, app
     assert all(len(ids) == 1 for ids in by_person.values())
     session = get_session()
     session.expire_all()
-    from migrator.waves.models import Step
+    from migrator.engine.models import Step
 
     state = [(s.group_id, s.kind, s.status, s.attempts, s.last_error)
              for s in session.exec(sa.select(Step)).scalars()]

@@ -15,9 +15,10 @@ import pytest
 from sqlmodel import select
 
 from migrator.db import utcnow
+from migrator.engine.models import Step
 from migrator.groups.models import GroupMember
 from migrator.max.models import MaxChat
-from migrator.waves.models import Step, Wave
+from migrator.waves.models import Wave
 
 
 @pytest.fixture

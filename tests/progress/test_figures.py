@@ -158,7 +158,7 @@ def test_days_left_count_in_the_configured_zone(app):
 
 
 def test_paused_steps_are_not_overdue(tree, make_user, ctx):
-    from migrator.waves.models import Step
+    from migrator.engine.models import Step
 
     admin = make_user("admin")
     g_a = tree.groups[0]

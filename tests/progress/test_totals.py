@@ -14,11 +14,12 @@ from openpyxl import load_workbook
 
 from migrator.auth.models import UserOrgScope
 from migrator.db import utcnow
+from migrator.engine.models import Step
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.max.models import MaxChat
 from migrator.people.models import Employee
 from migrator.progress import service
-from migrator.waves.models import Step, Wave
+from migrator.waves.models import Wave
 
 COUNTS = service.COUNTERS
 IN_CHAT = "added"

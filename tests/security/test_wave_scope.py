@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from migrator.waves.models import Step, Wave
+from migrator.engine.models import Step
+from migrator.waves.models import Wave
 from migrator.waves.service import create_wave
 
 TZ = ZoneInfo("Asia/Yekaterinburg")

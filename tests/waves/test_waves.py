@@ -10,7 +10,8 @@ from sqlmodel import select
 
 from migrator.audit.models import AuditEvent
 from migrator.db import get_session
-from migrator.waves.models import Setting, Step, Wave
+from migrator.engine.models import Step
+from migrator.waves.models import Setting, Wave
 
 TZ = ZoneInfo("Asia/Yekaterinburg")
 # Every date is built from "now": a wave always starts in the future, whatever today is.
