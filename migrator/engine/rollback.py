@@ -362,7 +362,7 @@ def _membership_out(rb: GroupRollback, employee_id: int, now: datetime) -> None:
         return
     if member.state == states.ADDING:
         states.move(member, states.LINKED, now=now)
-    elif member.state in states.IN_CHAT:
+    elif member.state in (*states.IN_CHAT, states.LEFT):  # the user_removed may be first
         states.move(member, states.LEFT, now=now)
         member.reason = states.ROLLED_BACK
         session.add(member)
