@@ -11,7 +11,7 @@ from migrator.directives.models import (
     ReportRun,
     TransitionAct,
 )
-from migrator.engine.models import Heartbeat, Step
+from migrator.engine.models import GroupRollback, Heartbeat, RollbackMember, Step
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.mail.models import OutboxMessage
 from migrator.max.models import MaxChat, MaxChatMember, MaxDialogUser, MaxUpdate
@@ -29,6 +29,6 @@ __all__ = [
     "OutboxMessage", "ProgressSnapshot", "Setting", "SourceGroup", "Step", "User",
     "UserOrgScope", "Wave",
 ]
-__all__ += ["MaxRateHit", "AttentionItem"]
+__all__ += ["MaxRateHit", "AttentionItem", "GroupRollback", "RollbackMember"]
 __all__ += ["Directive", "Escalation", "Milestone", "PublicChannel", "ReportRun",
             "TransitionAct"]

@@ -11,6 +11,7 @@ COMMANDS = [
     "migrator.audit.cli:audit_cli",
     "migrator.engine.cli:run_due_command",
     "migrator.engine.cli:scheduler_command",
+    "migrator.engine.cli:groups_cli",
     "migrator.demo.cli:demo_cli",
     "migrator.demo.cli:demo_actors_command",
     "migrator.sandbox.cli:sandbox_command",

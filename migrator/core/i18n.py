@@ -11,7 +11,7 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import Babel, format_date, format_datetime, lazy_gettext, ngettext
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -37,7 +37,9 @@ def compile_catalogues() -> None:
 
 def select_locale() -> str:
     supported = current_app.config["BABEL_SUPPORTED_LOCALES"]
-    lang = request.args.get("lang") if request else None
+    if not has_request_context():  # the command line, jobs: the default language
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    lang = request.args.get("lang")
     if lang in supported:
         session["lang"] = lang
         return lang

@@ -1,4 +1,5 @@
-"""API: ``POST /waves``, ``GET /groups/{key}``, ``POST /groups/{key}/steps/{kind}/confirm``."""
+"""API: ``POST /waves``, ``GET /groups/{key}``, ``POST /groups/{key}/steps/{kind}/confirm``,
+``POST /groups/{key}/rollback``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from flask_login import current_user
 
 from migrator.api import api_error, bp, describe, token_required, write_required
 from migrator.db import get_session
-from migrator.engine import control
+from migrator.engine import control, rollback
 from migrator.engine.models import STEP_KINDS
 from migrator.groups.attention import attention_text, code_of
 from migrator.groups.service import coverage, get_group_by_key
@@ -87,6 +88,7 @@ def group_json(group) -> dict:
         "coverage": {"in_chat": in_chat, "members": total,
                      "percent": round(100 * in_chat / total, 1) if total else 0.0,
                      "threshold": get_setting("coverage_threshold")},
+        "rollback": rollback.rollback_json(rollback.latest(group)),
     }
 
 
@@ -116,6 +118,30 @@ def confirm_step_api(key: str, kind: str):
         return api_error(409, "conflict", str(exc), {"status": step.status})
     get_session().commit()
     return jsonify(_step_json(step))
+
+
+_REFUSED = {"invalid": 400, "forbidden": 403, "conflict": 409}
+
+
+@bp.post("/groups/<key>/rollback")
+@write_required
+def rollback_group_api(key: str):
+    """Undo the group's move; the runner carries it out (202 with the request)."""
+    group = get_group_by_key(key)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return api_error(400, "bad_request", "A JSON object is expected.")
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        return api_error(400, "invalid", "A reason is required.",
+                         {"reason": "required, a non-empty string"})
+    try:
+        rb = rollback.request_rollback(group, current_user, reason)
+    except rollback.RollbackRefused as exc:
+        get_session().rollback()
+        return api_error(_REFUSED[exc.code], exc.code, exc.message, exc.details)
+    get_session().commit()
+    return jsonify(rollback.rollback_json(rb)), 202
 
 
 _DT = {"type": "string", "format": "date-time"}
@@ -150,3 +176,41 @@ describe("/groups/{key}/steps/{kind}/confirm", "post", {
                   "404": {"description": "Unknown group or step"},
                   "409": {"description": "The step is not waiting for a confirmation"}},
 })
+describe("/groups/{key}/rollback", "post", {
+    "summary": "Undo a group's move",
+    "description": "Removes from the Max chat exactly the members the tool brought in (never "
+                   "the owner, people who were there before, joined on their own or were "
+                   "added by others), unpins the announcement the tool pinned, unlinks the "
+                   "group and cancels its remaining steps (skipped, «откат»). The request is "
+                   "recorded at once and carried out by the next run. After the cutover only "
+                   "an administrator may do it.",
+    "parameters": [{"name": "key", "in": "path", "required": True,
+                    "schema": {"type": "string"}}],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["reason"],
+        "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}}}}},
+    "responses": {
+        "202": {"description": "The rollback, recorded; the runner carries it out",
+                "content": {"application/json": {"schema": {
+                    "$ref": "#/components/schemas/Rollback"}}}},
+        "400": {"description": "No reason given"},
+        "403": {"description": "Role may not write, or the cutover is done and the caller "
+                               "is not an administrator"},
+        "404": {"description": "Unknown group or outside the scope"},
+        "409": {"description": "Nothing to undo, or a rollback is already under way"}},
+}, schemas={"Rollback": {
+    "type": "object",
+    "required": ["id", "status", "reason", "requested_by", "requested_at", "removed",
+                 "absent", "kept", "unpinned", "steps_skipped"],
+    "properties": {
+        "id": {"type": "integer"},
+        "status": {"type": "string", "enum": ["pending", "running", "done", "failed"]},
+        "reason": {"type": "string"}, "requested_by": {"type": "string"},
+        "requested_at": {"type": "string", "format": "date-time"},
+        "after_cutover": {"type": "boolean"},
+        "chat_id": {"type": "integer", "nullable": True},
+        "removed": {"type": "integer"}, "absent": {"type": "integer"},
+        "kept": {"type": "integer"}, "unpinned": {"type": "boolean"},
+        "steps_skipped": {"type": "integer"},
+        "last_error": {"type": "string", "nullable": True},
+        "finished_at": {"type": "string", "format": "date-time", "nullable": True}}}})

@@ -1,15 +1,20 @@
-"""``flask run-due`` and ``flask scheduler``."""
+"""``flask run-due``, ``flask scheduler`` and ``flask groups rollback``."""
 
 from __future__ import annotations
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlmodel import select
 
-from migrator.db import close_session
+from migrator.audit.service import Actor, acting_as
+from migrator.db import close_session, get_session
+from migrator.engine import rollback
 from migrator.engine.jobs import beat
+from migrator.engine.maxclient import client_factory
 from migrator.engine.runner import run_due, runner_id
 from migrator.engine.scheduler import run_scheduler
+from migrator.groups.models import SourceGroup
 
 
 @click.command("run-due")
@@ -42,3 +47,45 @@ def scheduler_command() -> None:
     """The long-running scheduler: due steps, outboxes, reminders, snapshots, digest."""
     run_scheduler(current_app._get_current_object())
 
+
+
+@click.group("groups")
+def groups_cli():
+    """Source groups: undo a group's move."""
+
+
+@groups_cli.command("rollback")
+@click.argument("key")
+@click.option("--reason", required=True, help="Why the move is undone (kept in the audit).")
+@click.option("--later", is_flag=True,
+              help="Only record the request; the next run-due carries it out.")
+@with_appcontext
+def rollback_command(key: str, reason: str, later: bool) -> None:
+    """Undo a group's move: remove the members the tool brought into the Max chat, unpin
+    its announcement, unlink the group and cancel its remaining steps."""
+    session = get_session()
+    actor = Actor("system", "cli", "flask groups rollback")
+    group = session.exec(select(SourceGroup).where(SourceGroup.key == key)).first()
+    if group is None:
+        raise click.ClickException(f"no group with the key {key!r}")
+    with acting_as(actor):
+        try:
+            rb = rollback.request_rollback(group, None, reason)
+        except rollback.RollbackRefused as exc:
+            session.rollback()
+            raise click.ClickException(exc.message) from exc
+        session.commit()
+        click.echo(f"rollback {rb.id} of group {key} requested "
+                   f"({rb.steps_skipped} step(s) cancelled)")
+        if later:
+            return
+        rollback.process_due(runner_id(), client_factory(), only=rb.id, actor=actor)
+    session.refresh(rb)
+    if rb.status == "done":
+        click.echo(f"done: {rb.removed} removed from the Max chat, {rb.absent} gone already, "
+                   f"{rb.kept} kept; announcement "
+                   f"{'unpinned' if rb.unpinned else 'not pinned any more'}; group unlinked")
+    else:
+        click.echo(f"{rb.status}: {rb.last_error or 'the next run-due continues'}")
+        if rb.status == "failed":
+            raise SystemExit(1)

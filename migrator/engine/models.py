@@ -1,5 +1,6 @@
 """The migration steps of each group (a state machine the runners claim when due; every
-status change goes through :mod:`migrator.engine.lifecycle`) and process heartbeats."""
+status change goes through :mod:`migrator.engine.lifecycle`), the rollbacks of groups'
+moves, and process heartbeats."""
 
 from __future__ import annotations
 
@@ -79,3 +80,73 @@ class Heartbeat(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=100)  # "scheduler", "runner:<host>:<pid>"
     seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     info: str | None = Field(default=None, max_length=500)
+
+
+ROLLBACK_STATUSES = ("pending", "running", "done", "failed")
+ROLLBACK_MEMBER_STATUSES = ("planned", "removing", "removed", "absent", "kept")
+
+
+class GroupRollback(SQLModel, table=True):
+    """A request to undo a group's move, and its progress (migrator.engine.rollback).
+
+    Written in the transaction of the decision; a runner (or the CLI) carries it out:
+    members the tool brought in are removed from the chat, the pinned announcement is
+    unpinned, the group unlinked. ``open_group_id`` is the group's id while the request is
+    pending or running (one open rollback per group)."""
+
+    __tablename__ = "group_rollback"
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="source_group.id", index=True)
+    open_group_id: int | None = Field(default=None, sa_column_kwargs={"unique": True})
+    # The chat the group was linked to when asked (max_chat.id, and Max's own chat id).
+    chat_pk: int | None = Field(default=None, foreign_key="max_chat.id")
+    chat_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    message_id: str | None = Field(default=None, max_length=200)  # the pinned announcement
+    status: str = Field(default="pending", max_length=16)
+    reason: str = Field(max_length=2000)
+    requested_by_id: int | None = Field(default=None, foreign_key="app_user.id")
+    requested_by: str = Field(max_length=200)  # user e-mail or "system:cli"
+    requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    after_cutover: bool = False
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = 0  # runs that failed with a retryable error
+    last_error: str | None = Field(default=None, max_length=2000)
+    planned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # members listed
+    unpin_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # intent
+    unpinned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    unpinned: bool = False  # the announcement was still pinned and the tool unpinned it
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    removed: int = 0
+    absent: int = 0  # brought in by the tool, but no longer in the chat
+    kept: int = 0  # brought in by the tool, kept: chat admin, or needed by another group
+    steps_skipped: int = 0
+
+    __table_args__ = (
+        sa.Index("ix_group_rollback_due", "status", "next_attempt_at"),
+        sa.CheckConstraint("status in ('pending','running','done','failed')",
+                           name="ck_group_rollback_status"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<GroupRollback {self.id} group={self.group_id} {self.status}>"
+
+
+class RollbackMember(SQLModel, table=True):
+    """One person a rollback may remove: ``removing`` is the intent, committed before the
+    call; a re-run that finds them gone counts the removal as done."""
+
+    __tablename__ = "rollback_member"
+
+    rollback_id: int = Field(foreign_key="group_rollback.id", primary_key=True)
+    employee_id: int = Field(foreign_key="employee.id", primary_key=True)
+    max_user_id: int = Field(sa_type=sa.BigInteger)
+    status: str = Field(default="planned", max_length=16)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    __table_args__ = (
+        sa.CheckConstraint("status in ('planned','removing','removed','absent','kept')",
+                           name="ck_rollback_member_status"),
+    )

@@ -1,4 +1,5 @@
-"""The steps panel on the group page (timeline, controls, dry-run preview)."""
+"""The panels on the group page: steps (timeline, controls, dry-run preview) and undoing
+the group's move."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from flask_login import current_user
 from migrator.auth.service import can_write
 from migrator.core.panels import register_panel
 from migrator.db import get_session, utcnow
+from migrator.engine import rollback
 from migrator.engine.control import group_steps, preview
 from migrator.groups.service import coverage, member_state_counts
 from migrator.waves.models import Wave
@@ -33,3 +35,20 @@ def steps_context(group) -> dict:
 
 
 register_panel("group", "engine/_steps.html", steps_context, order=20)
+
+
+def rollback_context(group) -> dict:
+    rb = rollback.latest(group)
+    planned, handled = rollback.progress(rb) if rb else (0, 0)
+    can_undo = False
+    if can_write():
+        try:
+            rollback.check(group, current_user)
+            can_undo = True
+        except rollback.RollbackRefused:
+            pass
+    return {"group": group, "rb": rb, "planned": planned, "handled": handled,
+            "can_undo": can_undo}
+
+
+register_panel("group", "engine/_rollback.html", rollback_context, order=25)

@@ -1,8 +1,9 @@
-"""Step control from the group page: retry, skip, pause/resume, confirm, override, reset."""
+"""Step control from the group page: retry, skip, pause/resume, confirm, override, reset;
+undoing a group's move (a confirmation page with the reason)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request
+from flask import Blueprint, abort, flash, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
@@ -10,9 +11,11 @@ from flask_login import current_user, login_required
 from migrator.auth.service import roles_required
 from migrator.core.urls import local_path
 from migrator.db import get_session
-from migrator.engine import control
+from migrator.engine import control, rollback
+from migrator.engine.forms import RollbackForm
 from migrator.engine.models import STEP_KINDS
 from migrator.groups.service import get_group_by_key
+from migrator.max.models import MaxChat
 from migrator.waves.views import group_link
 
 bp = Blueprint("engine", __name__, url_prefix="/engine")
@@ -81,3 +84,41 @@ def step_action(key: str, kind: str, action: str):
         get_session().rollback()
         flash(str(exc), "error")
     return redirect(_back(group))
+
+
+@bp.route("/groups/<key>/rollback", methods=["GET", "POST"])
+@login_required
+@roles_required("admin", "coordinator")
+def rollback_group(key: str):
+    """Undo the group's move: what will happen, the reason, then the request."""
+    group = get_group_by_key(key)
+    form = RollbackForm()
+    refused = None
+    try:
+        rollback.check(group, current_user)
+    except rollback.RollbackRefused as exc:
+        refused = exc.message
+    status = 200
+    if request.method == "POST":
+        if refused is not None:
+            status = 409
+        elif form.validate_on_submit():
+            try:
+                rollback.request_rollback(group, current_user, form.reason.data)
+                get_session().commit()
+                flash(_("The move is being undone; progress is shown below."), "success")
+                return redirect(group_link(group.key) or "/")
+            except rollback.RollbackRefused as exc:
+                get_session().rollback()
+                refused, status = exc.message, 409
+        else:
+            status = 400
+    session = get_session()
+    chat = session.get(MaxChat, group.max_chat_id) if group.max_chat_id else None
+    announce = control.get_step(group, "announce")
+    return render_template(
+        "engine/rollback.html", group=group, form=form, refused=refused, chat=chat,
+        brought_in=rollback.brought_in_count(group),
+        pinned=bool(announce and announce.pinned_at), after_cutover=rollback.after_cutover(group),
+        open_steps=len([s for s in control.group_steps(group)
+                        if s.status not in rollback.FINISHED_STEPS])), status

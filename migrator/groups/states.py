@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from migrator.db import get_session, utcnow
 from migrator.groups.models import GroupMember
+from migrator.people.models import Employee
 
 NOT_LINKED = "not_linked"
 LINKED = "linked"
@@ -45,6 +46,9 @@ IN_CHAT = (ADDED, JOINED)
 TO_ADD = (LINKED, RETRYING)
 # Not in the chat and not expected to get there without someone doing something.
 STUCK = (UNADDABLE, INVITED_BY_LINK)
+
+# GroupMember.reason of a ``left`` member whom a rollback of the group's move took out
+ROLLED_BACK = "rollback"
 
 _OUT_OF_CHAT = (NOT_LINKED, LINKED, RETRYING, UNADDABLE, INVITED_BY_LINK, LEFT)
 
@@ -135,6 +139,15 @@ def unlink_employee(employee_id: int, now: datetime | None = None) -> int:
     return move_where(NOT_LINKED, GroupMember.employee_id == employee_id,
                       GroupMember.state.in_(_OUT_OF_CHAT), now=now, next_attempt_at=None,
                       reason=None)
+
+
+def readmit_rolled_back(group_ids, now: datetime | None = None) -> int:
+    """Members a rollback took out wait to be added again (their group planned anew)."""
+    with_max = sa.select(Employee.id).where(Employee.max_user_id.is_not(None))
+    return move_where(LINKED, GroupMember.group_id.in_(list(group_ids)),
+                      GroupMember.state == LEFT, GroupMember.reason == ROLLED_BACK,
+                      GroupMember.employee_id.in_(with_max), now=now,
+                      next_attempt_at=None, reason=None)
 
 
 def linked_state_for(max_user_id) -> str:

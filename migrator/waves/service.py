@@ -14,7 +14,8 @@ from migrator.audit.service import record
 from migrator.auth.service import can_see_org_id, scope_org_ids_subquery, scoped
 from migrator.db import get_session, utcnow
 from migrator.engine import lifecycle
-from migrator.engine.models import STEP_KINDS, Step
+from migrator.engine.models import STEP_KINDS, GroupRollback, Step
+from migrator.groups import states
 from migrator.groups.models import SourceGroup
 from migrator.max.models import MaxChat
 from migrator.org.models import Organisation
@@ -147,6 +148,13 @@ def _busy_groups(groups: list[SourceGroup]) -> list[str]:
     return [g.key for g in groups if g.wave_id in open_ids]
 
 
+def _rolling_back(groups: list[SourceGroup]) -> list[str]:
+    """Keys of the groups whose move is being undone (a rollback pending or running)."""
+    ids = set(get_session().exec(select(GroupRollback.open_group_id).where(
+        GroupRollback.open_group_id.in_([g.id for g in groups]))).all())
+    return [g.key for g in groups if g.id in ids]
+
+
 def _common_org_id(groups: list[SourceGroup]) -> int | None:
     """The deepest organisation whose subtree holds every group (the wave's owner)."""
     session = get_session()
@@ -188,6 +196,10 @@ def create_wave(name: str, group_keys: list[str], invite_at: datetime | None,
     if busy:
         raise WaveError({"group_keys": str(_l("Already in an open wave: %(keys)s",
                                               keys=", ".join(busy)))})
+    undoing = _rolling_back(groups)
+    if undoing:
+        raise WaveError({"group_keys": str(_l("The move of these groups is being undone: "
+                                              "%(keys)s", keys=", ".join(undoing)))})
     session = get_session()
     wave = Wave(name=name, org_id=_common_org_id(groups), status="planned",
                 created_by_id=user.id, **dates)
@@ -206,6 +218,8 @@ def create_wave(name: str, group_keys: list[str], invite_at: datetime | None,
                                               due_at=due, next_attempt_at=due)
             _reset_step(step, wave.id, due, user.email)
             session.add(step)
+    # a group whose earlier move was undone: the people the rollback took out come back
+    states.readmit_rolled_back([g.id for g in groups], now=now)
     record("wave.create", object_type="wave", object_id=wave.id, org_id=wave.org_id,
            summary={"name": name, "groups": [g.key for g in groups],
                     **{k: v.isoformat() for k, v in dates.items()}})

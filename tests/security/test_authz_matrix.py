@@ -61,6 +61,8 @@ RULES: dict[str, dict[str, str]] = {
     "max.unlink_from_group": {"POST": "LFOHO"},
     "engine.step_action": {"POST": "LFOHO"},
     "engine.member_retry": {"POST": "LFOHO"},
+    # undoing a group's move: the confirmation page; a POST without a reason is a 400
+    "engine.rollback_group": {"GET": "LFOHO", "POST": "LFOHO"},
     "waves.change": {"POST": "LFOHO"},
     "waves.new": {"GET": "LFOOO", "POST": "LFOOO"},
     "waves.settings": {"GET": "LFFFO", "POST": "LFFFO"},  # region-wide defaults: admins
@@ -78,6 +80,7 @@ RULES: dict[str, dict[str, str]] = {
     "api.group_api": {"GET": "LOOHO"},
     "api.link_group": {"POST": "LFOOO"},
     "api.confirm_step_api": {"POST": "LFOHO"},
+    "api.rollback_group_api": {"POST": "LFOHO"},
     "api.create_wave_api": {"POST": "LFOOO"},
     # directives, the register of transition orders, public channels, the ministry report
     "directives.index": {"GET": "LOOOO"},
