@@ -13,9 +13,12 @@ from migrator.attention.service import resolve, sync_unaddable
 from migrator.audit.service import record
 from migrator.db import get_session, utcnow
 from migrator.engine import lifecycle
+from migrator.engine.kinds.add_members import members_due
+from migrator.engine.kinds.announce import PENDING
+from migrator.engine.kinds.base import BATCH, linked_chat
+from migrator.engine.kinds.cutover import cutover_blocker
 from migrator.engine.models import STEP_KINDS, Step
 from migrator.engine.notify import queue_report
-from migrator.engine.steps import BATCH, PENDING, cutover_blocker, linked_chat, members_due
 from migrator.groups import states
 from migrator.groups.attention import MEMBER_UNADDABLE
 from migrator.groups.models import GroupMember, SourceGroup

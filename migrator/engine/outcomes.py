@@ -1,7 +1,7 @@
 """What a step executor tells the runner (an outcome, a postponement, a permanent failure),
 the engine's settings, and the lease renewal of a long step.
 
-Executors (:mod:`migrator.engine.steps`) and the runner (:mod:`migrator.engine.runner`) both
+Executors (:mod:`migrator.engine.kinds`) and the runner (:mod:`migrator.engine.runner`) both
 use these; the runner imports the executors, never the other way round.
 """
 

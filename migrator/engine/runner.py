@@ -22,7 +22,8 @@ from migrator.attention.service import clear_group, flag_group
 from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, is_sqlite, utcnow
 from migrator.engine import lifecycle
-from migrator.engine import steps as executors
+from migrator.engine.kinds import add_members, announce, cutover, invite, parallel_run
+from migrator.engine.kinds.base import linked_chat
 from migrator.engine.maxclient import client_factory as default_factory
 from migrator.engine.models import STEP_KINDS, Step
 from migrator.engine.notify import escalate_step
@@ -32,7 +33,9 @@ from migrator.groups import attention, states
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.mail.service import send_due
 from migrator.max import breaker
-from migrator.max.errors import MaxAuthError, MaxError, MaxRateLimited
+from migrator.max import service as max_service
+from migrator.max.errors import MaxAuthError, MaxError, MaxForbidden, MaxRateLimited
+from migrator.max.models import MaxChat
 from migrator.max.service import refresh_pending
 from migrator.max.updates import process_pending
 from migrator.people.invites import send_bot_messages
@@ -156,6 +159,36 @@ def _org_id(step: Step) -> int | None:
     return group.org_id if group else None
 
 
+EXECUTORS = {"invite": invite.run_invite, "add_members": add_members.run_add_members,
+             "announce": announce.run_announce, "parallel_run": parallel_run.run_parallel,
+             "cutover": cutover.run_cutover}
+
+
+def run_kind(step: Step, client_factory, rid: str) -> Outcome:
+    """Run one step with its kind's executor; a 403 re-checks the chat's rights first."""
+    session = get_session()
+    group = session.get(SourceGroup, step.group_id)
+    executor = EXECUTORS[step.kind]
+    try:
+        return executor(step, group, client_factory, rid)
+    except MaxForbidden as forbidden:
+        # Max sends no update when the bot is demoted: every 403 re-checks the chat's rights,
+        # and a chat now lacking some postpones the step (with attention) instead of failing
+        chat = session.get(MaxChat, group.max_chat_id) if group and group.max_chat_id else None
+        if chat is None:
+            raise
+        try:
+            max_service.refresh_chat(chat.chat_id, client_factory())  # commits
+            session.refresh(chat)
+        except Exception:
+            log.exception("re-checking the rights in chat %s after a 403 failed", chat.chat_id)
+            raise forbidden from None
+        if chat.preflight_ok:
+            raise
+        linked_chat(group)  # raises Postpone with the missing rights
+        raise
+
+
 # -- executing ---------------------------------------------------------------------------
 
 
@@ -164,7 +197,7 @@ def execute(step: Step, rid: str, summary: RunSummary, client_factory) -> None:
     session = get_session()
     with acting_as(runner_actor(rid)):
         try:
-            outcome = executors.run(step, client_factory, rid)
+            outcome = run_kind(step, client_factory, rid)
         except MaxAuthError as exc:
             # the token is refused: not this step's failure; every Max work stops
             session.rollback()

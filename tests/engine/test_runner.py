@@ -61,8 +61,8 @@ def test_announce_resumes_after_a_crash_between_post_and_record(world, sandbox, 
     """The intent was committed and the message posted and pinned, but the runner died
     before recording it: the restart finds the pinned message and posts nothing."""
     from migrator.db import utcnow
+    from migrator.engine.kinds.announce import announcement_text
     from migrator.engine.maxclient import client_factory
-    from migrator.engine.steps import announcement_text
 
     org, group, emps, chat_id, admin = world(n=1)
     past_wave([group], admin)
@@ -296,8 +296,8 @@ def test_announce_crash_after_the_post_finds_it_in_the_chat(world, sandbox, app)
     """Posted but neither recorded nor pinned: the restart lists the chat's messages
     (GET /messages), finds the bot's announcement among other people's, pins it and posts
     nothing."""
+    from migrator.engine.kinds.announce import announcement_text
     from migrator.engine.maxclient import client_factory
-    from migrator.engine.steps import announcement_text
 
     org, group, emps, chat_id, admin = world(n=1)
     past_wave([group], admin)
@@ -321,8 +321,8 @@ def test_announce_crash_unclear_fails_without_posting_twice(world, sandbox, app)
     """Posted but not pinned, and the chat's messages cannot be listed (a platform without
     GET /messages): nobody can tell whether the new message is ours, so the step asks the
     coordinator instead of re-posting; their retry posts it."""
+    from migrator.engine.kinds.announce import announcement_text
     from migrator.engine.maxclient import client_factory
-    from migrator.engine.steps import announcement_text
 
     org, group, emps, chat_id, admin = world(n=1)
     past_wave([group], admin)
@@ -339,8 +339,8 @@ def test_announce_crash_unclear_fails_without_posting_twice(world, sandbox, app)
 def test_announce_crash_in_a_busy_chat_never_posts_twice(world, sandbox, app):
     """Posted, then a hundred messages by people: the newest page of GET /messages no
     longer shows the announcement, so the step asks the coordinator instead of re-posting."""
+    from migrator.engine.kinds.announce import announcement_text
     from migrator.engine.maxclient import client_factory
-    from migrator.engine.steps import announcement_text
 
     org, group, emps, chat_id, admin = world(n=1)
     past_wave([group], admin)

@@ -1,0 +1,70 @@
+"""The parallel run: the chat's member list followed, people who joined by themselves."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlmodel import select
+
+from migrator.attention.service import resolve, sync_unaddable
+from migrator.db import get_session, utcnow
+from migrator.engine.kinds.base import linked_chat
+from migrator.engine.outcomes import Outcome, cfg
+from migrator.groups import attention, states
+from migrator.groups.models import GroupMember, SourceGroup
+from migrator.max.models import MaxChat, MaxChatMember
+from migrator.people.models import Employee
+
+log = logging.getLogger("migrator.engine")
+
+
+# -- parallel_run ------------------------------------------------------------------------
+
+
+def sync_members(group: SourceGroup, chat: MaxChat, client) -> dict:
+    """The chat's member list → MaxChatMember, and people who joined by themselves."""
+    session = get_session()
+    session.commit()
+    present = {m["user_id"] for m in client.iter_members(chat.chat_id)}
+    rows = {r.max_user_id: r for r in session.exec(
+        select(MaxChatMember).where(MaxChatMember.chat_id == chat.id)).all()}
+    now = utcnow()
+    for uid in present:
+        row = rows.get(uid) or MaxChatMember(chat_id=chat.id, max_user_id=uid)
+        if not row.is_present or uid not in rows:
+            row.is_present = True
+            row.updated_at = now
+            session.add(row)
+    for uid, row in rows.items():
+        if uid not in present and row.is_present:
+            row.is_present = False
+            row.updated_at = now
+            session.add(row)
+    joined = left = 0
+    for member, uid in session.exec(
+        select(GroupMember, Employee.max_user_id)
+        .join(Employee, Employee.id == GroupMember.employee_id)
+        .where(GroupMember.group_id == group.id, Employee.max_user_id.is_not(None))
+    ).all():
+        if uid in present and member.state not in states.IN_CHAT:
+            was = member.state
+            if was == states.ADDING:  # our call went through before a run died
+                states.move(member, states.ADDED, now=now)
+            else:
+                states.move(member, states.JOINED, now=now)
+                joined += 1
+            if was == states.UNADDABLE:
+                resolve("member", member.employee_id, attention.MEMBER_UNADDABLE,
+                        group_id=group.id)
+        elif uid not in present and member.state in states.IN_CHAT:
+            states.move(member, states.LEFT, now=now)
+            left += 1
+    sync_unaddable(group)
+    session.commit()
+    return {"in_chat": len(present), "joined_by_themselves": joined, "left": left}
+
+
+def run_parallel(step, group, client_factory, rid) -> Outcome:
+    chat = linked_chat(group, client_factory)
+    info = sync_members(group, chat, client_factory())
+    return Outcome("due", again_in=cfg("PARALLEL_SYNC_SECONDS"), info=info)
