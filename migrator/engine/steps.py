@@ -16,6 +16,7 @@ from sqlmodel import select
 from migrator.attention.service import clear_group, flag_group, raise_item, resolve, sync_unaddable
 from migrator.audit.service import record
 from migrator.db import get_session, utcnow
+from migrator.engine import fallback
 from migrator.engine.outcomes import Outcome, Postpone, StepFailed, cfg, renew_lease
 from migrator.groups import attention, states
 from migrator.groups.models import GroupMember, SourceGroup
@@ -280,6 +281,7 @@ def run_add_members(step, group, client_factory, rid) -> Outcome:
         session.commit()
     for member in newly_unaddable:
         flag_member(member)
+    fallback.offer_links(chat, newly_unaddable, client)  # the chat's join link, or ask for one
     sync_unaddable(group)
     session.commit()
     return _add_outcome(step, group, {"added": added, "failed": failed})
@@ -469,7 +471,7 @@ def sync_members(group: SourceGroup, chat: MaxChat, client) -> dict:
             else:
                 states.move(member, states.JOINED, now=now)
                 joined += 1
-            if was == states.UNADDABLE:
+            if was in states.STUCK:
                 resolve("member", member.employee_id, attention.MEMBER_UNADDABLE,
                         group_id=group.id)
         elif uid not in present and member.state in states.IN_CHAT:
