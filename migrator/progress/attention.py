@@ -14,7 +14,7 @@ from migrator.directives.channels import without_max
 from migrator.directives.models import Escalation, PublicChannel
 from migrator.directives.service import open_escalations
 from migrator.groups import states
-from migrator.groups.attention import CHAT_LINK_MISSING
+from migrator.groups.attention import CHAT_LINK_MISSING, IDENTITY_CONFLICT, NAME_MISMATCH
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.max.models import MaxChat
 from migrator.org.models import Organisation
@@ -65,6 +65,16 @@ def _failed_members(user, now):
          .join(SourceGroup, SourceGroup.id == GroupMember.group_id)
          .where(GroupMember.state.in_(states.STUCK)))
     return scoped(q, SourceGroup.org_id, user)
+
+
+def _identity(user, now):
+    """Links to review: a second account pressed a used invitation, or the names differ."""
+    q = (sa.select(AttentionItem, Employee)
+         .join(Employee, Employee.id == AttentionItem.subject_id)
+         .where(AttentionItem.subject_type == "member",
+                AttentionItem.code.in_((IDENTITY_CONFLICT, NAME_MISMATCH)),
+                AttentionItem.resolved_at.is_(None)))
+    return scoped(q, Employee.org_id, user)
 
 
 def _chat_links(user, now):
@@ -130,6 +140,11 @@ SECTIONS = [
             _l("Max refused to add these people to the chat; the reason is shown. They are "
                "sent the chat's join link when it has one."),
             _failed_members, {"name": Employee.full_name, "group": SourceGroup.name}, "group"),
+    Section("identity", _l("Max accounts to check"),
+            _l("Someone else may have linked their Max account to these employees. Ask the "
+               "employee; keep the link, or unlink and rebind it."),
+            _identity, {"raised": AttentionItem.raised_at, "name": Employee.full_name},
+            "raised"),
     Section("chat_links", _l("Chats without a join link"),
             _l("People Max will not add get the chat's join link instead. Create the link in "
                "the Max chat's settings, then press «Recheck» on the chat page."),
