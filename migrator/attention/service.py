@@ -23,6 +23,7 @@ from migrator.db import get_session, utcnow
 from migrator.groups import attention as reasons
 from migrator.groups import states
 from migrator.groups.models import GroupMember, SourceGroup
+from migrator.max.models import MaxChat
 
 
 def _key(subject_type: str, subject_id: int, code: str, group_id: int | None) -> str:
@@ -160,6 +161,23 @@ def sync_unaddable(group: SourceGroup) -> None:
         flag_group(group, reasons.ADD_FAILED, count=unaddable)
     else:
         clear_group(group, reasons.ADD_FAILED)
+
+
+def sync_chat_link(chat: MaxChat) -> None:
+    """The chat's «no join link» item follows the people waiting for one: members Max will
+    not add (``unaddable``) in the chat's groups while the chat has no link."""
+    waiting = 0
+    if not chat.link:
+        waiting = get_session().scalar(
+            sa.select(sa.func.count()).select_from(GroupMember)
+            .join(SourceGroup, SourceGroup.id == GroupMember.group_id)
+            .where(SourceGroup.max_chat_id == chat.id,
+                   GroupMember.state == states.UNADDABLE)) or 0
+    if waiting:
+        raise_item("chat", chat.id, reasons.CHAT_LINK_MISSING, org_id=chat.org_id,
+                   count=waiting)
+    else:
+        resolve("chat", chat.id, reasons.CHAT_LINK_MISSING)
 
 
 def open_count(subject_type: str | None = None, code: str | None = None) -> int:

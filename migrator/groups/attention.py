@@ -22,6 +22,14 @@ ADD_FAILED = "add_failed"
 STEP_FAILED = "step_failed"
 INVALID_EMAILS = "invalid_emails"
 MEMBER_UNADDABLE = "member_unaddable"  # a member item: Max refused to add them for good
+# a chat item: people Max will not add wait for the chat's join link, and it has none
+CHAT_LINK_MISSING = "chat_link_missing"
+# system items: why no Max work moves at all
+MAX_AUTH_FAILED = "max_auth_failed"  # the 401 breaker is open
+MAX_SUBSCRIPTION_LOST = "max_subscription_lost"  # Max no longer delivers to our webhook
+# employee items (subject member, no group): whose Max account is linked
+IDENTITY_CONFLICT = "identity_conflict"  # a second account pressed a used invitation
+NAME_MISMATCH = "name_mismatch"  # the surname is not in the linked Max profile's name
 
 MAX_LENGTH = 500  # SourceGroup.attention_reason
 _PARAM_CHARS = 300  # a text parameter (an error message) is cut to this
@@ -117,6 +125,29 @@ _TEXTS = {
     STEP_FAILED: _step_failed,
     MEMBER_UNADDABLE: lambda p: _("could not be added to the Max chat: %(reason)s",
                                   reason=member_reason_text(p.get("reason"))),
+    CHAT_LINK_MISSING: lambda p: ngettext(
+        "the chat has no join link: %(num)d person Max will not add is waiting for it. "
+        "Create the chat's link in Max (chat settings); it is sent to them at the next check",
+        "the chat has no join link: %(num)d people Max will not add are waiting for it. "
+        "Create the chat's link in Max (chat settings); it is sent to them at the next check",
+        _count(p)),
+    MAX_AUTH_FAILED: lambda p: _(
+        "Max refuses the bot token (401): all Max work is stopped. Set a valid token; the "
+        "work resumes by itself once Max accepts it"),
+    MAX_SUBSCRIPTION_LOST: lambda p: _(
+        "Max stopped delivering updates to the webhook %(url)s (the subscription is gone): "
+        "new chats and Start presses may be missed",
+        url=p.get("url") or "—"),
+    IDENTITY_CONFLICT: lambda p: _(
+        "possibly someone else's link: Max account %(other)s (%(name)s) pressed this "
+        "employee's invitation, already used by account %(bound)s. Keep the link, or unlink "
+        "and rebind it",
+        other=p.get("max_user_id") or "—", name=p.get("max_name") or "—",
+        bound=p.get("bound_max_user_id") or "—"),
+    NAME_MISMATCH: lambda p: _(
+        "the linked Max account %(account)s is named “%(name)s”, which does not contain the "
+        "employee's surname: check that it is theirs",
+        account=p.get("max_user_id") or "—", name=p.get("max_name") or "—"),
     INVALID_EMAILS: lambda p: ngettext(
         "%(num)d member was not invited: the e-mail address is not usable",
         "%(num)d members were not invited: their e-mail addresses are not usable",

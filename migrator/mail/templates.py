@@ -19,6 +19,8 @@ is autoescaped; the plain-text part is always present. Values may be objects or 
   ("*": the reader's whole scope), ``employees``,
   ``linked``, ``groups_total``, ``groups_done``, ``members_total``, ``members_in_chat``),
   optional ``overdue`` (rows with ``group_name``, ``step``, ``due_at``), ``url``.
+- ``join_link``: ``full_name``, ``chat_title``, ``link`` (the chat's join link),
+  ``org_name``, ``group_name``: the fallback for someone Max will not add to the chat.
 - ``directive_lag``: ``full_name`` (the head), ``org_name``, ``rows`` (``directive``,
   ``metric``, ``plan``, ``fact``, ``target``, ``due``), ``url``.
 """
@@ -34,7 +36,8 @@ from flask import current_app, has_app_context
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "mail"
-NAMES = ("invite", "reminder", "schedule", "escalation", "report", "digest", "directive_lag")
+NAMES = ("invite", "reminder", "schedule", "escalation", "report", "digest", "directive_lag",
+         "join_link")
 DEFAULT_TZ = "Asia/Yekaterinburg"
 
 PLATFORMS = {"whatsapp": "WhatsApp", "telegram": "Telegram", "viber": "Viber", "vk": "ВКонтакте",

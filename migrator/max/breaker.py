@@ -2,10 +2,11 @@
 
 Without it every due step would fail on its own 401 and be escalated one by one. At the
 first 401 the runner calls :func:`trip`: the breaker's row in ``setting`` records when, the
-event is audited (``max.auth_failed``), the admins get one e-mail and every page shows a
-banner. While it is open no step runs and no bot message is sent; :func:`allow_max_work`
-asks ``GET /me`` at most once a minute and closes the breaker by itself (audited as
-``max.auth_restored``) as soon as Max answers again.
+event is audited (``max.auth_failed``), one system attention item is raised, the admins get
+one e-mail and every page shows a banner. While it is open no step runs and no bot message
+is sent; :func:`allow_max_work` asks ``GET /me`` at most once a minute and closes the
+breaker by itself (audited as ``max.auth_restored``, the item resolved) as soon as Max
+answers again.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from flask import current_app
 from flask_babel import force_locale, gettext
 from sqlmodel import select
 
+from migrator.attention.service import raise_item, resolve
 from migrator.audit.service import record
 from migrator.auth.models import User
 from migrator.db import get_session, utcnow
+from migrator.groups.attention import MAX_AUTH_FAILED
 from migrator.mail.service import queue_email, valid_address
 from migrator.max.errors import MaxAuthError, MaxError
 from migrator.waves.models import Setting
@@ -74,6 +77,8 @@ def trip(error: MaxAuthError | str) -> bool:
     _set(BREAKER_KEY, now)
     _set(PROBE_KEY, now)  # the 401 itself was the first probe
     record("max.auth_failed", object_type="max_bot", summary={"error": str(error)[:300]})
+    # one system item for the incident, on «Требует внимания» until the breaker closes
+    raise_item("system", 0, MAX_AUTH_FAILED, now=now)
     with force_locale("ru"):
         subject = gettext("Migrator: Max refuses the bot token, all Max work is stopped")
         text = gettext(
@@ -110,6 +115,7 @@ def allow_max_work(client_factory) -> bool:
     _set(PROBE_KEY, None)
     record("max.auth_restored", object_type="max_bot",
            summary={"stopped_since": since.isoformat()})
+    resolve("system", 0, MAX_AUTH_FAILED)
     session.commit()
     log.info("Max accepts the bot token again: Max work resumes")
     return True

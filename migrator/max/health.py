@@ -3,8 +3,9 @@
 Max drops a subscription after 8 hours of failed deliveries and tells nobody. The scheduler
 calls :func:`check_subscription` every 10 minutes: when our webhook is expected (always in
 production; elsewhere once ``flask max subscribe`` made one) and ``GET /subscriptions`` no
-longer lists it, the loss is audited (``max.subscription_lost``), the admins get one e-mail
-a day about it, and production subscribes again at once.
+longer lists it, the loss is audited (``max.subscription_lost``), a system attention item is
+raised (resolved by the first check that finds the subscription again), the admins get one
+e-mail per incident (when the item is raised), and production subscribes again at once.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from flask import current_app
 from flask_babel import force_locale, gettext
 from sqlmodel import select
 
+from migrator.attention.service import open_item, raise_item, resolve
 from migrator.audit.service import record
 from migrator.auth.models import User
 from migrator.db import get_session, utcnow
+from migrator.groups.attention import MAX_SUBSCRIPTION_LOST
 from migrator.mail.service import queue_email, valid_address
 from migrator.max import service
 from migrator.max.client import MaxClient
@@ -70,8 +73,7 @@ def _admin_emails() -> list[str]:
     return sorted({e for e in rows if valid_address(e)})
 
 
-def _mail_admins(url: str, resubscribed: bool) -> int:
-    day = utcnow().strftime("%Y-%m-%d")
+def _mail_admins(url: str, resubscribed: bool, incident: int) -> int:
     with force_locale("ru"):
         subject = gettext("Migrator: Max stopped delivering updates to the webhook")
         text = gettext(
@@ -85,7 +87,7 @@ def _mail_admins(url: str, resubscribed: bool) -> int:
         )
     queued = 0
     for addr in _admin_emails():
-        queue_email(f"max.subscription_lost:{url}:{day}:{addr}", addr, subject, text,
+        queue_email(f"max.subscription_lost:{incident}:{addr}", addr, subject, text,
                     kind="max_subscription_lost")
         queued += 1
     return queued
@@ -103,6 +105,8 @@ def check_subscription(client: MaxClient) -> SubscriptionCheck:
         # unknown: not taken as a loss (the next check asks again)
         return SubscriptionCheck(url, found=True, error=str(exc))
     if url is None or url in urls:
+        if resolve("system", 0, MAX_SUBSCRIPTION_LOST):  # the subscription is back
+            session.commit()
         return SubscriptionCheck(url, found=True)
     log.warning("the webhook subscription %s is gone", url)
     resubscribed, error = False, None
@@ -117,7 +121,10 @@ def check_subscription(client: MaxClient) -> SubscriptionCheck:
     if resubscribed:
         record("max.subscribe", object_type="max_bot",
                summary={"url": url, "update_types": list(service.UPDATE_TYPES)})
-    _mail_admins(url, resubscribed)
+    new_incident = open_item("system", 0, MAX_SUBSCRIPTION_LOST) is None
+    item = raise_item("system", 0, MAX_SUBSCRIPTION_LOST, url=url)
+    if new_incident:  # one e-mail per incident, not one per check
+        _mail_admins(url, resubscribed, item.id)
     session.commit()
     return SubscriptionCheck(url, found=False, resubscribed=resubscribed, error=error)
 

@@ -22,6 +22,9 @@ class MaxChat(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     chat_id: int = Field(sa_column=sa.Column(sa.BigInteger, unique=True, nullable=False))
     title: str = Field(default="", max_length=500)
+    # The chat's join link (``Chat.link`` of GET /chats/{chatId}) as last checked; sent to
+    # people Max will not add (the fallback). None: the chat has none, or never checked.
+    link: str | None = Field(default=None, max_length=500)
     status: str = Field(default="discovered", max_length=16, index=True)
     # Organisation the chat serves: set on linking, or from the employee who added the bot.
     org_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)

@@ -29,9 +29,11 @@ import threading
 import time
 
 import sqlalchemy as sa
+from blinker import Namespace
 from flask import current_app, g, has_app_context
 from sqlmodel import Session, select
 
+from migrator.attention.service import sync_chat_link
 from migrator.audit.service import record
 from migrator.auth.service import scope_org_ids_subquery, scoped
 from migrator.db import get_engine, get_session, is_sqlite, utcnow
@@ -53,6 +55,10 @@ UPDATE_TYPES = (
 )
 WEBHOOK_PATH = "/max/webhook"
 
+
+# Sent (sender: the MaxChat, in the refresh's transaction) whenever a check finds the chat
+# has a join link: people waiting for it get it (migrator.engine.fallback listens).
+chat_link_known = Namespace().signal("chat-link-known")
 
 POLL_MARKER_KEY = "max.poll_marker"  # row in ``setting``: the long-polling marker
 
@@ -294,9 +300,11 @@ def refresh_chat(chat_id: int, client: MaxClient) -> str | None:
     session.commit()  # no lock held while waiting for the network
     title = None
     error = None
+    info: dict | None = None
     is_admin, perms = False, set()
     try:
-        title = (client.get_chat(chat_id) or {}).get("title")
+        info = client.get_chat(chat_id) or {}
+        title = info.get("title")
         rights = client.bot_rights(chat_id)
         is_admin = rights.is_admin or rights.is_owner
         perms = set(rights.permissions) if is_admin else set()
@@ -311,6 +319,8 @@ def refresh_chat(chat_id: int, client: MaxClient) -> str | None:
         return "unknown chat"
     if title:
         chat.title = title[:500]
+    if info is not None:
+        chat.link = join_link(info)
     chat.bot_is_admin = is_admin
     chat.bot_permissions = ",".join(sorted(perms))
     chat.checked_at = utcnow()
@@ -322,10 +332,22 @@ def refresh_chat(chat_id: int, client: MaxClient) -> str | None:
     record("max.chat_checked", object_type="max_chat", object_id=chat.chat_id,
            org_id=chat.org_id,
            summary={"bot_is_admin": is_admin, "missing": chat.missing_permissions,
-                    "error": error})
+                    "link": chat.link, "error": error})
+    sync_chat_link(chat)
+    if chat.link:
+        chat_link_known.send(chat)
     session.commit()
     log.info("chat %s checked: admin=%s missing=%s", chat_id, is_admin, chat.missing_permissions)
     return error
+
+
+def join_link(info: dict) -> str | None:
+    """The join link of a ``Chat`` answer (an https URL), or None when it has none."""
+    link = info.get("link")
+    if isinstance(link, str) and link.startswith("https://") and len(link) <= 500 \
+            and not any(c.isspace() for c in link):
+        return link
+    return None
 
 
 class RegisterError(Exception):

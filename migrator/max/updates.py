@@ -34,7 +34,13 @@ from flask_babel import force_locale, gettext
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from migrator.attention.service import clear_group, flag_group, resolve, sync_unaddable
+from migrator.attention.service import (
+    clear_group,
+    flag_group,
+    resolve,
+    sync_chat_link,
+    sync_unaddable,
+)
 from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, utcnow
 from migrator.groups import states
@@ -377,10 +383,11 @@ def _memberships_follow(chat: MaxChat, user_id: int, present: bool) -> None:
         if present and membership.state not in states.IN_CHAT:
             was = membership.state
             states.move(membership, states.ADDED if was == states.ADDING else states.JOINED)
-            if was == states.UNADDABLE:
+            if was in states.STUCK:  # refused for good (sent the chat's link, maybe)
                 resolve("member", membership.employee_id, MEMBER_UNADDABLE,
                         group_id=membership.group_id)
                 sync_unaddable(session.get(SourceGroup, membership.group_id))
+                sync_chat_link(chat)
         elif not present and membership.state in states.IN_CHAT:
             states.move(membership, states.LEFT)
 

@@ -22,6 +22,7 @@ OUTBOX_KINDS = {
     "digest": _l("Digests"),
     "escalation": _l("Escalations"),
     "bot_reply": _l("Bot replies in Max"),
+    "join_link": _l("Chat join links (people Max will not add)"),
 }
 
 

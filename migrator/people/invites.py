@@ -37,6 +37,7 @@ from migrator.mail.templates import render_email
 from migrator.max.errors import MaxError
 from migrator.max.updates import bot_stopped
 from migrator.org.models import Organisation
+from migrator.people import identity
 from migrator.people.invite_models import BotMessage
 from migrator.people.models import Employee, InviteToken
 from migrator.waves.models import Wave
@@ -258,8 +259,8 @@ REPLIES = {
                "по-прежнему ведётся по электронной почте и в СЭД."),
     "already": ("Вы уже подключены{name}. Рабочие чаты появятся в Max автоматически, "
                 "повторно переходить по ссылке не нужно."),
-    "used": ("Эта ссылка уже была использована. Если вы не подключались сами, пожалуйста, "
-             "сообщите об этом координатору вашей организации."),
+    "used": ("Эта ссылка уже была использована с другой учётной записи Max. Координатор "
+             "вашей организации свяжется с вами, чтобы разобраться, чья это запись."),
     "expired": ("Срок действия ссылки истёк. Новая ссылка придёт в письме-напоминании; "
                 "при необходимости обратитесь к координатору вашей организации."),
     "unknown": ("Здравствуйте! Ссылка не распознана. Для подключения воспользуйтесь "
@@ -339,6 +340,9 @@ def handle_bot_started(payload: str | None, max_user_id: int, user_name: str | N
     elif tok.used_at is not None:
         emp = session.get(Employee, tok.employee_id)
         result = "already" if tok.used_by_max_user_id == max_user_id else "used"
+        if result == "used" and emp is not None:  # a second account: possibly not theirs
+            identity.used_by_another(emp, tok.used_by_max_user_id, max_user_id, user_name,
+                                     tok.id)
     elif tok.expires_at <= now:
         emp = session.get(Employee, tok.employee_id)
         # an old e-mail's link pressed after linking through a newer one: nothing is wrong
@@ -356,6 +360,7 @@ def handle_bot_started(payload: str | None, max_user_id: int, user_name: str | N
             result = "conflict"
         elif _bind(session, emp, tok, max_user_id, now):
             result = "linked"
+            identity.check_name(emp, max_user_id, user_name)
         else:
             result = "conflict"
         if result in ("linked", "conflict"):

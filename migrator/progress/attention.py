@@ -7,12 +7,15 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
+from migrator.attention.models import AttentionItem
 from migrator.auth.service import scoped
 from migrator.db import get_session
 from migrator.directives.channels import without_max
 from migrator.directives.models import Escalation, PublicChannel
 from migrator.directives.service import open_escalations
 from migrator.engine.models import Step
+from migrator.groups import states
+from migrator.groups.attention import CHAT_LINK_MISSING, IDENTITY_CONFLICT, NAME_MISMATCH
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.max.models import MaxChat
 from migrator.org.models import Organisation
@@ -48,12 +51,41 @@ def _steps_in(status: str):
     return query
 
 
+def _system(user, now):
+    """Open system-wide items (the bot token refused, the webhook subscription lost): why
+    nothing moves, so everyone signed in sees them."""
+    return sa.select(AttentionItem).where(AttentionItem.subject_type == "system",
+                                          AttentionItem.resolved_at.is_(None))
+
+
 def _failed_members(user, now):
+    """People Max refused for good: still waiting (``unaddable``), or sent the chat's join
+    link and not in the chat yet (``invited_by_link``)."""
     q = (sa.select(GroupMember, Employee, SourceGroup)
          .join(Employee, Employee.id == GroupMember.employee_id)
          .join(SourceGroup, SourceGroup.id == GroupMember.group_id)
-         .where(GroupMember.state == "unaddable"))
+         .where(GroupMember.state.in_(states.STUCK)))
     return scoped(q, SourceGroup.org_id, user)
+
+
+def _identity(user, now):
+    """Links to review: a second account pressed a used invitation, or the names differ."""
+    q = (sa.select(AttentionItem, Employee)
+         .join(Employee, Employee.id == AttentionItem.subject_id)
+         .where(AttentionItem.subject_type == "member",
+                AttentionItem.code.in_((IDENTITY_CONFLICT, NAME_MISMATCH)),
+                AttentionItem.resolved_at.is_(None)))
+    return scoped(q, Employee.org_id, user)
+
+
+def _chat_links(user, now):
+    """Chats without a join link while people Max will not add wait for one."""
+    q = (sa.select(AttentionItem, MaxChat, Organisation)
+         .join(MaxChat, MaxChat.id == AttentionItem.subject_id)
+         .outerjoin(Organisation, Organisation.id == MaxChat.org_id)
+         .where(AttentionItem.subject_type == "chat", AttentionItem.code == CHAT_LINK_MISSING,
+                AttentionItem.resolved_at.is_(None)))
+    return scoped(q, MaxChat.org_id, user)
 
 
 def _heads(user, now):
@@ -95,6 +127,10 @@ def _overdue_waves(user, now):
 
 
 SECTIONS = [
+    Section("system", _l("Max work is stopped"),
+            _l("These problems stop the migration for everyone; an administrator fixes them. "
+               "They clear by themselves once fixed."),
+            _system, {"raised": AttentionItem.raised_at}, "raised"),
     Section("failed", _l("Failed steps"),
             _l("Retry, skip with a reason or reset the step on the group page."),
             _steps_in("failed"), {"due": Step.due_at, "group": SourceGroup.name}, "due"),
@@ -102,8 +138,18 @@ SECTIONS = [
             _l("Manual steps: confirm them on the group page once done."),
             _steps_in("waiting"), {"due": Step.due_at, "group": SourceGroup.name}, "due"),
     Section("members", _l("Members who could not be added"),
-            _l("Max refused to add these people to the chat; the reason is shown."),
+            _l("Max refused to add these people to the chat; the reason is shown. They are "
+               "sent the chat's join link when it has one."),
             _failed_members, {"name": Employee.full_name, "group": SourceGroup.name}, "group"),
+    Section("identity", _l("Max accounts to check"),
+            _l("Someone else may have linked their Max account to these employees. Ask the "
+               "employee; keep the link, or unlink and rebind it."),
+            _identity, {"raised": AttentionItem.raised_at, "name": Employee.full_name},
+            "raised"),
+    Section("chat_links", _l("Chats without a join link"),
+            _l("People Max will not add get the chat's join link instead. Create the link in "
+               "the Max chat's settings, then press «Recheck» on the chat page."),
+            _chat_links, {"raised": AttentionItem.raised_at, "title": MaxChat.title}, "raised"),
     Section("heads", _l("Heads of organisations not yet in Max"),
             _l("Heads must register in Max first; resend their invitation."),
             _heads, {"name": Organisation.name}, "name"),

@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
+from migrator.attention.service import params_of, text_of
 from migrator.audit.service import record
 from migrator.auth.service import can_see_org, require_org
 from migrator.core.pagination import paginate
@@ -149,7 +150,8 @@ def dashboard_context() -> dict:
 
 
 LINKS = {"group_url": group_url, "wave_url": wave_url, "chat_url": chat_url,
-         "employee_url": employee_url, "org_url": org_url}
+         "employee_url": employee_url, "org_url": org_url, "item_text": text_of,
+         "item_params": params_of}
 
 
 # --- needs attention --------------------------------------------------------------------------

@@ -52,6 +52,8 @@ Control surface (JSON, no auth, not rate limited, not in the request log):
     POST   /_sandbox/chats                 {"title", "owner_id", "chat_id"?, "member_ids"?,
                                             "link"?: "https://max.ru/join/..."}
     GET    /_sandbox/chats/{id}            one chat, same detail
+    PATCH  /_sandbox/chats/{id}            {"link": "https://max.ru/join/..." | null}: the
+                                            owner sets or removes the join link (no update)
     POST   /_sandbox/chats/{id}/bot        {"permissions"?: [read_all_messages,
                                             add_remove_members, pin_message, write],
                                             "is_admin"?: true, "by_user_id"?: owner}

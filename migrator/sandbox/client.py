@@ -107,8 +107,12 @@ class SandboxControl:
         return self.call("GET", "/chats")["chats"]
 
     def create_chat(self, title: str, owner_id: int, **fields: Any) -> dict:
-        """``fields``: ``chat_id``, ``member_ids``."""
+        """``fields``: ``chat_id``, ``member_ids``, ``link``."""
         return self.call("POST", "/chats", {"title": title, "owner_id": owner_id, **fields})
+
+    def set_link(self, chat_id: int, link: str | None) -> dict:
+        """The owner sets (or, with None, removes) the chat's join link; no update."""
+        return self.call("PATCH", f"/chats/{chat_id}", {"link": link})
 
     def chat(self, chat_id: int) -> dict:
         return self.call("GET", f"/chats/{chat_id}")

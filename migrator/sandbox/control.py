@@ -220,6 +220,19 @@ def get_chat(chat_id: int) -> Response:
         return jsonify(_chat_json(st, chat_id))
 
 
+@bp.patch("/chats/<int(signed=True):chat_id>")
+def patch_chat(chat_id: int) -> Response:
+    """The owner sets or removes the chat's join link silently: ``{"link": "https://..."}``
+    or ``{"link": null}`` (no update, as on Max)."""
+    body = _body()
+    if "link" not in body:
+        raise SandboxError(400, "proto.payload", "link is required")
+    st = _state()
+    st.set_link(chat_id, body["link"])
+    with st.lock:
+        return jsonify(_chat_json(st, chat_id))
+
+
 @bp.post("/chats/<int(signed=True):chat_id>/bot")
 def add_bot(chat_id: int) -> Response:
     """The bot is added as admin: ``{"permissions": [...], "by_user_id": .., "is_admin": true}``."""

@@ -368,6 +368,15 @@ class SandboxState:
             me.permissions = perms if is_admin else None
             return self.member_to_api(me)
 
+    def set_link(self, chat_id: int, link: str | None) -> Chat:
+        """The owner creates, changes or removes the chat's join link. Max sends no update."""
+        if link is not None and not (isinstance(link, str) and link.startswith("https://")):
+            raise SandboxError(400, "proto.payload", "link must be an https:// URL or null")
+        with self.lock:
+            chat = self.chat(chat_id)
+            chat.link = link
+            return chat
+
     def remove_bot(self, chat_id: int, *, by_user_id: int | None = None) -> JSON:
         with self.lock:
             chat = self.chat(chat_id)

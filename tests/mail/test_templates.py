@@ -32,6 +32,8 @@ CONTEXTS = {
                                      plan=50.0, fact=0.0, target=100.0,
                                      due=date(2026, 7, 30))],
                           url="http://migrator.example/directives/"),
+    "join_link": dict(full_name="Орлова Анна Петровна", chat_title=EVIL,
+                      link="https://max.ru/join/abc", org_name="Школа №1", group_name="Учителя"),
     "digest": dict(full_name="Сидоров Пётр Ильич", day=date(2026, 7, 30),
                    rows=[dict(name=EVIL, employees=10, linked=7, groups_total=4, groups_done=1,
                               members_total=50, members_in_chat=31)],

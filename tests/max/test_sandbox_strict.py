@@ -14,6 +14,7 @@ from test_max_contract import validate_exchange
 from test_max_sandbox import SECRET, Receiver
 
 from migrator.max.errors import MaxBadRequest, MaxForbidden, MaxSoftFailure
+from migrator.sandbox.client import SandboxControlError
 
 
 @pytest.fixture
@@ -189,6 +190,16 @@ def test_chats_with_a_link(sandbox, checked):
         sandbox.ctl("POST", f"/chats/{cid}/bot", {})
     assert c.get_chat(linked)["link"] == "https://max.ru/join/AbCdEf123"
     assert c.get_chat(plain)["link"] is None
+    # the owner creates a link later, or removes one: silently, as on Max
+    before = len(sandbox.ctl("GET", "/updates")["updates"])
+    sandbox.ctl("PATCH", f"/chats/{plain}", {"link": "https://max.ru/join/Later42"})
+    sandbox.ctl("PATCH", f"/chats/{linked}", {"link": None})
+    assert c.get_chat(plain)["link"] == "https://max.ru/join/Later42"
+    assert c.get_chat(linked)["link"] is None
+    assert len(sandbox.ctl("GET", "/updates")["updates"]) == before
+    with pytest.raises(SandboxControlError) as refused:
+        sandbox.ctl("PATCH", f"/chats/{plain}", {"link": "ftp://nope"})
+    assert refused.value.status == 400
 
 
 def test_users_who_stopped_the_bot_get_no_messages(sandbox, checked):

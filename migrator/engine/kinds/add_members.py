@@ -11,6 +11,7 @@ from sqlmodel import select
 from migrator.attention.service import raise_item, sync_unaddable
 from migrator.audit.service import record
 from migrator.db import get_session, utcnow
+from migrator.engine import fallback
 from migrator.engine.kinds.base import BATCH, backoff, linked_chat
 from migrator.engine.models import Step
 from migrator.engine.outcomes import Outcome, cfg, renew_lease
@@ -170,6 +171,7 @@ def run_add_members(step, group, client_factory, rid) -> Outcome:
         session.commit()
     for member in newly_unaddable:
         flag_member(member)
+    fallback.offer_links(chat, newly_unaddable, client)  # the chat's join link, or ask for one
     sync_unaddable(group)
     session.commit()
     return _add_outcome(step, group, {"added": added, "failed": failed})

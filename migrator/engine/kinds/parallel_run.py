@@ -53,7 +53,7 @@ def sync_members(group: SourceGroup, chat: MaxChat, client) -> dict:
             else:
                 states.move(member, states.JOINED, now=now)
                 joined += 1
-            if was == states.UNADDABLE:
+            if was in states.STUCK:
                 resolve("member", member.employee_id, attention.MEMBER_UNADDABLE,
                         group_id=group.id)
         elif uid not in present and member.state in states.IN_CHAT:
