@@ -122,3 +122,49 @@ def start_runner(app, *args: str, **extra):
         [sys.executable, "-m", "flask", "--app", "app", "run-due", *args],
         cwd=ROOT, env=runner_env(app, **extra), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
+
+
+# --- reading members and attention items afresh; delivering updates as Max would ---------
+
+
+def member(group, emp):
+    """The membership row of ``emp`` in ``group``, read afresh."""
+    from migrator.groups.models import GroupMember
+
+    session = get_session()
+    session.expire_all()
+    return session.get(GroupMember, (group.id, emp.id))
+
+
+def open_items(code: str) -> list:
+    """The open attention items with reason ``code``, read afresh."""
+    import sqlalchemy as sa
+
+    from migrator.attention.models import AttentionItem
+
+    session = get_session()
+    session.expire_all()
+    return list(session.scalars(sa.select(AttentionItem).where(
+        AttentionItem.code == code, AttentionItem.resolved_at.is_(None))))
+
+
+def deliver(update: dict) -> None:
+    """An update as the webhook or polling takes it in (the real intake), committed."""
+    from migrator.max import updates
+
+    updates.intake(update)
+    get_session().commit()
+
+
+def user_update(kind: str, user_id: int, ts: int, chat_id: int | None = None) -> dict:
+    """A ``user_added``/``user_removed`` in ``chat_id``, or a dialog update (``bot_started``,
+    ``bot_stopped``) when no chat is given, shaped as the schema's Update."""
+    update = {"update_type": kind, "timestamp": ts,
+              "user": {"user_id": user_id, "first_name": "Анна", "is_bot": False,
+                       "last_activity_time": ts}}
+    if chat_id is not None:
+        update.update({"chat_id": chat_id, "is_channel": False,
+                       ("admin_id" if kind == "user_removed" else "inviter_id"): 501})
+    else:
+        update.update({"chat_id": 10_000_000_000 + user_id})
+    return update

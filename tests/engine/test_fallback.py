@@ -8,51 +8,21 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
-from enginetest import past_wave, set_status
+from enginetest import deliver, open_items, past_wave, set_status, user_update
+from enginetest import member as membership
 
-from migrator.attention.models import AttentionItem
 from migrator.audit.models import AuditEvent
 from migrator.db import get_session
 from migrator.engine.runner import run_due
 from migrator.groups import states
-from migrator.groups.models import GroupMember
 from migrator.groups.service import coverage
 from migrator.mail.models import OutboxMessage
-from migrator.max import service, updates
+from migrator.max import service
 from migrator.max.models import MaxChat
 from migrator.people.invite_models import BotMessage
 
 T0 = 1_770_000_000_000
 LINK = "https://max.ru/join/UchItElYa42"
-
-
-def _member(group, emp) -> GroupMember:
-    session = get_session()
-    session.expire_all()
-    return session.get(GroupMember, (group.id, emp.id))
-
-
-def _open(code: str) -> list[AttentionItem]:
-    session = get_session()
-    session.expire_all()
-    return list(session.scalars(sa.select(AttentionItem).where(
-        AttentionItem.code == code, AttentionItem.resolved_at.is_(None))))
-
-
-def _deliver(update: dict) -> None:
-    updates.intake(update)
-    get_session().commit()
-
-
-def _user_update(kind: str, user_id: int, ts: int, chat_id: int | None = None) -> dict:
-    update = {"update_type": kind, "timestamp": ts,
-              "user": {"user_id": user_id, "first_name": "Анна", "is_bot": False,
-                       "last_activity_time": ts}}
-    if chat_id is not None:
-        update.update({"chat_id": chat_id, "inviter_id": 501, "is_channel": False})
-    else:
-        update.update({"chat_id": 10_000_000_000 + user_id})
-    return update
 
 
 def _dialog(sandbox, uid) -> list[str]:
@@ -78,7 +48,7 @@ def test_unaddable_person_gets_the_link_joins_and_counts_as_brought_in(
     sandbox.set_link(chat_id, LINK)  # the app has not seen the link yet (no update for it)
     run_due()
 
-    member = _member(group, private)
+    member = membership(group, private)
     assert member.state == states.INVITED_BY_LINK
     assert member.reason == "add.participant.privacy"
     chat = get_session().scalars(sa.select(MaxChat).where(MaxChat.chat_id == chat_id)).one()
@@ -97,9 +67,9 @@ def test_unaddable_person_gets_the_link_joins_and_counts_as_brought_in(
         AuditEvent.action == "member.join_link_sent")).all()
     assert len(events) == 1
     assert json.loads(events[0].summary)["channels"] == ["bot", "email"]
-    assert _open("chat_link_missing") == []
+    assert open_items("chat_link_missing") == []
     # still not in the chat: their item stays open, they are listed with the link sent
-    assert [i.subject_id for i in _open("member_unaddable")] == [private.id]
+    assert [i.subject_id for i in open_items("member_unaddable")] == [private.id]
 
     # another run sends nothing twice
     run_due()
@@ -109,10 +79,10 @@ def test_unaddable_person_gets_the_link_joins_and_counts_as_brought_in(
 
     # they join through the link: joined, brought in by the tool, nothing flagged
     sandbox.join(chat_id, private.max_user_id)
-    _deliver(_user_update("user_added", private.max_user_id, T0, chat_id))
-    joined = _member(group, private)
+    deliver(user_update("user_added", private.max_user_id, T0, chat_id))
+    joined = membership(group, private)
     assert joined.state == states.JOINED and joined.by_tool
-    assert _open("member_unaddable") == []
+    assert open_items("member_unaddable") == []
     assert coverage(group) == (3, 3)
 
 
@@ -120,10 +90,10 @@ def test_someone_who_stopped_the_bot_gets_the_link_by_email_only(world, sandbox,
     org, group, emps, chat_id, private = _refuse(sandbox, app, world)
     sandbox.set_link(chat_id, LINK)
     sandbox.stop(private.max_user_id)
-    _deliver(_user_update("bot_stopped", private.max_user_id, T0))
+    deliver(user_update("bot_stopped", private.max_user_id, T0))
     run_due(send_mail=False)
 
-    assert _member(group, private).state == states.INVITED_BY_LINK
+    assert membership(group, private).state == states.INVITED_BY_LINK
     session = get_session()
     assert session.scalar(sa.select(sa.func.count()).select_from(BotMessage).where(
         BotMessage.max_user_id == private.max_user_id,
@@ -138,8 +108,8 @@ def test_a_chat_without_a_link_asks_the_coordinator_until_one_is_made(
     org, group, emps, chat_id, private = _refuse(sandbox, app, world)
     run_due(send_mail=False)
 
-    assert _member(group, private).state == states.UNADDABLE
-    items = _open("chat_link_missing")
+    assert membership(group, private).state == states.UNADDABLE
+    items = open_items("chat_link_missing")
     assert len(items) == 1 and items[0].subject_type == "chat"
     assert '"count": 1' in items[0].params
     assert get_session().scalar(sa.select(sa.func.count()).select_from(OutboxMessage).where(
@@ -156,8 +126,8 @@ def test_a_chat_without_a_link_asks_the_coordinator_until_one_is_made(
     get_session().commit()
     with service.get_client(max_retries=0) as max_client:
         assert service.refresh_chat(chat_id, max_client) is None
-    assert _open("chat_link_missing") == []
-    member = _member(group, private)
+    assert open_items("chat_link_missing") == []
+    member = membership(group, private)
     assert member.state == states.INVITED_BY_LINK
     mail = get_session().scalars(sa.select(OutboxMessage).where(
         OutboxMessage.kind == "join_link")).one()
@@ -171,9 +141,9 @@ def test_a_waiting_person_who_joins_on_their_own_clears_the_request_for_a_link(
         world, sandbox, app):
     org, group, emps, chat_id, private = _refuse(sandbox, app, world)
     run_due(send_mail=False)
-    assert len(_open("chat_link_missing")) == 1
+    assert len(open_items("chat_link_missing")) == 1
     sandbox.join(chat_id, private.max_user_id)
-    _deliver(_user_update("user_added", private.max_user_id, T0, chat_id))
-    joined = _member(group, private)
+    deliver(user_update("user_added", private.max_user_id, T0, chat_id))
+    joined = membership(group, private)
     assert joined.state == states.JOINED and not joined.by_tool  # not through our link
-    assert _open("chat_link_missing") == []
+    assert open_items("chat_link_missing") == []

@@ -7,45 +7,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
-from enginetest import link, past_wave, set_status, step
+from enginetest import deliver, link, member, open_items, past_wave, set_status, step, user_update
 
-from migrator.attention.models import AttentionItem
 from migrator.audit.models import AuditEvent
 from migrator.db import get_session, utcnow
 from migrator.engine.runner import run_due
 from migrator.groups import states
 from migrator.groups.models import GroupMember
 from migrator.groups.service import coverage
-from migrator.max import updates
 from migrator.max.models import MaxChat
 
 T0 = 1_770_000_000_000
-
-
-def _member(group, emp) -> GroupMember:
-    session = get_session()
-    session.expire_all()
-    return session.get(GroupMember, (group.id, emp.id))
-
-
-def _open_items(code: str) -> list[AttentionItem]:
-    session = get_session()
-    session.expire_all()
-    return list(session.scalars(sa.select(AttentionItem).where(
-        AttentionItem.code == code, AttentionItem.resolved_at.is_(None))))
-
-
-def _deliver(update: dict) -> None:
-    """An update as the webhook or polling takes it in (the real intake)."""
-    updates.intake(update)
-    get_session().commit()
-
-
-def _membership_update(kind: str, chat_id: int, user_id: int, ts: int) -> dict:
-    return {"update_type": kind, "timestamp": ts, "chat_id": chat_id,
-            "user": {"user_id": user_id, "first_name": "Мария", "is_bot": False,
-                     "last_activity_time": ts},
-            "inviter_id" if kind == "user_added" else "admin_id": 501, "is_channel": False}
 
 
 def test_one_refused_person_holds_back_nobody(world, sandbox, app):
@@ -61,7 +33,7 @@ def test_one_refused_person_holds_back_nobody(world, sandbox, app):
     in_chat = set(sandbox.members(chat_id))
     assert {e.max_user_id for e in emps[1:]} <= in_chat
     assert private.max_user_id not in in_chat
-    refused = _member(group, private)
+    refused = member(group, private)
     assert refused.state == states.RETRYING and refused.reason == "add.participant.privacy"
     assert refused.next_attempt_at >= before + timedelta(seconds=900 * 0.8)
     # the announcement did not wait for the refused person
@@ -92,9 +64,9 @@ def test_one_refused_person_holds_back_nobody(world, sandbox, app):
     reopened = get_session().scalars(sa.select(AuditEvent.action).where(
         AuditEvent.action == "step.reopened")).all()
     assert reopened == []  # only a re-opening of a finished step is news for the trail
-    assert _member(group, late).state == states.ADDED
+    assert member(group, late).state == states.ADDED
     # the refused person's own clock was not touched by it
-    assert _member(group, private).attempts == 1
+    assert member(group, private).attempts == 1
 
 
 def test_refused_for_good_after_the_setting_then_joins_on_their_own(world, sandbox, app):
@@ -106,10 +78,10 @@ def test_refused_for_good_after_the_setting_then_joins_on_their_own(world, sandb
     set_status(group, "invite", "skipped")
     for _ in range(3):
         run_due(send_mail=False)
-    refused = _member(group, private)
+    refused = member(group, private)
     assert (refused.state, refused.attempts) == (states.UNADDABLE, 2)
     assert step(group, "add_members").status == "succeeded"
-    items = _open_items("member_unaddable")
+    items = open_items("member_unaddable")
     assert [(i.subject_id, i.group_id) for i in items] == [(private.id, group.id)]
     get_session().refresh(group)
     assert group.needs_attention and group.attention_reason.startswith("add_failed")
@@ -119,10 +91,10 @@ def test_refused_for_good_after_the_setting_then_joins_on_their_own(world, sandb
 
     # they join through the chat's link themselves: in the chat, nothing flagged any more
     sandbox.join(chat_id, private.max_user_id)
-    _deliver(_membership_update("user_added", chat_id, private.max_user_id, T0))
-    joined = _member(group, private)
+    deliver(user_update("user_added", private.max_user_id, T0, chat_id))
+    joined = member(group, private)
     assert joined.state == states.JOINED and not joined.by_tool
-    assert _open_items("member_unaddable") == []
+    assert open_items("member_unaddable") == []
     get_session().refresh(group)
     assert not group.needs_attention and group.attention_reason is None
     assert coverage(group) == (3, 3)
@@ -135,12 +107,12 @@ def test_someone_who_leaves_no_longer_counts(world, sandbox, app):
     run_due(send_mail=False)
     assert coverage(group) == (2, 2)
     sandbox.leave(chat_id, emps[1].max_user_id)
-    _deliver(_membership_update("user_removed", chat_id, emps[1].max_user_id, T0))
-    assert _member(group, emps[1]).state == states.LEFT
+    deliver(user_update("user_removed", emps[1].max_user_id, T0, chat_id))
+    assert member(group, emps[1]).state == states.LEFT
     assert coverage(group) == (1, 2)
     # an older event arriving late changes nothing
-    _deliver(_membership_update("user_added", chat_id, emps[1].max_user_id, T0 - 5))
-    assert _member(group, emps[1]).state == states.LEFT
+    deliver(user_update("user_added", emps[1].max_user_id, T0 - 5, chat_id))
+    assert member(group, emps[1]).state == states.LEFT
 
 
 def test_soft_failure_is_retried_never_taken_as_done(world, sandbox, app):
@@ -150,8 +122,8 @@ def test_soft_failure_is_retried_never_taken_as_done(world, sandbox, app):
     sandbox.faults(soft_fail={"next": 1, "method": "POST", "path": "/chats/{chatId}/members"})
     run_due(send_mail=False)
     # the first call said success:false and did nothing; the members wait on their clocks
-    reasons = {_member(group, e).reason for e in emps}
-    states_now = {_member(group, e).state for e in emps}
+    reasons = {member(group, e).reason for e in emps}
+    states_now = {member(group, e).state for e in emps}
     assert states_now <= {states.RETRYING, states.ADDED}
     if states_now == {states.ADDED}:  # retried at once (no back-off in tests) and added
         assert sandbox.add_calls(chat_id) >= 1
@@ -159,7 +131,7 @@ def test_soft_failure_is_retried_never_taken_as_done(world, sandbox, app):
         assert reasons == {"max.soft_failure"}
     for _ in range(2):
         run_due(send_mail=False)
-    assert {_member(group, e).state for e in emps} == {states.ADDED}
+    assert {member(group, e).state for e in emps} == {states.ADDED}
     assert {e.max_user_id for e in emps} <= set(sandbox.members(chat_id))
 
 
@@ -173,8 +145,8 @@ def test_one_call_serves_every_group_of_a_chat(world, sandbox, app, make_group):
         set_status(g, "invite", "skipped")
     run_due(send_mail=False)
     assert sandbox.add_calls(chat_id) == 1
-    assert {_member(g, e).state for g in (first,) for e in emps} == {states.ADDED}
-    assert {_member(second, e).state for e in emps[2:]} == {states.ADDED}
+    assert {member(g, e).state for g in (first,) for e in emps} == {states.ADDED}
+    assert {member(second, e).state for e in emps[2:]} == {states.ADDED}
 
 
 def test_refused_members_are_visible_and_retried_alone_or_in_bulk(world, sandbox, app, client,
@@ -187,7 +159,7 @@ def test_refused_members_are_visible_and_retried_alone_or_in_bulk(world, sandbox
     past_wave([group], admin)
     set_status(group, "invite", "skipped")
     run_due(send_mail=False)
-    assert {_member(group, e).state for e in refused} == {states.UNADDABLE}
+    assert {member(group, e).state for e in refused} == {states.UNADDABLE}
 
     coord = make_user("coordinator", orgs=[org])
     login(client, coord)
@@ -203,25 +175,25 @@ def test_refused_members_are_visible_and_retried_alone_or_in_bulk(world, sandbox
     other = app.test_client()
     login(other, stranger)
     assert other.post(f"/engine/groups/{group.key}/members/retry").status_code == 404
-    assert _member(group, refused[0]).state == states.UNADDABLE
+    assert member(group, refused[0]).state == states.UNADDABLE
 
     # one of them changed their privacy settings: retried alone, added by the next run
     sandbox.ctl("PATCH", f"/users/{refused[0].max_user_id}", {"allow_add": True})
     resp = client.post(f"/engine/groups/{group.key}/members/retry",
                        data={"employee_id": str(refused[0].id)})
     assert resp.status_code == 302
-    again = _member(group, refused[0])
+    again = member(group, refused[0])
     assert (again.state, again.attempts) == (states.LINKED, 0)
-    assert _member(group, refused[1]).state == states.UNADDABLE
+    assert member(group, refused[1]).state == states.UNADDABLE
     run_due(send_mail=False)
-    assert _member(group, refused[0]).state == states.ADDED
+    assert member(group, refused[0]).state == states.ADDED
     assert refused[0].max_user_id in sandbox.members(chat_id)
 
     # the rest in bulk; Max refuses again, so they come back with the reason
     client.post(f"/engine/groups/{group.key}/members/retry", data={})
-    assert _member(group, refused[1]).state == states.LINKED
+    assert member(group, refused[1]).state == states.LINKED
     run_due(send_mail=False)
-    assert _member(group, refused[1]).state == states.UNADDABLE
+    assert member(group, refused[1]).state == states.UNADDABLE
     events = get_session().scalars(sa.select(AuditEvent.action).where(
         AuditEvent.action == "members.retry")).all()
     assert len(events) == 2
