@@ -42,3 +42,39 @@ def reset_pg_schema(base: str, schema: str) -> None:
     with _connect(base, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         conn.execute(f'CREATE SCHEMA "{schema}"')
+
+
+# --- the Max benches: a scratch database and a sandbox in this process -------------------
+
+SANDBOX_TOKEN = "bench-bot-token-0123456789"  # noqa: S105 - a sandbox token
+SANDBOX_BOT = "bench_bot"
+BENCH_SECRET_KEY = "bench-secret-key-" + "x9" * 20  # noqa: S105
+
+
+def scratch_database(db: str, name: str) -> str:
+    """An empty database at the schema's head: a fresh SQLite file, or the PostgreSQL
+    schema ``name`` of ``BENCH_DATABASE_URL`` dropped and made anew."""
+    import tempfile
+
+    from migrator.db import upgrade
+
+    if db == "postgresql":
+        base = bench_pg_base()
+        reset_pg_schema(base, name)
+        url = pg_url(base, name)
+    else:
+        url = f"sqlite:///{tempfile.mkdtemp(prefix=f'{name}-')}/bench.db"
+    upgrade(url)
+    return url
+
+
+def sandbox_in_thread():
+    """``(server handle, control client)`` of a Max sandbox answering at 30 requests/s."""
+    from migrator.sandbox import create_sandbox_app, run_in_thread
+    from migrator.sandbox.client import SandboxControl
+    from migrator.sandbox.state import SandboxState
+
+    handle = run_in_thread(create_sandbox_app(
+        token=SANDBOX_TOKEN, rps=30, state=SandboxState(bot_username=SANDBOX_BOT),
+        dev_webhooks=True))
+    return handle, SandboxControl(handle.url)

@@ -18,7 +18,6 @@ import argparse
 import logging
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from datetime import timedelta
@@ -29,10 +28,14 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from bench.common import bench_pg_base, pg_url, reset_pg_schema  # noqa: E402
+from bench.common import (  # noqa: E402
+    BENCH_SECRET_KEY,
+    SANDBOX_BOT,
+    SANDBOX_TOKEN,
+    sandbox_in_thread,
+    scratch_database,
+)
 
-TOKEN = "bench-bot-token-0123456789"  # noqa: S105 - a sandbox token
-SECRET = "bench-secret-key-" + "x9" * 20  # noqa: S105
 TARGET_P95_S = 10.0
 DEBUG = False  # one line per scheduler pass on stderr
 PERMS = ["read_all_messages", "add_remove_members", "pin_message"]
@@ -102,26 +105,15 @@ def _world(app, sandbox, people: int, groups: int) -> dict[int, str]:
 
 def run(db: str, people: int, groups: int, rate: float) -> dict:
     from migrator import create_app
-    from migrator.db import get_session, upgrade
+    from migrator.db import get_session
     from migrator.engine.runner import run_due
     from migrator.groups.models import GroupMember
     from migrator.max import updates
-    from migrator.sandbox import create_sandbox_app, run_in_thread
-    from migrator.sandbox.client import SandboxControl
-    from migrator.sandbox.state import SandboxState
 
-    if db == "postgresql":
-        base = bench_pg_base()
-        reset_pg_schema(base, "bench_start")
-        url = pg_url(base, "bench_start")
-    else:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='bench-start-')}/bench.db"
-    upgrade(url)
-    handle = run_in_thread(create_sandbox_app(
-        token=TOKEN, rps=30, state=SandboxState(bot_username="bench_bot"), dev_webhooks=True))
-    sandbox = SandboxControl(handle.url)
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET, "MAX_API_URL": handle.url,
-                      "MAX_BOT_TOKEN": TOKEN, "MAX_BOT_USERNAME": "bench_bot",
+    url = scratch_database(db, "bench_start")
+    handle, sandbox = sandbox_in_thread()
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": BENCH_SECRET_KEY,
+                      "MAX_API_URL": handle.url, "MAX_BOT_TOKEN": SANDBOX_TOKEN, "MAX_BOT_USERNAME": SANDBOX_BOT,
                       "MAX_WEBHOOK_SECRET": "", "RUNNER_RECHECK_SECONDS": 5})
     with app.app_context():
         payloads = _world(app, sandbox, people, groups)

@@ -18,17 +18,20 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_pg_base, pg_url, reset_pg_schema  # noqa: E402
+from bench.common import (  # noqa: E402
+    BENCH_SECRET_KEY,
+    SANDBOX_BOT,
+    SANDBOX_TOKEN,
+    sandbox_in_thread,
+    scratch_database,
+)
 
-TOKEN = "bench-bot-token-0123456789"  # noqa: S105 - a sandbox token
-SECRET = "bench-secret-key-" + "x9" * 20  # noqa: S105
 WARMUP_S = 3.0  # the processes start and claim their first batches
 
 
@@ -37,7 +40,7 @@ def _queue(url: str, users: list[int], messages: int) -> None:
     from migrator.db import get_session
     from migrator.people.invites import queue_bot_message
 
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET})
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": BENCH_SECRET_KEY})
     with app.app_context():
         for n in range(messages):
             queue_bot_message(f"bench:{n}", users[n % len(users)],
@@ -48,28 +51,17 @@ def _queue(url: str, users: list[int], messages: int) -> None:
 
 
 def run(db: str, seconds: float, runners: int, rps: int) -> dict:
-    from migrator.db import upgrade
-    from migrator.sandbox import create_sandbox_app, run_in_thread
-    from migrator.sandbox.client import SandboxControl
-    from migrator.sandbox.state import SandboxState
 
-    if db == "postgresql":
-        base = bench_pg_base()
-        reset_pg_schema(base, "bench_rate")
-        url = pg_url(base, "bench_rate")
-    else:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='bench-rate-')}/bench.db"
-    upgrade(url)
-    handle = run_in_thread(create_sandbox_app(
-        token=TOKEN, rps=30, state=SandboxState(bot_username="bench_bot"), dev_webhooks=True))
-    sandbox = SandboxControl(handle.url)
+    url = scratch_database(db, "bench_rate")
+    handle, sandbox = sandbox_in_thread()
     users = [sandbox.create_user(f"Сотрудник {i}")["user_id"] for i in range(200)]
     for uid in users:
         sandbox.start(uid)  # a dialog with the bot exists
     _queue(url, users, int(seconds * rps * 1.5) + 200)
     sandbox.clear_request_log()
-    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET,
-           "MAX_API_URL": handle.url, "MAX_BOT_TOKEN": TOKEN, "MAX_BOT_USERNAME": "bench_bot",
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": BENCH_SECRET_KEY,
+           "MAX_API_URL": handle.url, "MAX_BOT_TOKEN": SANDBOX_TOKEN,
+           "MAX_BOT_USERNAME": SANDBOX_BOT,
            "MAX_RPS": str(rps), "LOG_LEVEL": "WARNING"}
     procs = [subprocess.Popen(  # noqa: S603 - our own CLI
         [str(ROOT / ".venv" / "bin" / "flask"), "--app", "app", "run-due", "--loop", "0.2"],
