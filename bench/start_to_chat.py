@@ -113,8 +113,9 @@ def run(db: str, people: int, groups: int, rate: float) -> dict:
     url = scratch_database(db, "bench_start")
     handle, sandbox = sandbox_in_thread()
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": BENCH_SECRET_KEY,
-                      "MAX_API_URL": handle.url, "MAX_BOT_TOKEN": SANDBOX_TOKEN, "MAX_BOT_USERNAME": SANDBOX_BOT,
-                      "MAX_WEBHOOK_SECRET": "", "RUNNER_RECHECK_SECONDS": 5})
+                      "MAX_API_URL": handle.url, "MAX_BOT_TOKEN": SANDBOX_TOKEN,
+                      "MAX_BOT_USERNAME": SANDBOX_BOT, "MAX_WEBHOOK_SECRET": "",
+                      "RUNNER_RECHECK_SECONDS": 5})
     with app.app_context():
         payloads = _world(app, sandbox, people, groups)
     users = {eid: sandbox.create_user(f"Сотрудник {eid}")["user_id"] for eid in payloads}
