@@ -100,8 +100,8 @@ class MemoryLimiter:
         self._blocked_until = 0.0
         self._lock = threading.Lock()
 
-    def acquire(self) -> None:
-        """Block until one more request may go out, and record it."""
+    def acquire(self) -> float:
+        """Block until one more request may go out, and record it; the time it was granted."""
         while True:
             with self._lock:
                 now = self._clock()
@@ -111,7 +111,7 @@ class MemoryLimiter:
                     wait = self._blocked_until - now
                 elif len(self._hits) < self.allowed:
                     self._hits.append(now)
-                    return
+                    return now
                 else:
                     wait = self._hits[0] + self.window - now
             self._sleep(max(wait, 0.001))

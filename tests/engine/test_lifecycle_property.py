@@ -116,6 +116,7 @@ def test_engine_lifecycle_properties(sandbox, app, ctx, make_org, make_employee,
             for m in members:
                 m.attempts += 1
                 states.move(m, states.ADDING, now=now)
+            session.commit()  # the intent, committed before the call (as the engine does)
             adding = step(self.group, "add_members")
             if adding.status in ("due", "succeeded", "pending"):
                 from migrator.engine import lifecycle

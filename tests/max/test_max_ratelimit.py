@@ -46,9 +46,9 @@ def test_memory_limiter_holds_any_sliding_window_across_threads():
 
     def work():
         for _ in range(15):
-            limiter.acquire()
-            with lock:
-                stamps.append(time.time())
+            granted = limiter.acquire()  # the grant's own time: a thread descheduled after
+            with lock:  # the grant would skew a clock read here
+                stamps.append(granted)
 
     threads = [threading.Thread(target=work) for _ in range(3)]
     started = time.time()
