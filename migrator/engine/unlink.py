@@ -6,12 +6,14 @@ of every chat the tool added it to.
 employee's memberships not in a chat back to ``not_linked``, their unused links expired,
 the identity items resolved, a :class:`IdentityUnlink` row with one
 :class:`UnlinkRemoval` per chat the tool added the account to, audited as
-``identity.unlinked`` or ``identity.rebind``. :func:`process_due` (every ``run-due``) carries
-out the removals with the loop of :mod:`migrator.engine.removal` (the intent committed
-before each ``DELETE``; a re-run that finds the account gone calls nothing), after which the
-memberships are ``left`` (reason ``unlinked``: added again once the employee links their own
-account). The chat's owner and admins stay, and so does an account still needed in the chat
-by another employee record linked to it (one person, two records).
+``identity.unlinked`` or ``identity.rebind``; memberships in a chat on their own (the
+account joined without the tool) are ``left`` at once, the account itself stays there.
+:func:`process_due` (every ``run-due``) carries out the removals with the loop of
+:mod:`migrator.engine.removal` (the intent committed before each ``DELETE``; a re-run that
+finds the account gone calls nothing), after which the memberships are ``left`` (reason
+``unlinked``: added again once the employee links their own account). The chat's owner and
+admins stay, and so does an account still needed in the chat by another employee record
+linked to it (one person, two records).
 """
 
 from __future__ import annotations
@@ -107,6 +109,11 @@ def request_unlink(emp: Employee, user, reason: str, *, rebind: bool = False,
     session.add_all([emp, row])
     session.flush()
     waiting = states.unlink_employee(emp.id, now)
+    # in a chat on their own (not the tool's doing, so not removed): that was the unbound
+    # account, not necessarily the employee's; they count as out until they link again
+    states.move_where(states.LEFT, GroupMember.employee_id == emp.id,
+                      GroupMember.state.in_(states.IN_CHAT), GroupMember.by_tool.is_(False),
+                      now=now, reason=states.UNLINKED)
     resolve("member", emp.id, IDENTITY_CODES, now=now)
     invited = False
     if rebind:  # the rightful person links again through their own e-mail
