@@ -30,7 +30,7 @@ from migrator.attention.service import resolve
 from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, utcnow
 from migrator.engine import removal
-from migrator.engine.models import IdentityUnlink, UnlinkRemoval
+from migrator.engine.models import IdentityUnlink, Step, UnlinkRemoval
 from migrator.groups import states
 from migrator.groups.attention import IDENTITY_CONFLICT, NAME_MISMATCH
 from migrator.groups.models import GroupMember, SourceGroup
@@ -187,6 +187,13 @@ def process(row: IdentityUnlink, client_factory) -> int:
     """Run one claimed unlink to its end (1), or leave it for a later run (0)."""
     session = get_session()
     session.refresh(row)
+    held = _add_in_flight(row)
+    if held is not None:  # a runner's add call for them may still land: after it
+        row.status, row.next_attempt_at = "pending", held
+        row.claimed_by = row.claimed_until = None
+        session.add(row)
+        session.commit()
+        return 0
     try:
         todo = list(session.exec(select(UnlinkRemoval).where(
             UnlinkRemoval.unlink_id == row.id, UnlinkRemoval.status.in_(removal.TODO))
@@ -208,6 +215,20 @@ def process(row: IdentityUnlink, client_factory) -> int:
                         True, 60)
     session.commit()
     return 0
+
+
+def _add_in_flight(row: IdentityUnlink) -> datetime | None:
+    """Until when a runner holds the add step of a group where the employee's add call is in
+    flight (``adding``); None when nothing is in flight."""
+    chats = (select(SourceGroup.max_chat_id)
+             .join(GroupMember, GroupMember.group_id == SourceGroup.id)
+             .where(GroupMember.employee_id == row.employee_id,
+                    GroupMember.state == states.ADDING))
+    # one add step adds for every group linked to its chat
+    groups = select(SourceGroup.id).where(SourceGroup.max_chat_id.in_(chats))
+    return get_session().scalar(select(sa.func.max(Step.claimed_until)).where(
+        Step.group_id.in_(groups), Step.kind == "add_members", Step.claimed_by.is_not(None),
+        Step.claimed_until > utcnow()))
 
 
 def _failed_attempt(row: IdentityUnlink, error: str, retryable: bool,

@@ -17,7 +17,7 @@ from migrator.audit.models import AuditEvent
 from migrator.db import get_session, utcnow
 from migrator.engine import unlink
 from migrator.engine.maxclient import client_factory
-from migrator.engine.models import IdentityUnlink, UnlinkRemoval
+from migrator.engine.models import IdentityUnlink, Step, UnlinkRemoval
 from migrator.engine.runner import run_due
 from migrator.groups import states
 from migrator.groups.models import GroupMember
@@ -344,3 +344,34 @@ def test_two_records_one_account(sandbox, app, ctx, make_org, make_employee, mak
     assert (row.status, row.kept) == ("done", 1)
     assert _state(ga, first) == "left" and _state(gb, second) == "added"
     assert ctx.get(Employee, second.id).max_user_id == account
+
+
+def test_an_add_call_in_flight_is_waited_for(world, sandbox, app, ctx, make_employee):
+    """The employee's add call is in flight in a runner: the removal waits for its lease."""
+    w = world
+    emp = w["emp"]
+    member = ctx.get(GroupMember, (w["g1"].id, emp.id))
+    member.state, member.by_tool = states.ADDING, False  # the call went out, no answer yet
+    ctx.add(member)
+
+    add = ctx.scalars(sa.select(Step).where(Step.group_id == w["g1"].id,
+                                            Step.kind == "add_members")).one()
+    add.claimed_by, add.claimed_until = "other-runner", utcnow() + timedelta(minutes=5)
+    ctx.add(add)
+    ctx.commit()
+    row = unlink.request_unlink(emp, w["admin"], "чужая")
+    ctx.commit()
+    assert unlink.process_due("me", client_factory()) == 0
+    ctx.expire_all()
+    assert ctx.get(IdentityUnlink, row.id).status == "pending"
+    assert _deletes(sandbox, w["c1"]) == []
+    assert _state(w["g1"], emp) == "adding"
+    # the runner is done (its lease is over): the account leaves, the membership waits again
+    add = ctx.get(Step, add.id)
+    add.claimed_by = add.claimed_until = None
+    ctx.add(add)
+    ctx.execute(sa.update(IdentityUnlink).values(next_attempt_at=utcnow()))
+    ctx.commit()
+    assert unlink.process_due("me", client_factory()) == 1
+    assert w["account"] not in sandbox.members(w["c1"])
+    assert _state(w["g1"], emp) == "not_linked"
