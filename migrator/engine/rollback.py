@@ -351,7 +351,8 @@ def _shared(rb: GroupRollback, row: RollbackMember) -> bool:
                                   not_group=rb.group_id)
 
 
-def _membership_out(rb: GroupRollback, employee_id: int, now: datetime) -> None:
+def _membership_out(rb: GroupRollback, employee_id: int, max_user_id: int,
+                    now: datetime) -> None:
     """The membership follows: out of the chat (``left``, re-addable by a new wave), or
     back to ``linked`` when their add call never landed; their attention items resolved."""
     session = get_session()
@@ -366,8 +367,8 @@ def _membership_out(rb: GroupRollback, employee_id: int, now: datetime) -> None:
         session.add(member)
     resolve("member", employee_id, group_id=rb.group_id, now=now)
     if rb.chat_pk is not None:
-        row = session.get(MaxChatMember, (rb.chat_pk, session.get(Employee,
-                                                                  employee_id).max_user_id))
+        # the account listed when planned (the employee may have been unlinked since)
+        row = session.get(MaxChatMember, (rb.chat_pk, max_user_id))
         if row is not None and row.is_present:
             row.is_present = False
             row.updated_at = now
@@ -383,7 +384,7 @@ def _remove_members(rb: GroupRollback, group: SourceGroup, client) -> None:
         return _there_before(rb, row, there) or _shared(rb, row)
 
     def out(row: RollbackMember) -> None:
-        _membership_out(rb, row.employee_id, utcnow())
+        _membership_out(rb, row.employee_id, row.max_user_id, utcnow())
         if row.status == "removed":
             _recorded_removal(rb, group, row)
 
