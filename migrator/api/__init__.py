@@ -23,6 +23,7 @@ API_MODULES = [
     "migrator.audit.api",
     "migrator.max.api",
     "migrator.directives.api",
+    "migrator.people.api",
 ]
 
 _PATHS: dict[str, dict] = {}

@@ -150,3 +150,63 @@ class RollbackMember(SQLModel, table=True):
         sa.CheckConstraint("status in ('planned','removing','removed','absent','kept')",
                            name="ck_rollback_member_status"),
     )
+
+
+class IdentityUnlink(SQLModel, table=True):
+    """An employee's Max account unbound by a coordinator (migrator.engine.unlink), and the
+    removal of that account from the chats the tool added it to.
+
+    Written in the transaction of the decision (``Employee.max_user_id`` cleared there); a
+    runner (``run-due``) carries out the removals, each intent-first (``UnlinkRemoval``).
+    ``action`` is ``unlink`` or ``rebind`` (a fresh invitation went to the employee's own
+    e-mail)."""
+
+    __tablename__ = "identity_unlink"
+
+    id: int | None = Field(default=None, primary_key=True)
+    employee_id: int = Field(foreign_key="employee.id", index=True)
+    max_user_id: int = Field(sa_type=sa.BigInteger)  # the account that was unbound
+    action: str = Field(default="unlink", max_length=16)
+    reason: str = Field(max_length=2000)
+    status: str = Field(default="pending", max_length=16)
+    requested_by_id: int | None = Field(default=None, foreign_key="app_user.id")
+    requested_by: str = Field(max_length=200)
+    requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=2000)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    removed: int = 0
+    absent: int = 0
+    kept: int = 0
+
+    __table_args__ = (
+        sa.Index("ix_identity_unlink_due", "status", "next_attempt_at"),
+        sa.CheckConstraint("status in ('pending','running','done','failed')",
+                           name="ck_identity_unlink_status"),
+        sa.CheckConstraint("action in ('unlink','rebind')", name="ck_identity_unlink_action"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<IdentityUnlink {self.id} employee={self.employee_id} {self.status}>"
+
+
+class UnlinkRemoval(SQLModel, table=True):
+    """One chat an unbound account is removed from: ``removing`` is the intent, committed
+    before the call; a re-run that finds the account gone counts the removal as done."""
+
+    __tablename__ = "unlink_removal"
+
+    unlink_id: int = Field(foreign_key="identity_unlink.id", primary_key=True)
+    chat_pk: int = Field(foreign_key="max_chat.id", primary_key=True)
+    chat_id: int = Field(sa_type=sa.BigInteger)
+    max_user_id: int = Field(sa_type=sa.BigInteger)
+    status: str = Field(default="planned", max_length=16)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    __table_args__ = (
+        sa.CheckConstraint("status in ('planned','removing','removed','absent','kept')",
+                           name="ck_unlink_removal_status"),
+    )

@@ -30,7 +30,7 @@ from sqlmodel import select
 from migrator.attention.service import clear_group, resolve
 from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, utcnow
-from migrator.engine import lifecycle
+from migrator.engine import lifecycle, removal
 from migrator.engine.models import GroupRollback, RollbackMember, Step
 from migrator.groups import states
 from migrator.groups.models import GroupMember, SourceGroup
@@ -342,18 +342,17 @@ def _there_before(rb: GroupRollback, row: RollbackMember, there: dict) -> bool:
     return seconds < member.added_at.timestamp() - CLOCK_SLACK_SECONDS
 
 
-def _shared(rb: GroupRollback, employee_id: int) -> bool:
-    """The person belongs in the chat through another group linked to it."""
+def _shared(rb: GroupRollback, row: RollbackMember) -> bool:
+    """The person belongs in the chat through another group linked to it (as this employee,
+    or as another record linked to the same Max account)."""
     if rb.chat_pk is None:
         return False
-    return bool(get_session().scalar(select(sa.exists().where(
-        GroupMember.employee_id == employee_id, GroupMember.group_id != rb.group_id,
-        GroupMember.state.in_((*states.IN_CHAT, states.ADDING)),
-        GroupMember.group_id.in_(select(SourceGroup.id).where(
-            SourceGroup.max_chat_id == rb.chat_pk))))))
+    return removal.needed_in_chat(rb.chat_pk, row.max_user_id, employee_id=row.employee_id,
+                                  not_group=rb.group_id)
 
 
-def _membership_out(rb: GroupRollback, employee_id: int, now: datetime) -> None:
+def _membership_out(rb: GroupRollback, employee_id: int, max_user_id: int,
+                    now: datetime) -> None:
     """The membership follows: out of the chat (``left``, re-addable by a new wave), or
     back to ``linked`` when their add call never landed; their attention items resolved."""
     session = get_session()
@@ -368,8 +367,8 @@ def _membership_out(rb: GroupRollback, employee_id: int, now: datetime) -> None:
         session.add(member)
     resolve("member", employee_id, group_id=rb.group_id, now=now)
     if rb.chat_pk is not None:
-        row = session.get(MaxChatMember, (rb.chat_pk, session.get(Employee,
-                                                                  employee_id).max_user_id))
+        # the account listed when planned (the employee may have been unlinked since)
+        row = session.get(MaxChatMember, (rb.chat_pk, max_user_id))
         if row is not None and row.is_present:
             row.is_present = False
             row.updated_at = now
@@ -377,39 +376,20 @@ def _membership_out(rb: GroupRollback, employee_id: int, now: datetime) -> None:
 
 
 def _remove_members(rb: GroupRollback, group: SourceGroup, client) -> None:
-    session = get_session()
-    todo = list(session.exec(select(RollbackMember).where(
-        RollbackMember.rollback_id == rb.id,
-        RollbackMember.status.in_(("planned", "removing")))
-        .order_by(RollbackMember.max_user_id)).all())
-    if not todo:
-        return
-    session.commit()
-    present = {m["user_id"]: m for m in client.iter_members(rb.chat_id)}
-    for row in todo:
-        now = utcnow()
-        there = present.get(row.max_user_id)
-        if there is None:  # gone already: by our earlier call, or by themselves
-            row.status = "removed" if row.status == "removing" else "absent"
-            _membership_out(rb, row.employee_id, now)
-            if row.status == "removed":
-                _recorded_removal(rb, group, row)
-        elif (there.get("is_owner") or there.get("is_admin") or _there_before(rb, row, there)
-              or _shared(rb, row.employee_id)):
-            row.status = "kept"
-        else:
-            row.status = "removing"  # the intent, committed before the call
-            row.updated_at = now
-            session.add(row)
-            _renew(rb)
-            session.commit()
-            client.remove_member(rb.chat_id, row.max_user_id)
-            row.status = "removed"
-            _membership_out(rb, row.employee_id, utcnow())
+    todo = get_session().exec(select(RollbackMember).where(
+        RollbackMember.rollback_id == rb.id, RollbackMember.status.in_(removal.TODO))
+        .order_by(RollbackMember.max_user_id)).all()
+
+    def keep(row: RollbackMember, there: dict) -> bool:
+        return _there_before(rb, row, there) or _shared(rb, row)
+
+    def out(row: RollbackMember) -> None:
+        _membership_out(rb, row.employee_id, row.max_user_id, utcnow())
+        if row.status == "removed":
             _recorded_removal(rb, group, row)
-        row.updated_at = utcnow()
-        session.add(row)
-        session.commit()
+
+    removal.remove_listed(rb.chat_id, todo, client, keep=keep, out=out,
+                          renew=lambda: _renew(rb))
 
 
 def _recorded_removal(rb: GroupRollback, group: SourceGroup, row: RollbackMember) -> None:

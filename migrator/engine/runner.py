@@ -29,6 +29,7 @@ from migrator.engine.models import STEP_KINDS, Step
 from migrator.engine.notify import escalate_step
 from migrator.engine.outcomes import Outcome, Postpone, StepFailed, cfg
 from migrator.engine.rollback import process_due as process_rollbacks
+from migrator.engine.unlink import process_due as process_unlinks
 from migrator.groups import attention, states
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.mail.service import send_due
@@ -403,6 +404,7 @@ def run_due(rid: str | None = None, *, limit: int = 5, max_rounds: int = 200,
         process_max_backlog(client_factory)
     if max_ok:  # undoing groups' moves first: their steps are cancelled, nothing races
         process_rollbacks(rid, client_factory)
+        process_unlinks(rid, client_factory)  # unbound Max accounts out of their chats
     summary.reopened = reopen_delta()
     promote_due()
     seen: set[int] = set()

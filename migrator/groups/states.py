@@ -49,6 +49,9 @@ STUCK = (UNADDABLE, INVITED_BY_LINK)
 
 # GroupMember.reason of a ``left`` member whom a rollback of the group's move took out
 ROLLED_BACK = "rollback"
+# GroupMember.reason of a ``left`` member whose Max account was unbound by a coordinator
+# (and removed from the chat): added again once the employee links their own account
+UNLINKED = "unlinked"
 
 _OUT_OF_CHAT = (NOT_LINKED, LINKED, RETRYING, UNADDABLE, INVITED_BY_LINK, LEFT)
 
@@ -127,11 +130,14 @@ def move_where(after: str, *where, now: datetime | None = None, **values) -> int
 
 
 def link_employee(employee_id: int, now: datetime | None = None) -> int:
-    """The employee pressed Start: their memberships waiting for a Max account can be added
-    now (each at once: ``next_attempt_at`` is now)."""
+    """The employee pressed Start: their memberships waiting for a Max account (and those
+    whose previous, unbound account was taken out of the chat) can be added now (each at
+    once: ``next_attempt_at`` is now)."""
     now = now or utcnow()
     return move_where(LINKED, GroupMember.employee_id == employee_id,
-                      GroupMember.state == NOT_LINKED, now=now, next_attempt_at=now)
+                      sa.or_(GroupMember.state == NOT_LINKED,
+                             sa.and_(GroupMember.state == LEFT, GroupMember.reason == UNLINKED)),
+                      now=now, next_attempt_at=now, reason=None, attempts=0)
 
 
 def unlink_employee(employee_id: int, now: datetime | None = None) -> int:

@@ -290,8 +290,10 @@ def on_bot_added(update: dict, row: MaxUpdate) -> int | None:
         chat.added_by_max_user_id = _int(user.get("user_id"))
         chat.added_by_name = _user_name(user)
         if chat.org_id is None and chat.added_by_max_user_id is not None:
+            # one person may have several records (the first one's organisation is taken)
             emp = session.exec(select(Employee).where(
-                Employee.max_user_id == chat.added_by_max_user_id)).first()
+                Employee.max_user_id == chat.added_by_max_user_id)
+                .order_by(Employee.id)).first()
             if emp is not None:
                 chat.org_id = emp.org_id
     if not _membership_is_newer(chat, ts, removal=False):

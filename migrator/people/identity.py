@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import re
 
-from migrator.attention.service import raise_item
+from flask_babel import lazy_gettext as _l
+
+from migrator.attention.service import open_item, raise_item, resolve
 from migrator.audit.service import record
 from migrator.groups import attention as reasons
 from migrator.people.models import Employee
@@ -77,3 +79,37 @@ def used_by_another(emp: Employee, bound_max_user_id: int | None, max_user_id: i
     raise_item("member", emp.id, reasons.IDENTITY_CONFLICT, org_id=emp.org_id,
                max_user_id=max_user_id, bound_max_user_id=bound_max_user_id,
                max_name=(max_name or "")[:200])
+
+
+CODES = (reasons.IDENTITY_CONFLICT, reasons.NAME_MISMATCH)
+
+
+class KeepRefused(Exception):
+    """Nothing to keep (``conflict``) or no reason (``invalid``)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def open_items(emp: Employee) -> list:
+    """The employee's open identity items (a possible foreign link, a name mismatch)."""
+    return [item for code in CODES
+            if (item := open_item("member", emp.id, code)) is not None]
+
+
+def keep_link(emp: Employee, reason: str, user=None) -> int:
+    """The coordinator decided the binding is right: the identity items are resolved, the
+    decision audited as ``identity.kept`` with its reason (not committed)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise KeepRefused("invalid", str(_l("A reason is required.")))
+    items = open_items(emp)
+    if not items:
+        raise KeepRefused("conflict", str(_l("There is nothing to review for this "
+                                             "employee's Max account.")))
+    record("identity.kept", object_type="employee", object_id=emp.id, org_id=emp.org_id,
+           summary={"reason": reason[:500], "max_user_id": emp.max_user_id,
+                    "codes": [item.code for item in items],
+                    "by": getattr(user, "email", None)})
+    return resolve("member", emp.id, CODES)

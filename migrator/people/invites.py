@@ -250,6 +250,46 @@ def issue_invitations(group: SourceGroup, *, now: datetime | None = None,
     return stats
 
 
+def invite_again(emp: Employee, idem_key: str, now: datetime | None = None) -> bool:
+    """A fresh invitation to the employee's own e-mail (after their Max account was unbound,
+    so the rightful person can link again), in the caller's transaction; False when the
+    address cannot be mailed. Their earlier, unused links stop working."""
+    session = get_session()
+    now = now or utcnow()
+    expire_unused_tokens(emp, now)
+    if not valid_address(emp.email):
+        return False
+    org = session.get(Organisation, emp.org_id)
+    names = [name for (name,) in session.execute(
+        sa.select(SourceGroup.name).join(GroupMember, GroupMember.group_id == SourceGroup.id)
+        .where(GroupMember.employee_id == emp.id, SourceGroup.wave_id.is_not(None))
+        .order_by(SourceGroup.name).limit(MAX_GROUP_NAMES))]
+    expires_at = now + timedelta(days=int(current_app.config.get("INVITE_TOKEN_DAYS", 30)))
+    token = new_token()
+    subject, text, html = render_email(
+        "invite", full_name=emp.full_name, deep_link=deep_link(token),
+        org_name=org.name if org else "", groups=names, deadline=None, expires_at=expires_at,
+        reminder_number=0)
+    _msg, created = queue_email_ex(idem_key, emp.email, subject, text, html, kind="invite",
+                                   org_id=emp.org_id, now=now)
+    if created:
+        session.add(InviteToken(token_hash=token_hash(token), employee_id=emp.id,
+                                created_at=now, expires_at=expires_at))
+        session.flush()
+    return created
+
+
+def expire_unused_tokens(emp: Employee, now: datetime | None = None) -> int:
+    """The employee's links not pressed yet stop working (a forwarded e-mail's included)."""
+    now = now or utcnow()
+    result = get_session().execute(
+        sa.update(InviteToken)
+        .where(InviteToken.employee_id == emp.id, InviteToken.used_at.is_(None),
+               InviteToken.expires_at > now)
+        .values(expires_at=now).execution_options(synchronize_session=False))
+    return result.rowcount or 0
+
+
 # --- the answer to Start ---------------------------------------------------------------
 
 REPLIES = {
@@ -266,9 +306,8 @@ REPLIES = {
     "unknown": ("Здравствуйте! Ссылка не распознана. Для подключения воспользуйтесь "
                 "персональной ссылкой из официального письма, направленного на вашу "
                 "служебную электронную почту."),
-    "conflict": ("Эта учётная запись Max уже связана с другим сотрудником (или ваша запись "
-                 "сотрудника — с другой учётной записью Max). Пожалуйста, обратитесь "
-                 "к координатору вашей организации."),
+    "conflict": ("Ваша запись сотрудника уже связана с другой учётной записью Max. "
+                 "Пожалуйста, обратитесь к координатору вашей организации."),
 }
 
 
@@ -303,7 +342,7 @@ def queue_bot_message(idem_key: str, max_user_id: int, text: str,
 
 
 def _bind(session, emp: Employee, tok: InviteToken, max_user_id: int, now: datetime) -> bool:
-    """Bind in a savepoint; False if the unique Max user id was taken concurrently."""
+    """Bind in a savepoint; False if the write failed on a constraint."""
     try:
         with session.begin_nested():
             emp.max_user_id, emp.linked_at, emp.updated_at = max_user_id, now, now
@@ -323,9 +362,10 @@ def handle_bot_started(payload: str | None, max_user_id: int, user_name: str | N
 
     Runs in the caller's (the update's) transaction. Returns ``linked``, ``already`` (the
     same Max user again), ``used`` (used by someone else), ``expired``, ``unknown`` or
-    ``conflict`` (that Max user is bound to another employee, or this employee to another
-    Max user). ``update_key`` (the update's dedup key) keys the reply; without it the reply
-    is keyed by the payload's hash, the user and the outcome.
+    ``conflict`` (this employee is bound to another Max user). A Max user already bound to
+    another employee record may link this one too: the token was sent to this record's own
+    e-mail (one person, two records). ``update_key`` (the update's dedup key) keys the
+    reply; without it the reply is keyed by the payload's hash, the user and the outcome.
     """
     session = get_session()
     now = now or utcnow()
@@ -339,8 +379,11 @@ def handle_bot_started(payload: str | None, max_user_id: int, user_name: str | N
         result = "unknown"
     elif tok.used_at is not None:
         emp = session.get(Employee, tok.employee_id)
-        result = "already" if tok.used_by_max_user_id == max_user_id else "used"
-        if result == "used" and emp is not None:  # a second account: possibly not theirs
+        same = tok.used_by_max_user_id == max_user_id
+        # the account that used it was unbound since: the link is spent, nothing binds
+        result = "already" if same and emp is not None and emp.max_user_id == max_user_id \
+            else "used"
+        if result == "used" and emp is not None and not same:  # possibly not theirs
             identity.used_by_another(emp, tok.used_by_max_user_id, max_user_id, user_name,
                                      tok.id)
     elif tok.expires_at <= now:
@@ -350,13 +393,17 @@ def handle_bot_started(payload: str | None, max_user_id: int, user_name: str | N
     else:
         emp = session.scalar(sa.select(Employee).where(Employee.id == tok.employee_id)
                              .with_for_update())
+        # the same account may already be linked to another record of the same person (two
+        # organisations, two e-mails): this token came from this record's own invitation,
+        # so linking it too is allowed
         other = session.scalar(sa.select(Employee.id).where(
-            Employee.max_user_id == max_user_id, Employee.id != emp.id))
+            Employee.max_user_id == max_user_id, Employee.id != emp.id)
+            .order_by(Employee.id).limit(1))
         if emp.max_user_id == max_user_id:
             tok.used_at, tok.used_by_max_user_id = now, max_user_id
             session.add(tok)
             result = "already"
-        elif other is not None or emp.max_user_id is not None:
+        elif emp.max_user_id is not None:
             result = "conflict"
         elif _bind(session, emp, tok, max_user_id, now):
             result = "linked"

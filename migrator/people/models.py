@@ -20,9 +20,11 @@ class Employee(SQLModel, table=True):
     position: str | None = Field(default=None, max_length=300)
     phone: str | None = Field(default=None, max_length=64)
     org_id: int = Field(foreign_key="organisation.id", index=True)
-    # Max user id, once the person pressed Start on their personal deep link.
+    # Max user id, once the person pressed Start on their personal deep link. Not unique:
+    # one person with two records (two organisations, two e-mails) links both, each through
+    # the invitation sent to that record's own e-mail.
     max_user_id: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, unique=True, nullable=True)
+        default=None, sa_column=sa.Column(sa.BigInteger, nullable=True, index=True)
     )
     linked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

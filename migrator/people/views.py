@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import login_required
+from flask_login import current_user, login_required
 from markupsafe import Markup
 from sqlmodel import select
 
-from migrator.auth.service import require_org, scoped
+from migrator.attention.service import text_of
+from migrator.auth.service import require_org, roles_required, scoped
 from migrator.core.pagination import paginate
 from migrator.core.panels import panels_for
+from migrator.core.urls import local_path
 from migrator.db import get_engine, get_session, is_sqlite
+from migrator.engine import unlink
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.groups.service import member_state
 from migrator.org.filters import org_filter, org_options
 from migrator.org.models import Organisation
+from migrator.people import identity
+from migrator.people.forms import KeepForm, UnlinkForm
 from migrator.people.models import Employee, InviteToken
 
 bp = Blueprint("people", __name__, url_prefix="/employees")
@@ -99,4 +105,98 @@ def detail(employee_id: int):
         .order_by(InviteToken.created_at.desc())
     ).first()
     return render_template("people/detail.html", emp=emp, org=org, groups=groups,
-                           invite=invite, panels=render_panels("employee", emp))
+                           invite=invite, panels=render_panels("employee", emp),
+                           items=[(item, text_of(item)) for item in identity.open_items(emp)],
+                           last_unlink=unlink.latest(emp),
+                           others=_same_account(emp))
+
+
+def _same_account(emp: Employee) -> list[Employee]:
+    """Other records in the user's scope linked to the same Max account (one person, two
+    records)."""
+    if emp.max_user_id is None:
+        return []
+    return list(get_session().scalars(scoped(
+        sa.select(Employee).where(Employee.max_user_id == emp.max_user_id,
+                                  Employee.id != emp.id), Employee.org_id)
+        .order_by(Employee.id).limit(20)))
+
+
+def _employee_in_scope(employee_id: int) -> Employee:
+    emp = get_session().get(Employee, employee_id)
+    if emp is None:
+        abort(404)
+    require_org(get_session().get(Organisation, emp.org_id))
+    return emp
+
+
+def _back(emp: Employee) -> str:
+    return local_path(request.values.get("next")) or url_for("people.detail",
+                                                             employee_id=emp.id)
+
+
+@bp.route("/<int:employee_id>/unlink", methods=["GET", "POST"])
+@login_required
+@roles_required("admin", "coordinator")
+def unlink_account(employee_id: int):
+    """Unlink the employee's Max account (or unlink and invite again): what will happen,
+    the reason, then the decision."""
+    emp = _employee_in_scope(employee_id)
+    form = UnlinkForm()
+    refused, status = None, 200
+    try:
+        unlink.check(emp, current_user)
+    except unlink.UnlinkRefused as exc:
+        refused = exc.message
+    if request.method == "POST":
+        if refused is not None:
+            status = 409
+        elif form.validate_on_submit():
+            try:
+                unlink.request_unlink(emp, current_user, form.reason.data,
+                                      rebind=form.action.data == "rebind")
+                get_session().commit()
+                flash(_("The Max account was unlinked. It is removed from the chats the tool "
+                        "added it to at the next run.") if form.action.data == "unlink" else
+                      _("The Max account was unlinked and a new invitation is sent to the "
+                        "employee's e-mail. The account is removed from the chats the tool "
+                        "added it to at the next run."), "success")
+                return redirect(_back(emp))
+            except unlink.UnlinkRefused as exc:
+                get_session().rollback()
+                refused, status = exc.message, 409
+        else:
+            status = 400
+    return render_template("people/unlink.html", emp=emp, form=form, refused=refused,
+                           chats=unlink.chats_to_leave(emp) if refused is None else [],
+                           items=[(item, text_of(item)) for item in identity.open_items(emp)],
+                           next=local_path(request.values.get("next"))), status
+
+
+@bp.route("/<int:employee_id>/keep", methods=["GET", "POST"])
+@login_required
+@roles_required("admin", "coordinator")
+def keep_link(employee_id: int):
+    """Keep a questioned link: the coordinator checked that the account is the employee's."""
+    emp = _employee_in_scope(employee_id)
+    form = KeepForm()
+    items = [(item, text_of(item)) for item in identity.open_items(emp)]
+    refused, status = None, 200
+    if not items:
+        refused = _("There is nothing to review for this employee's Max account.")
+    if request.method == "POST":
+        if refused is not None:
+            status = 409
+        elif form.validate_on_submit():
+            try:
+                identity.keep_link(emp, form.reason.data, current_user)
+                get_session().commit()
+                flash(_("The link is kept; the review is closed."), "success")
+                return redirect(_back(emp))
+            except identity.KeepRefused as exc:
+                get_session().rollback()
+                refused, status = exc.message, 409
+        else:
+            status = 400
+    return render_template("people/keep.html", emp=emp, form=form, refused=refused,
+                           items=items, next=local_path(request.values.get("next"))), status

@@ -136,11 +136,14 @@ def test_expired_unknown_and_conflicting_tokens(ctx, make_org, make_employee, ma
     assert handle_bot_started("no-such-token", 2, None) == "unknown"
     assert handle_bot_started("", 3, None) == "unknown"
     assert handle_bot_started("x" * 65, 4, None) == "unknown"
-    # the Max user is already bound to another employee
+    # this employee is already bound to another Max user
+    emp.max_user_id = 4343
+    ctx.add(emp)
+    ctx.flush()
     assert handle_bot_started(token, 4242, None, update_key="upd-1") == "conflict"
     ctx.commit()
     ctx.expire_all()
-    assert ctx.get(Employee, emp.id).max_user_id is None
+    assert ctx.get(Employee, emp.id).max_user_id == 4343
     assert ctx.get(Employee, other.id).max_user_id == 4242
     replies = {r.max_user_id: r for r in _bot_messages(ctx)}
     assert set(replies) == {1, 2, 3, 4, 4242}
@@ -150,6 +153,10 @@ def test_expired_unknown_and_conflicting_tokens(ctx, make_org, make_employee, ma
     handle_bot_started(token, 4242, None, update_key="upd-1")
     ctx.commit()
     assert len(_bot_messages(ctx)) == 5
+    emp = ctx.get(Employee, emp.id)
+    emp.max_user_id = None
+    ctx.add(emp)
+    ctx.flush()
     assert handle_bot_started(token, 99, None) == "linked"  # the token is still unused
 
 

@@ -63,6 +63,9 @@ RULES: dict[str, dict[str, str]] = {
     "engine.member_retry": {"POST": "LFOHO"},
     # undoing a group's move: the confirmation page; a POST without a reason is a 400
     "engine.rollback_group": {"GET": "LFOHO", "POST": "LFOHO"},
+    # unbinding an employee's Max account, keeping a questioned one (confirmation pages)
+    "people.unlink_account": {"GET": "LFOHO", "POST": "LFOHO"},
+    "people.keep_link": {"GET": "LFOHO", "POST": "LFOHO"},
     "waves.change": {"POST": "LFOHO"},
     "waves.new": {"GET": "LFOOO", "POST": "LFOOO"},
     "waves.settings": {"GET": "LFFFO", "POST": "LFFFO"},  # region-wide defaults: admins
@@ -81,6 +84,7 @@ RULES: dict[str, dict[str, str]] = {
     "api.link_group": {"POST": "LFOOO"},
     "api.confirm_step_api": {"POST": "LFOHO"},
     "api.rollback_group_api": {"POST": "LFOHO"},
+    "api.unlink_employee_api": {"POST": "LFOHO"},
     "api.create_wave_api": {"POST": "LFOOO"},
     # directives, the register of transition orders, public channels, the ministry report
     "directives.index": {"GET": "LOOOO"},
