@@ -256,7 +256,8 @@ def test_region_moves_despite_faults_and_kills(sandbox, smtp, app, live_server, 
         # Rollback of the first group, with the runners still looping.
         result = runner.invoke(args=["groups", "rollback", first, "--reason",
                                      "Проверка отката"])
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 0, (result.output, "".join(
+            __import__("traceback").format_exception(result.exception)))
 
         def rolled_back():
             data = client.get(f"/api/v1/groups/{first}", headers=admin).json
