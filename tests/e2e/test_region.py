@@ -53,7 +53,7 @@ KILLS = 4
 # The runners' settings: short leases so a killed runner's work is taken over in seconds,
 # a refused e-mail or a permanent add failure retried after seconds (not minutes), chat
 # re-checks every 2 s.
-RUNNER_ENV = {"RUNNER_LEASE_SECONDS": 10, "MAIL_LEASE_SECONDS": 10, "MAIL_RETRY_SECONDS": 1,
+RUNNER_ENV = {"RUNNER_LEASE_SECONDS": 5, "MAIL_LEASE_SECONDS": 10, "MAIL_RETRY_SECONDS": 1,
               "MEMBER_BACKOFF_SECONDS": 0.5, "MEMBER_RETRY_SECONDS": 2,
               "MEMBER_RETRY_MAX_SECONDS": 5, "RUNNER_RECHECK_SECONDS": 2}
 FAULTS = {"fail_503": {"probability": 0.05}, "fail_429": {"probability": 0.05,
