@@ -6,7 +6,7 @@ FLASK  := $(VENV)/bin/flask --app app
 TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-sqlite test-postgres test-clock-ahead smoke lint bench install clean
+.PHONY: run test test-sqlite test-postgres test-clock-ahead smoke e2e lint bench install clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,14 @@ smoke: install
 	else \
 		echo "PostgreSQL at $(TEST_PG_URL) is not reachable: smoke test skipped (set TEST_PG_URL)"; \
 	fi
+
+## make e2e: the whole region end to end against the sandbox (3,000 employees in 20 groups,
+## faults and killed runners; tests/e2e/test_region.py - `make test` runs it with 300 in 8);
+## on PostgreSQL when TEST_DATABASE_URL is set
+E2E_EMPLOYEES ?= 3000
+E2E_GROUPS ?= 20
+e2e: install
+	E2E_EMPLOYEES=$(E2E_EMPLOYEES) E2E_GROUPS=$(E2E_GROUPS) $(PY) -m pytest -q tests/e2e/test_region.py
 
 lint: install
 	$(VENV)/bin/ruff check .

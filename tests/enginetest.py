@@ -114,13 +114,15 @@ def runner_env(app, **extra) -> dict:
     return env
 
 
-def start_runner(app, *args: str, **extra):
+def start_runner(app, *args: str, output=None, **extra):
+    """``flask run-due *args`` in a subprocess; its output goes to a pipe, or to the open file
+    ``output`` (a ``--loop`` runner would fill the pipe and block)."""
     import subprocess
     import sys
 
     return subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "run-due", *args],
-        cwd=ROOT, env=runner_env(app, **extra), stdout=subprocess.PIPE,
+        cwd=ROOT, env=runner_env(app, **extra), stdout=output or subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
 
 

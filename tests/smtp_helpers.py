@@ -7,13 +7,15 @@
     sink.stop()
 
 ``fail_next`` answers the next N messages with a temporary failure (451) after DATA,
-``drop_next`` with 421 (closing the session);
+``drop_next`` with 421 (closing the session); ``refuse_rate`` (0..1) answers that share
+of messages 451 at random (a seeded RNG: ``SmtpSink(seed=...)``), for a flaky relay;
 ``reject`` is a set of addresses refused permanently (550) at RCPT.
 """
 
 from __future__ import annotations
 
 import email
+import random
 import socket
 import threading
 import time
@@ -49,6 +51,9 @@ class _Handler:
             if self.sink.drop_next > 0:
                 self.sink.drop_next -= 1
                 return "421 4.3.2 Service shutting down, closing channel"
+            if self.sink.refuse_rate and self.sink.rng.random() < self.sink.refuse_rate:
+                self.sink.refused += 1
+                return "451 4.7.1 Greylisted, try again later"
             msg = email.message_from_bytes(envelope.content, policy=policy.default)
             self.sink.messages.append(msg)
             self.sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
@@ -59,7 +64,7 @@ class SmtpSink:
     """An SMTP server collecting parsed messages (``email.message.EmailMessage``)."""
 
     def __init__(self, port: int | None = None, host: str = "127.0.0.1",
-                 auth: tuple[str, str] | None = None) -> None:
+                 auth: tuple[str, str] | None = None, seed: int = 0) -> None:
         self.host = host
         self.auth = auth  # (user, password): AUTH PLAIN/LOGIN offered (without TLS)
         self.logins: list[str] = []  # user names of successful logins
@@ -70,6 +75,9 @@ class SmtpSink:
         self.fail_next = 0
         self.drop_next = 0  # answer 421 (the client must close and reconnect)
         self.reject: set[str] = set()
+        self.refuse_rate = 0.0
+        self.refused = 0  # messages refused through ``refuse_rate``
+        self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self._controller: Controller | None = None
 

@@ -238,6 +238,7 @@ def process(rb: GroupRollback, client_factory, rid: str) -> int:
     """Run one claimed rollback to its end (1), or leave it for a later run (0)."""
     session = get_session()
     session.refresh(rb)
+    rollback_id = rb.id
     group = session.get(SourceGroup, rb.group_id)
     try:
         _settle_steps(rb, group)
@@ -264,10 +265,11 @@ def process(rb: GroupRollback, client_factory, rid: str) -> int:
             _release(rb, "pending", utcnow() + timedelta(seconds=max(delay, retry_after)))
         else:
             _fail(rb, group, str(exc))
-    except Exception as exc:  # a bug or an outage of ours: tried again later, bounded
-        log.exception("rollback %r failed", rb)
+    except Exception as exc:  # a bug or an outage of ours (a deadlock): tried again later
+        # roll back first: rb's attributes cannot be read in a failed transaction
         session.rollback()
-        rb = session.get(GroupRollback, rb.id)
+        log.exception("rollback %s of group %s failed", rollback_id, group.key)
+        rb = session.get(GroupRollback, rollback_id)
         rb.attempts += 1
         rb.last_error = f"{type(exc).__name__}: {exc}"[:2000]
         if rb.attempts < MAX_ATTEMPTS:

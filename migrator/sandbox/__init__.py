@@ -67,7 +67,9 @@ Control surface (JSON, no auth, not rate limited, not in the request log):
     DELETE /_sandbox/chats/{id}/members/{user_id}   {"admin_id"?} -> user_removed
     POST   /_sandbox/chats/{id}/messages   {"user_id", "text"} -> message_created
     GET    /_sandbox/requests?since=T      API request log [{at, method, path, query,
-                                            status, fault}] (``at``: time.time() on arrival)
+                                            status, fault}] (``at``: time.time() on arrival;
+                                            an add call that reached the handler also
+                                            has ``user_ids``, the ids it carried)
     DELETE /_sandbox/requests              clear it
     GET    /_sandbox/deliveries?since=T    webhook delivery log [{at, url, update_type,
                                             update_timestamp, attempt, duplicate, status,

@@ -189,6 +189,8 @@ def _log(response: Response) -> Response:
                     "fault": g.get("max_fault"),
                 }
             )
+            if "max_add_ids" in g:  # the ids an add call carried, to count adds per person
+                st.request_log[-1]["user_ids"] = g.max_add_ids
     return response
 
 
@@ -281,6 +283,7 @@ def add_members(chat_id: int) -> Response:
         raise SandboxError(400, "proto.payload", "at most 100 user_ids per request")
     if len(set(ids)) != len(ids):
         raise SandboxError(400, "proto.payload", "user_ids must be unique")
+    g.max_add_ids = list(ids)
     with st.lock:
         chat = st.bot_chat(chat_id, permission="add_remove_members")
         not_found: list[int] = []
