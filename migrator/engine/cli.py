@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
@@ -15,6 +17,8 @@ from migrator.engine.maxclient import client_factory
 from migrator.engine.runner import run_due, runner_id
 from migrator.engine.scheduler import run_scheduler
 from migrator.groups.models import SourceGroup
+
+log = logging.getLogger("migrator.engine")
 
 
 @click.command("run-due")
@@ -30,7 +34,16 @@ def run_due_command(limit: int, no_mail: bool, loop_seconds: float) -> None:
 
     rid = runner_id()
     while True:
-        summary = run_due(rid, limit=limit, send_mail=not no_mail)
+        try:
+            summary = run_due(rid, limit=limit, send_mail=not no_mail)
+        except Exception:  # a worker outlives one bad pass: the next pass tries again
+            if not loop_seconds:
+                raise
+            get_session().rollback()
+            log.exception("run-due pass failed; the next one starts in %s s", loop_seconds)
+            close_session()
+            time.sleep(loop_seconds)
+            continue
         beat("run-due", f"{rid} {summary.line()}")  # the last successful run (/metrics)
         click.echo(f"run-due {rid}: {summary.line()}")
         for line in summary.details:

@@ -19,6 +19,7 @@ from sqlmodel import select
 from migrator.db import get_session, utcnow
 from migrator.groups import states
 from migrator.groups.models import GroupMember, SourceGroup
+from migrator.max.models import MaxChat
 from migrator.people.models import Employee
 
 TODO = ("planned", "removing")
@@ -39,6 +40,7 @@ def remove_listed(chat_id: int, rows: Iterable, client, *,
     session.commit()
     present = {m["user_id"]: m for m in client.iter_members(chat_id)}
     for row in rows:
+        _lock_chat(chat_id)
         there = present.get(row.max_user_id)
         if there is None:  # gone already: by our earlier call, or by themselves
             row.status = "removed" if row.status == "removing" else "absent"
@@ -52,11 +54,20 @@ def remove_listed(chat_id: int, rows: Iterable, client, *,
             renew()
             session.commit()
             client.remove_member(chat_id, row.max_user_id)
+            _lock_chat(chat_id)
             row.status = "removed"
             out(row)
         row.updated_at = utcnow()
         session.add(row)
         session.commit()
+
+
+def _lock_chat(chat_id: int) -> None:
+    """Take the chat's row lock first, as the membership webhooks do (``user_removed`` for
+    the very person being removed may be applied at the same moment): the same order, so
+    the two wait for each other instead of deadlocking over the member rows."""
+    get_session().exec(select(MaxChat.id).where(MaxChat.chat_id == chat_id)
+                       .with_for_update()).first()
 
 
 def needed_in_chat(chat_pk: int, max_user_id: int, *, employee_id: int | None = None,

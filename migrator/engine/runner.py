@@ -196,6 +196,7 @@ def run_kind(step: Step, client_factory, rid: str) -> Outcome:
 def execute(step: Step, rid: str, summary: RunSummary, client_factory) -> None:
     """Run one claimed step and record its outcome in the same transaction as its state."""
     session = get_session()
+    step_id, kind, group_id = step.id, step.kind, step.group_id
     with acting_as(runner_actor(rid)):
         try:
             outcome = run_kind(step, client_factory, rid)
@@ -234,9 +235,9 @@ def execute(step: Step, rid: str, summary: RunSummary, client_factory) -> None:
                 fail_step(step, str(exc))
                 summary.failed += 1
         except Exception as exc:  # a bug or an outage of ours: retried, bounded
-            log.exception("step %r failed", step)
-            session.rollback()
-            step = session.get(Step, step.id)
+            session.rollback()  # first: the failed transaction cannot even read the step
+            log.exception("step %s (%s, group %s) failed", step_id, kind, group_id)
+            step = session.get(Step, step_id)
             if _retry_or_fail(step, f"{type(exc).__name__}: {exc}"):
                 summary.retried += 1
             else:

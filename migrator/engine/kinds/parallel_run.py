@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 
 from migrator.attention.service import resolve, sync_unaddable
@@ -29,9 +30,15 @@ def sync_members(group: SourceGroup, chat: MaxChat, client) -> dict:
     rows = {r.max_user_id: r for r in session.exec(
         select(MaxChatMember).where(MaxChatMember.chat_id == chat.id)).all()}
     now = utcnow()
+    new = [uid for uid in present if uid not in rows]
+    if new:  # a webhook may insert the same person meanwhile: that row stands
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        session.execute(dialect.insert(MaxChatMember).values([
+            {"chat_id": chat.id, "max_user_id": uid, "is_present": True, "last_event_ts": 0,
+             "updated_at": now} for uid in new]).on_conflict_do_nothing())
     for uid in present:
-        row = rows.get(uid) or MaxChatMember(chat_id=chat.id, max_user_id=uid)
-        if not row.is_present or uid not in rows:
+        row = rows.get(uid)
+        if row is not None and not row.is_present:
             row.is_present = True
             row.updated_at = now
             session.add(row)
