@@ -170,3 +170,25 @@ def user_update(kind: str, user_id: int, ts: int, chat_id: int | None = None) ->
     else:
         update.update({"chat_id": 10_000_000_000 + user_id})
     return update
+
+
+class Killed(BaseException):
+    """The runner dies (SIGKILL) right after Max carried out a call."""
+
+
+def dying_on_remove(factory):
+    """A client factory whose clients die (:class:`Killed`) right after each member removal
+    Max carried out: the outcome of the call is never recorded."""
+
+    def make():
+        client = factory()
+        remove = client.remove_member
+
+        def remove_then_die(chat, user_id, **kw):
+            remove(chat, user_id, **kw)
+            raise Killed()
+
+        client.remove_member = remove_then_die
+        return client
+
+    return make

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from enginetest import link, linked_chat_row, past_wave, set_status, step
+from enginetest import Killed, dying_on_remove, link, linked_chat_row, past_wave, set_status, step
 
 from migrator.audit.models import AuditEvent
 from migrator.db import get_session, utcnow
@@ -122,9 +122,6 @@ def test_rollback_after_the_end_state(end_state, sandbox, app):
         rollback.request_rollback(group, w["admin"], "ещё раз")
 
 
-class Killed(BaseException):
-    """The runner dies (SIGKILL) right after Max carried out the call."""
-
 
 def test_a_crash_between_intent_and_outcome_removes_nobody_twice(end_state, sandbox, app):
     w = end_state
@@ -132,16 +129,7 @@ def test_a_crash_between_intent_and_outcome_removes_nobody_twice(end_state, sand
     victim = min(e.max_user_id for e in (*w["tool"], w["by_link"]))
     real = client_factory()
 
-    def dying_factory():
-        client = real()
-        remove = client.remove_member
-
-        def remove_then_die(chat, user_id, **kw):
-            remove(chat, user_id, **kw)
-            raise Killed()
-
-        client.remove_member = remove_then_die
-        return client
+    dying_factory = dying_on_remove(real)
 
     rb = _undo(w)
     with pytest.raises(Killed):

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from enginetest import link, linked_chat_row, past_wave, set_status
+from enginetest import Killed, dying_on_remove, link, linked_chat_row, past_wave, set_status
 
 from migrator.attention.models import AttentionItem
 from migrator.audit.models import AuditEvent
@@ -120,24 +120,12 @@ def test_unlink_removes_the_account_only_where_the_tool_added_it(world, sandbox,
     assert refused.value.code == "conflict"
 
 
-class Killed(BaseException):
-    """The runner dies right after Max carried out the call."""
-
 
 def test_a_crash_between_intent_and_outcome_removes_once(world, sandbox, app):
     w = world
     real = client_factory()
 
-    def dying_factory():
-        client = real()
-        remove = client.remove_member
-
-        def remove_then_die(chat, user_id, **kw):
-            remove(chat, user_id, **kw)
-            raise Killed()
-
-        client.remove_member = remove_then_die
-        return client
+    dying_factory = dying_on_remove(real)
 
     row = unlink.request_unlink(w["emp"], w["admin"], "чужая")
     get_session().commit()
