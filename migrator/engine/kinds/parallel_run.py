@@ -23,9 +23,13 @@ log = logging.getLogger("migrator.engine")
 
 
 def sync_members(group: SourceGroup, chat: MaxChat, client) -> dict:
-    """The chat's member list → MaxChatMember, and people who joined by themselves."""
+    """The chat's member list → MaxChatMember, and people who joined by themselves.
+
+    The list is a picture of the moment it was read: a row changed since then (an add call
+    that landed, a webhook) knows better, and the list does not overwrite it."""
     session = get_session()
     session.commit()
+    read_at = utcnow()
     present = {m["user_id"] for m in client.iter_members(chat.chat_id)}
     rows = {r.max_user_id: r for r in session.exec(
         select(MaxChatMember).where(MaxChatMember.chat_id == chat.id)).all()}
@@ -36,6 +40,7 @@ def sync_members(group: SourceGroup, chat: MaxChat, client) -> dict:
         session.execute(dialect.insert(MaxChatMember).values([
             {"chat_id": chat.id, "max_user_id": uid, "is_present": True, "last_event_ts": 0,
              "updated_at": now} for uid in new]).on_conflict_do_nothing())
+    rows = {uid: row for uid, row in rows.items() if row.updated_at <= read_at}
     for uid in present:
         row = rows.get(uid)
         if row is not None and not row.is_present:
@@ -53,6 +58,8 @@ def sync_members(group: SourceGroup, chat: MaxChat, client) -> dict:
         .join(Employee, Employee.id == GroupMember.employee_id)
         .where(GroupMember.group_id == group.id, Employee.max_user_id.is_not(None))
     ).all():
+        if member.state_at is not None and member.state_at > read_at:
+            continue  # changed after the list was read
         if uid in present and member.state not in states.IN_CHAT:
             was = member.state
             if was == states.ADDING:  # our call went through before a run died
