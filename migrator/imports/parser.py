@@ -66,8 +66,18 @@ SPECS: dict[str, Spec] = {
 KINDS = tuple(SPECS)
 
 
+VALUE_SHOWN = 80  # an offending value is echoed up to this many characters
+
+
+def shown_value(value: str | None) -> str:
+    """An offending value as echoed back to the person who uploaded it (cut when long)."""
+    value = (value or "").replace("\r", " ").replace("\n", " ")
+    return value if len(value) <= VALUE_SHOWN else value[: VALUE_SHOWN - 1] + "…"
+
+
 class RowError(NamedTuple):
-    """One problem as ``(line, column, reason)``: line 0 is the whole file, column "" the row.
+    """One problem as ``(line, column, reason, value)``: line 0 is the whole file, column ""
+    the row; ``value`` the offending cell as read (cut, "" when none or empty).
 
     ``reason`` is a lazy translatable string: English on the command line, Russian in the UI.
     """
@@ -75,12 +85,14 @@ class RowError(NamedTuple):
     line: int
     column: str
     reason: object
+    value: str = ""
 
     def __str__(self) -> str:
         where = f"line {self.line}" if self.line else "file"
         if self.column:
             where += f", column {self.column}"
-        return f"{where}: {self.reason}"
+        text = f"{where}: {self.reason}"
+        return f"{text} (value: \"{self.value}\")" if self.value else text
 
 
 @dataclass(slots=True)
@@ -246,7 +258,8 @@ def parse(kind: str, filename: str, data: bytes, max_bytes: int) -> ParsedFile:
                 values[name] = cell
             elif cell:
                 errors.append(RowError(line, str(i + 1),
-                                       _l("a value in a column without a header")))
+                                       _l("a value in a column without a header"),
+                                       shown_value(cell)))
         result.rows.append(Row(line, values))
     if header is None:
         if not errors:

@@ -37,7 +37,7 @@ from migrator.directives.models import (
 from migrator.directives.register import check_act, parse_date_text, save_act
 from migrator.groups import states
 from migrator.groups.models import PLATFORMS, GroupMember, SourceGroup
-from migrator.imports.parser import KINDS, SPECS, Row, RowError, parse
+from migrator.imports.parser import KINDS, SPECS, Row, RowError, parse, shown_value
 from migrator.org.models import Organisation
 from migrator.org.service import save_organisation
 from migrator.people.models import Employee
@@ -88,7 +88,8 @@ class _Plan:
         self.valid_emails: dict[str, bool] = {}  # each distinct address is checked once
 
     def error(self, row: Row, column: str, reason) -> None:
-        self.errors.append(RowError(row.line, column, reason))
+        self.errors.append(RowError(row.line, column, reason,
+                                    shown_value(row.values.get(column))))
 
     def status(self, row: Row, status: str) -> None:
         self.statuses[row.line] = status

@@ -241,13 +241,14 @@ def test_service_scope_for_a_coordinator(ctx, make_org, make_employee, make_grou
             return [str(e) for e in result.errors]
 
     assert errors("employees", "email,full_name,org_code\nb-person@example.ru,Захват,A\n") == [
-        "line 2, column email: this e-mail belongs to an employee outside your scope"]
+        "line 2, column email: this e-mail belongs to an employee outside your scope (value: \"b-person@example.ru\")"]
     assert errors("groups", "key,name,platform,org_code\ngb,Чужая,vk,A\nnew,Новая,vk,B\n") == [
-        "line 2, column key: this key belongs to a group outside your scope",
-        "line 3, column org_code: organisation outside your scope"]
+        "line 2, column key: this key belongs to a group outside your scope (value: \"gb\")",
+        "line 3, column org_code: organisation outside your scope (value: \"B\")"]
     assert errors("members", "group_key,email\ngb,a-person@example.ru\nga,b-person@example.ru\n") \
-        == ["line 2, column group_key: organisation outside your scope",
-            "line 3, column email: no employee with this e-mail in your organisations"]
+        == ["line 2, column group_key: organisation outside your scope (value: \"gb\")",
+            "line 3, column email: no employee with this e-mail in your organisations "
+            "(value: \"b-person@example.ru\")"]
     assert errors("organisations", "code,name\nC,Це\n") == [
         "file: only administrators may import organisations"]
     ok = import_file("members", "f.csv", b"group_key,email\nga,a-person@example.ru\n",
@@ -255,5 +256,5 @@ def test_service_scope_for_a_coordinator(ctx, make_org, make_employee, make_grou
     assert ok.ok and ok.created == 1
     bad = import_file("members", "f.csv", b"group_key,email\nga,nobody\n", dry_run=True,
                       user=coordinator)
-    [(line, column, _reason)] = bad.errors  # errors are (line, column, reason) tuples
-    assert (line, column) == (2, "email")
+    [(line, column, _reason, value)] = bad.errors  # (line, column, reason, value) tuples
+    assert (line, column, value) == (2, "email", "nobody")

@@ -70,16 +70,20 @@ def test_broken_upload_shows_every_error_and_writes_nothing(client, ctx, make_or
     make_org(code="A")
     login(client, make_user("admin"))
     text = ("email;full_name;org_code\nanna@example.ru;Анна;A\nbad-address;Борис;A\n"
-            "c@example.ru;;ZZ\n")
+            "c@example.ru;;ZZ\n;Вера;A\nv@example.ru;Вера;A;лишнее\n")
     resp = upload(client, "employees", text)
     html = resp.get_data(as_text=True)
     assert resp.status_code == 422
-    assert 'role="alert"' in html and "3 ошибки" in html
-    rows = re.findall(
-        r"<tr><td class=\"num\">(\d+)</td><td><code>(\w+)</code></td><td>([^<]+)</td>", html)
-    assert ("3", "email", "некорректный адрес электронной почты") in rows
-    assert ("4", "full_name", "значение обязательно") in rows
-    assert ("4", "org_code", "неизвестный код организации") in rows
+    assert 'role="alert"' in html and "5 ошибок" in html
+    assert "<th scope=\"col\">Значение</th>" in html
+    rows = re.findall(r"<tr><td class=\"num\">(\d+)</td><td><code>(\w+)</code></td>"
+                      r"<td class=\"value\">([^<]+)</td><td>([^<]+)</td>", html)
+    # each error echoes the offending value as read from the file
+    assert ("3", "email", "«bad-address»", "некорректный адрес электронной почты") in rows
+    assert ("4", "full_name", "—", "значение обязательно") in rows  # an empty cell
+    assert ("4", "org_code", "«ZZ»", "неизвестный код организации") in rows
+    assert ("5", "email", "—", "значение обязательно") in rows
+    assert ("6", "4", "«лишнее»", "значение в столбце без названия") in rows
     assert 'name="upload"' not in html  # nothing to confirm
     assert emails(ctx) == set()
 
