@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 
@@ -14,6 +15,7 @@ from migrator.db import get_session
 from migrator.engine import control, rollback
 from migrator.engine.forms import RollbackForm
 from migrator.engine.models import STEP_KINDS
+from migrator.groups.attention import STEP_KIND_LABELS
 from migrator.groups.service import get_group_by_key
 from migrator.max.models import MaxChat
 from migrator.waves.views import group_link
@@ -32,6 +34,17 @@ ADMIN_ACTIONS = {
     "reset": lambda s, u, text: control.reset(s, u),
     "mark-failed": lambda s, u, text: control.mark_failed(s, u, text),
 }
+# What the flash says was done, to which step of which group.
+DONE = {
+    "retry": _l("Retry scheduled: step «%(step)s», group «%(group)s»."),
+    "skip": _l("Skipped: step «%(step)s», group «%(group)s»."),
+    "pause": _l("Paused: step «%(step)s», group «%(group)s»."),
+    "resume": _l("Resumed: step «%(step)s», group «%(group)s»."),
+    "confirm": _l("Confirmed: step «%(step)s», group «%(group)s»."),
+    "override": _l("Cutover allowed below the coverage threshold: group «%(group)s»."),
+    "reset": _l("Reset to the start: step «%(step)s», group «%(group)s»."),
+    "mark-failed": _l("Marked as failed: step «%(step)s», group «%(group)s»."),
+}
 
 
 @bp.post("/groups/<key>/members/retry")
@@ -49,8 +62,9 @@ def member_retry(key: str):
     try:
         n = control.retry_members(group, current_user, ids)
         get_session().commit()
-        flash(ngettext("%(num)d member will be added again at the next run.",
-                       "%(num)d members will be added again at the next run.", n), "success")
+        flash(ngettext("Adding again scheduled: %(num)d member, group «%(group)s».",
+                       "Adding again scheduled: %(num)d members, group «%(group)s».", n,
+                       group=group.name), "success")
     except control.ControlError as exc:
         get_session().rollback()
         flash(str(exc), "error")
@@ -79,7 +93,8 @@ def step_action(key: str, kind: str, action: str):
     try:
         fn(step, current_user, request.form.get("text", ""))
         get_session().commit()
-        flash(_("Done."), "success")
+        flash(str(DONE[action]) % {"step": STEP_KIND_LABELS[kind], "group": group.name},
+              "success")
     except control.ControlError as exc:
         get_session().rollback()
         flash(str(exc), "error")
@@ -106,7 +121,8 @@ def rollback_group(key: str):
             try:
                 rollback.request_rollback(group, current_user, form.reason.data)
                 get_session().commit()
-                flash(_("The move is being undone; progress is shown below."), "success")
+                flash(_("Undoing the move of group «%(name)s»: progress is shown below.",
+                        name=group.name), "success")
                 return redirect(group_link(group.key) or "/")
             except rollback.RollbackRefused as exc:
                 get_session().rollback()

@@ -139,7 +139,7 @@ def register_chat():
         form.chat_id.errors = [_("This chat is already known and serves another organisation.")]
         return _chats_page(form, 409)
     if created:
-        flash(_("The chat %(title)s was added.", title=chat.title or chat.chat_id), "success")
+        flash(_("The chat «%(title)s» was added.", title=chat.title or chat.chat_id), "success")
     else:
         flash(_("This chat is already known."), "info")
     return redirect(url_for("max.chat", chat_pk=chat.id))
@@ -177,7 +177,8 @@ def refresh(chat_pk: int):
     if error:
         flash(_("The chat could not be re-checked: %(error)s", error=error), "error")
     else:
-        flash(_("The chat was re-checked."), "success")
+        flash(_("The chat «%(title)s» was re-checked.", title=chat.title or chat.chat_id),
+              "success")
     target = request.form.get("next", "")
     if target == "list":
         return redirect(url_for("max.chats"))
@@ -198,7 +199,8 @@ def link_from_chat(chat_pk: int):
         get_session().rollback()
         return _chat_page(chat, form, conflict_text(exc), 409)
     get_session().commit()
-    flash(_("Group %(name)s is linked to the Max chat.", name=group.name), "success")
+    flash(_("Group «%(name)s» is linked to the Max chat «%(title)s».", name=group.name,
+            title=chat.title or chat.chat_id), "success")
     return redirect(url_for("max.chat", chat_pk=chat.id))
 
 
@@ -221,8 +223,8 @@ def link_from_group(key: str):
         session[LINK_ERROR_KEY] = conflict_text(exc)
         return redirect(target)
     get_session().commit()
-    flash(_("The group is linked to the Max chat %(title)s.", title=chat.title or chat.chat_id),
-          "success")
+    flash(_("Group «%(name)s» is linked to the Max chat «%(title)s».", name=group.name,
+            title=chat.title or chat.chat_id), "success")
     return redirect(target)
 
 
@@ -233,5 +235,6 @@ def unlink_from_group(key: str):
     if group.max_chat_id is not None:
         service.unlink_group(group, current_user)
         get_session().commit()
-        flash(_("The group is no longer linked to a Max chat."), "success")
+        flash(_("Group «%(name)s» is no longer linked to a Max chat.", name=group.name),
+              "success")
     return redirect(url_for("groups.detail", key=group.key) + "#max-link")

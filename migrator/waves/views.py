@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from sqlmodel import select
 
@@ -119,7 +120,9 @@ def new():
                     wave = service.create_wave(form.name.data, keys, **_dates(form),
                                                user=current_user)
                     get_session().commit()
-                    flash(_("The wave is planned."), "success")
+                    flash(ngettext("Wave «%(name)s» is planned: %(num)d group.",
+                                   "Wave «%(name)s» is planned: %(num)d groups.", len(keys),
+                                   name=wave.name), "success")
                     return redirect(url_for("waves.detail", wave_id=wave.id))
             except service.GroupsNotFound as exc:
                 form.group_keys.errors = [_("Unknown groups: %(keys)s",
@@ -202,17 +205,19 @@ def change(wave_id: int, action: str):
     try:
         if action == "pause":
             service.pause_wave(wave, current_user.email)
-            flash(_("The wave is paused."), "success")
+            flash(_("Wave «%(name)s» is paused.", name=wave.name), "success")
         elif action == "resume":
             service.resume_wave(wave, current_user.email)
-            flash(_("The wave is resumed."), "success")
+            flash(_("Wave «%(name)s» is resumed.", name=wave.name), "success")
         elif action == "reschedule":
             form = RescheduleForm()
             if not form.validate():
                 flash(_("Please give every date."), "error")
                 return redirect(url_for("waves.detail", wave_id=wave.id))
             n = service.reschedule_wave(wave, _dates(form), current_user.email)
-            flash(_("The wave is rescheduled (%(n)d steps moved).", n=n), "success")
+            flash(ngettext("Wave «%(name)s» is rescheduled: %(num)d step moved.",
+                           "Wave «%(name)s» is rescheduled: %(num)d steps moved.", n,
+                           name=wave.name), "success")
         else:
             abort(404)
         get_session().commit()

@@ -87,7 +87,7 @@ def test_link_chat_plan_wave_confirm_step_watch_progress_export_report(
         label=f"{CHAT_TITLE} ({chat_id})")
     panel.get_by_role("button", name="Сопоставить").click()
     expect(page.get_by_role("status")).to_have_text(
-        f"Группа сопоставлена с чатом Max «{CHAT_TITLE}».")
+        f"Группа «Учителя школы №1» сопоставлена с чатом Max «{CHAT_TITLE}».")
     expect(panel.get_by_role("link", name=CHAT_TITLE)).to_be_visible()
     expect(panel).to_contain_text("готов")
     expect(panel.get_by_role("button", name="Отменить сопоставление")).to_be_visible()
@@ -120,7 +120,8 @@ def test_link_chat_plan_wave_confirm_step_watch_progress_export_report(
     expect(preflight).to_contain_text(CHAT_TITLE)
     expect(preflight).to_contain_text("готово")
     page.get_by_role("button", name="Создать волну").click()
-    expect(page.get_by_role("status")).to_have_text("Волна запланирована.")
+    expect(page.get_by_role("status")).to_have_text(
+        "Волна «Школа №1 — первая волна» запланирована: 1 группа.")
     expect(page.get_by_role("heading", name=re.compile("Волна: Школа №1 — первая волна"))
            ).to_be_visible()
     wave_row = page.get_by_role("row", name=re.compile("sch1-teachers"))
@@ -165,7 +166,8 @@ def test_link_chat_plan_wave_confirm_step_watch_progress_export_report(
     announce.get_by_label("Примечание").fill("Объявление в WhatsApp размещено")
     announce.get_by_role(
         "button", name="Подтвердить: объявление о переходе размещено в старой группе").click()
-    expect(page.get_by_role("status")).to_have_text("Готово.")
+    expect(page.get_by_role("status")).to_have_text(
+        "Подтверждён шаг «Объявление», группа «Учителя школы №1».")
     announce = page.get_by_role("region", name="Шаги перехода").get_by_role(
         "row", name=re.compile("^Объявление"))
     expect(announce).to_contain_text("выполнен")

@@ -241,7 +241,8 @@ def test_service_scope_for_a_coordinator(ctx, make_org, make_employee, make_grou
             return [str(e) for e in result.errors]
 
     assert errors("employees", "email,full_name,org_code\nb-person@example.ru,Захват,A\n") == [
-        "line 2, column email: this e-mail belongs to an employee outside your scope (value: \"b-person@example.ru\")"]
+        "line 2, column email: this e-mail belongs to an employee outside your scope "
+        "(value: \"b-person@example.ru\")"]
     assert errors("groups", "key,name,platform,org_code\ngb,Чужая,vk,A\nnew,Новая,vk,B\n") == [
         "line 2, column key: this key belongs to a group outside your scope (value: \"gb\")",
         "line 3, column org_code: organisation outside your scope (value: \"B\")"]
