@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import url_for
+from flask import request, url_for
 from flask_login import current_user
 
 from migrator.audit import query
+from migrator.audit.labels import TECHNICAL_ACTIONS
 from migrator.audit.query import AuditFilter
 from migrator.core.panels import register_panel
 from migrator.db import get_session
 from migrator.engine.models import Step
 
 HISTORY_SIZE = 20
+HISTORY_ARG = "history"  # ?history=all: the technical events too
 # Events name an object by its row id or by a natural key, under one of these types.
 OBJECT_TYPES = {"group": ("group",), "chat": ("chat", "max_chat"), "wave": ("wave",),
                 "employee": ("employee",), "organisation": ("organisation",)}
@@ -28,15 +30,28 @@ def object_ids(kind: str, obj) -> list[str]:
 
 
 def object_history(targets: list[tuple[tuple[str, ...], list[str]]],
-                   limit: int = HISTORY_SIZE) -> list:
-    """The latest events about any of ``(object types, ids)``, within the user's scope."""
+                   limit: int = HISTORY_SIZE, technical: bool = True) -> list:
+    """The latest events about any of ``(object types, ids)``, within the user's scope;
+    without the runner's and the transport's bookkeeping unless ``technical``."""
     found: set[int] = set()
     for types, ids in targets:
         if not ids:
             continue
         f = AuditFilter(object_type=",".join(types), object_id=",".join(ids))
-        found.update(query.seqs(query.plan(f, current_user), limit=limit))
+        p = query.plan(f, current_user)
+        if not technical:
+            p.conditions.append(query.T.c.action.not_in(TECHNICAL_ACTIONS))
+        found.update(query.seqs(p, limit=limit))
     return query.load(sorted(found, reverse=True)[:limit])
+
+
+def _toggle_url(technical: bool) -> str:
+    """This page with the history's technical events shown or hidden (no JavaScript)."""
+    args = request.args.to_dict()
+    args.pop(HISTORY_ARG, None)
+    if not technical:
+        args[HISTORY_ARG] = "all"
+    return url_for(request.endpoint, **(request.view_args or {}), **args) + "#audit-history"
 
 
 def history_context(kind: str):
@@ -46,8 +61,11 @@ def history_context(kind: str):
         if kind == "group":  # and its steps' events (step ids)
             step_ids = get_session().scalars(sa.select(Step.id).where(Step.group_id == obj.id))
             targets.append((("step",), [str(i) for i in step_ids]))
+        technical = request.args.get(HISTORY_ARG) == "all"
         return {
-            "audit_events": object_history(targets),
+            "audit_events": object_history(targets, technical=technical),
+            "audit_technical": technical,
+            "audit_toggle_url": _toggle_url(technical),
             "audit_url": url_for("audit.events", object_type=",".join(OBJECT_TYPES[kind]),
                                  object_id=",".join(ids)),
         }

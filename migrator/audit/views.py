@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from migrator.audit import query
+from migrator.audit import labels, query
 from migrator.audit.query import AuditFilter
 from migrator.audit.service import canonical_content, compute_hash, record
 from migrator.auth.service import roles_required
@@ -60,10 +60,21 @@ def summary_text(raw: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@bp.app_template_filter("changed_by")
+def changed_by_filter(value: str | None) -> str:
+    """``{{ step.changed_by|changed_by }}``: who last changed a step, as a name."""
+    return labels.changed_by_text(value)
+
+
 @bp.app_context_processor
 def audit_helpers():
     return {"actor_type_label": lambda t: ACTOR_TYPES.get(t, t),
-            "audit_summary_text": summary_text}
+            "audit_summary_text": summary_text,
+            "audit_action": labels.action_text,
+            "audit_actor": lambda ev: labels.actor_text(ev.actor_type, ev.actor_id,
+                                                        ev.actor_label),
+            "audit_object_type": labels.object_type_text,
+            "audit_summary": labels.summary_html}
 
 
 @bp.route("/")

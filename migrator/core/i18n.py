@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from babel.dates import get_timezone_location
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, current_app, has_request_context, request, session
-from flask_babel import Babel, format_date, format_datetime, lazy_gettext, ngettext
+from flask_babel import Babel, format_date, format_datetime, get_locale, lazy_gettext, ngettext
 
 PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -68,6 +70,15 @@ def fmt_date(value: date | datetime | None, fmt: str = "dd.MM.yyyy") -> str:
     return format_date(value, fmt)
 
 
+def tz_label() -> str:
+    """The configured zone for people: its city in the reader's language and its offset,
+    e.g. «Екатеринбург, +05:00»."""
+    zone = ZoneInfo(current_app.config["MIGRATOR_TZ"])
+    city = get_timezone_location(zone, locale=get_locale(), return_city=True)
+    offset = datetime.now(zone).strftime("%z")
+    return f"{city}, {offset[:3]}:{offset[3:]}"
+
+
 def plural(n: int, singular: str, plural_: str) -> str:
     """``ngettext`` for templates: ``{{ n|plural("%(num)d group", "%(num)d groups") }}``."""
     return ngettext(singular, plural_, n)
@@ -81,3 +92,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["d"] = fmt_date
     app.jinja_env.filters["plural"] = plural
     app.jinja_env.globals["lazy_gettext"] = lazy_gettext
+    app.jinja_env.globals["tz_label"] = tz_label

@@ -15,6 +15,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
+from migrator.max.models import PERMISSION_LABELS
+
 BOT_REMOVED = "bot_removed"
 NOT_LINKED = "not_linked"
 BOT_RIGHTS = "bot_rights"
@@ -111,14 +113,31 @@ def _count(params: dict) -> int:
 def _step_failed(p: dict) -> str:
     kind = str(p.get("kind") or "")
     return _("step “%(kind)s” failed: %(error)s",
-             kind=STEP_KIND_LABELS.get(kind, kind), error=p.get("error") or "—")
+             kind=STEP_KIND_LABELS.get(kind, kind),
+             error=step_error_text(str(p.get("error") or "")) or "—")
+
+
+def missing_text(missing: str | None) -> str:
+    """What a chat lacks for the bot (Max's right names, or the chat's status), in words."""
+    if not missing:
+        return "—"
+    if missing == "removed":
+        return _("the bot was removed from the Max chat")
+    names = [m.strip() for m in missing.split(",") if m.strip()]
+    return ", ".join(str(PERMISSION_LABELS.get(n, n)) for n in names)
+
+
+def _bot_rights(p: dict) -> str:
+    if p.get("missing") == "removed":
+        return _("the bot was removed from the Max chat")
+    return _("the bot lacks rights in the chat: %(missing)s",
+             missing=missing_text(p.get("missing")))
 
 
 _TEXTS = {
     BOT_REMOVED: lambda p: _("the bot was removed from the Max chat"),
     NOT_LINKED: lambda p: _("not linked to a Max chat"),
-    BOT_RIGHTS: lambda p: _("the bot lacks rights in the chat: %(missing)s",
-                            missing=p.get("missing") or "—"),
+    BOT_RIGHTS: _bot_rights,
     ADD_FAILED: lambda p: ngettext("%(num)d member could not be added to the Max chat",
                                    "%(num)d members could not be added to the Max chat",
                                    _count(p)),
@@ -156,11 +175,93 @@ _TEXTS = {
 
 
 def attention_text(stored: str | None) -> str:
-    """The reason in the current language; unknown text as it is; empty for none."""
+    """The reason in the current language (a step's error too); unknown text as it is;
+    empty for none."""
     if not stored:
         return ""
     parsed = parse(stored)
     if parsed is None:
-        return stored
+        return step_error_text(stored)
     code, params = parsed
     return _TEXTS[code](params)
+
+
+# -- a step's last error -------------------------------------------------------------------
+# The runner stores the reason a step waits or failed as English text (the engine's own
+# record, also in the logs); pages show it through these patterns.
+
+_STEP_TEXTS = {  # the runner's fixed reasons
+    "delta sync": _l("the members' changes are synchronised again"),
+    "the group is not linked to a Max chat": _l("the group is not linked to a Max chat"),
+    "waiting for the first run of adding members": _l(
+        "waiting for the first run of adding members"),
+    "the announcement is not confirmed yet": _l("the announcement is not confirmed yet"),
+    "the announcement footer (e-mail and СЭД stay official) is not set": _l(
+        "the announcement has no footer saying that e-mail and the EDMS stay official: set "
+        "it in the wave settings, then retry the step"),
+    "the announcement may already be in the chat (a run stopped while posting it): check the "
+    "Max chat, then retry or skip this step": _l(
+        "the announcement may already be in the chat (a run stopped while posting it): "
+        "check the Max chat, then retry or skip this step"),
+}
+# Max's error codes: what happened and what to do
+MAX_ERROR_TEXTS = {
+    "chat.not.found": _l("Max cannot find the chat: it may have been deleted or the bot "
+                         "removed from it. Check the chat and link the group again"),
+    "not.found": _l("Max cannot find what was asked for (the chat or the person may have "
+                    "been deleted). Check the chat and the group's link"),
+    "chat.denied": _l("Max does not let the bot into the chat: add the bot to the chat as "
+                      "an administrator"),
+    "bot.not.member": _l("the bot is not in the chat: add the bot to the chat as an "
+                         "administrator"),
+    "access.denied": _l("Max refused access: check the bot's rights in the chat"),
+    "user.not.found": _l("Max does not know this person (the account may have been "
+                         "deleted)"),
+    "chat.member.limit": _l("the Max chat has reached its member limit: remove people who "
+                            "left, or split the group"),
+    "too.many.requests": _l("Max asked to slow down; it will be tried again by itself"),
+    "service.unavailable": _l("Max is unavailable for now; it will be tried again by itself"),
+    "connection.error": _l("Max did not answer; it will be tried again by itself"),
+    "verify.token": _l("Max refuses the bot token: set a valid token"),
+}
+_MAX_ERROR = re.compile(r"^Max API error (\d+|no response)(?: ([\w.]+))?(?:: (.*?))?"
+                        r"(?: \[[A-Z]+ [^\]]*\])?$", re.S)
+_PREFLIGHT = re.compile(r"^pre-flight failed: (.*)$", re.S)
+_COVERAGE = re.compile(r"^coverage (\d+)% \((\d+)/(\d+)\) is below (\d+)%$")
+_INTERNAL = re.compile(r"^[A-Za-z_.]*(?:Error|Exception)\b")
+
+
+def max_error_text(code: str | None, status: str | None = None) -> str:
+    """A Max refusal in words that say what to do; never the bare code."""
+    known = MAX_ERROR_TEXTS.get(code or "")
+    if known is not None:
+        return str(known)
+    if status == "no response":
+        return str(MAX_ERROR_TEXTS["connection.error"])
+    if status and status.isdigit() and int(status) >= 500:
+        return str(MAX_ERROR_TEXTS["service.unavailable"])
+    return _("Max refused the request (answer %(status)s); if it repeats, tell the "
+             "administrator", status=status or "—")
+
+
+def step_error_text(text: str) -> str:
+    """A step's stored error or waiting reason in the reader's language."""
+    known = _STEP_TEXTS.get(text)
+    if known is not None:
+        return str(known)
+    if m := _PREFLIGHT.match(text):
+        return _("the Max chat is not ready: %(what)s", what=missing_text(m.group(1)))
+    if m := _COVERAGE.match(text):
+        return _("coverage %(pct)s%% (%(in_chat)s of %(total)s) is below the threshold "
+                 "%(threshold)s%%", pct=m.group(1), in_chat=m.group(2), total=m.group(3),
+                 threshold=m.group(4))
+    if text.startswith("Max refuses the bot token"):
+        return _TEXTS[MAX_AUTH_FAILED]({})
+    if text.startswith("rate limited"):
+        return str(MAX_ERROR_TEXTS["too.many.requests"])
+    if m := _MAX_ERROR.match(text):
+        return max_error_text(m.group(2), m.group(1))
+    if _INTERNAL.match(text):
+        return _("an internal error of the migrator; it will be tried again (details are in "
+                 "the server log)")
+    return text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 from sqlmodel import Field, SQLModel
 
 from migrator.db import UTCDateTime, utcnow
@@ -14,6 +15,10 @@ CHAT_STATUSES = ("discovered", "linked", "removed")
 # gets no updates from the chat; "write" in a group chat is editing and deleting messages,
 # which the migration does not need.
 REQUIRED_PERMISSIONS = ("read_all_messages", "add_remove_members", "pin_message")
+# Max's names of the bot's rights, as people read them
+PERMISSION_LABELS = {"read_all_messages": _l("read all messages"),
+                     "add_remove_members": _l("add and remove members"),
+                     "pin_message": _l("pin messages"), "write": _l("write messages")}
 
 
 class MaxChat(SQLModel, table=True):

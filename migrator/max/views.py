@@ -27,7 +27,7 @@ from migrator.db import get_session
 from migrator.groups.service import get_group_by_key
 from migrator.max import breaker, service
 from migrator.max.forms import LinkChatForm, LinkGroupForm, RegisterChatForm
-from migrator.max.models import CHAT_STATUSES, MaxChat
+from migrator.max.models import CHAT_STATUSES, PERMISSION_LABELS, MaxChat
 from migrator.org.models import Organisation
 
 log = logging.getLogger("migrator.max")
@@ -36,9 +36,6 @@ bp = Blueprint("max", __name__, url_prefix="/max")
 
 STATUS_LABELS = {"discovered": _l("discovered"), "linked": _l("linked"),
                  "removed": _l("bot removed")}
-PERMISSION_LABELS = {"read_all_messages": _l("read all messages"),
-                     "add_remove_members": _l("add and remove members"),
-                     "pin_message": _l("pin messages"), "write": _l("write messages")}
 LINK_ERROR_KEY = "max_link_error"
 
 CONFLICT_MESSAGES = {
@@ -69,6 +66,9 @@ def max_banner():
 @bp.app_template_global()
 def max_permission_label(name: str) -> str:
     return str(PERMISSION_LABELS.get(name, name))
+
+
+bp.add_app_template_filter(max_permission_label, "max_permission")
 
 
 REGISTER_ERRORS = {

@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import hmac
+import re
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from flask_login import login_required
+from markupsafe import Markup, escape
 
 from migrator.auth.service import roles_required
 from migrator.db import get_session
 from migrator.ops import checks, metrics, status
 
 bp = Blueprint("ops", __name__)
+
+# A run of text without Cyrillic that starts with a Latin letter: a setting's name, a command,
+# another system's error text. The status page shows these as code, the prose around them as
+# it is.
+_TECHNICAL = re.compile(r"[A-Za-z_\[][^А-Яа-яЁё«»;]*[\w\])]")
+
+
+@bp.app_template_filter("technical")
+def technical_html(text) -> Markup:
+    """``{{ check.text()|technical }}``: technical details in the text marked as code."""
+    text = str(text or "")
+    out, last = [], 0
+    for m in _TECHNICAL.finditer(text):
+        out += [escape(text[last:m.start()]), Markup("<code>%s</code>") % m.group(0)]
+        last = m.end()
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
 
 
 @bp.get("/healthz")

@@ -242,18 +242,19 @@ def test_history_panel_lists_the_objects_events_within_scope(app, world):
         assert [e.action for e in ctx["audit_events"]] == ["group.rename", "step.succeeded",
                                                            "group.link"]
         html = render_template("audit/_history.html", **ctx)
-        assert "История" in html and "step.succeeded" in html
+        assert "История" in html and "Шаг выполнен" in html and "step.succeeded" not in html
         assert f"object_id={world['group_a'].id}" in ctx["audit_url"]
         # another organisation's group: the coordinator sees none of its events
         assert dict(panels_for("group", world["group_b"]))["audit/_history.html"][
             "audit_events"] == []
         # a Max chat's events are recorded under "max_chat" with Max's chat id
         with acting_as(JOB):
-            record("max.call", object_type="max_chat", object_id=-7001, org_id=world["a"].id)
+            record("max.chat_discovered", object_type="max_chat", object_id=-7001,
+                   org_id=world["a"].id)
         get_session().commit()
         chat = SimpleNamespace(id=3, chat_id=-7001)
         chat_ctx = dict(panels_for("chat", chat))["audit/_history.html"]
-        assert [e.action for e in chat_ctx["audit_events"]] == ["max.call"]
+        assert [e.action for e in chat_ctx["audit_events"]] == ["max.chat_discovered"]
         assert "object_type=chat,max_chat&object_id=3,-7001" in chat_ctx["audit_url"]
     for kind in ("chat", "wave", "employee", "organisation"):
         assert any(t == "audit/_history.html" for t, _ in _templates(kind))

@@ -20,11 +20,22 @@ from migrator.groups.attention import (
 @pytest.mark.parametrize("stored, russian", [
     (reason(BOT_REMOVED), "бот удалён из чата Max"),
     (reason(NOT_LINKED), "группа не связана с чатом Max"),
-    (reason(BOT_RIGHTS, missing="pin_message"), "у бота не хватает прав в чате: pin_message"),
+    (reason(BOT_RIGHTS, missing="pin_message"),
+     "у бота не хватает прав в чате: закреплять сообщения"),
+    (reason(BOT_RIGHTS, missing="removed"), "бот удалён из чата Max"),
     (reason(ADD_FAILED, count=3), "3 участника не удалось добавить в чат Max"),
     (reason(ADD_FAILED, count=5), "5 участников не удалось добавить в чат Max"),
     (reason(STEP_FAILED, kind="announce", error="Max API error 403"),
-     "шаг «Объявление» завершился ошибкой: Max API error 403"),
+     "шаг «Объявление» завершился ошибкой: Max отклонил запрос (ответ 403); если это "
+     "повторяется, сообщите администратору"),
+    (reason(STEP_FAILED, kind="add_members",
+            error="Max API error 400 chat.member.limit: too many [POST /chats/{chatId}/members]"),
+     "шаг «Добавление участников» завершился ошибкой: в чате Max достигнут предел числа "
+     "участников: удалите ушедших или разделите группу"),
+    ("pre-flight failed: read_all_messages, pin_message",
+     "чат Max не готов: читать все сообщения, закреплять сообщения"),
+    ("coverage 67% (8/12) is below 90%", "охват 67% (8 из 12) ниже порога 90%"),
+    ("the announcement is not confirmed yet", "объявление ещё не подтверждено"),
     (reason(INVALID_EMAILS, count=1),
      "1 участник не приглашён: его адрес электронной почты непригоден"),
     ("Проверьте чат вручную", "Проверьте чат вручную"),  # free text: as it is

@@ -66,7 +66,7 @@ def test_the_form_for_coordinators_in_scope(sandbox, client, ctx, login, make_us
     ctx.rollback()
     page = client.get("/max/chats").get_data(as_text=True)
     ctx.rollback()
-    assert "Добавить чат по ID" in page
+    assert "Добавить чат по номеру" in page
     owner = sandbox.user("Owner")
     cid = sandbox.chat(owner["user_id"], "Чат школы")
     sandbox.add_bot(cid, FULL)
