@@ -40,3 +40,19 @@ def test_every_message_has_a_russian_translation():
     missing = {m: f for m, f in ids.items() if m not in _translated()}
     assert not missing, "untranslated: " + "; ".join(f"{f}: {m!r}" for m, f in
                                                       sorted(missing.items())[:40])
+
+
+def test_a_message_means_the_same_in_every_catalogue():
+    """The features' catalogues are merged (the last one wins): one msgid translated two ways
+    shows the wrong word somewhere, e.g. a step «приостановлена» like a wave. A word that needs
+    two translations takes a context (``pgettext("wave", "paused")``)."""
+    seen: dict[tuple, dict[str, str]] = {}
+    for po in sorted(ROOT.glob("migrator/*/translations/ru/LC_MESSAGES/*.po")):
+        with po.open("rb") as f:
+            for m in read_po(f):
+                if m.id and m.string:
+                    key = (m.context, m.id if isinstance(m.id, str) else m.id[0])
+                    seen.setdefault(key, {})[po.parts[-5]] = str(m.string)
+    clashes = {k: v for k, v in seen.items() if len(set(v.values())) > 1}
+    assert not clashes, "one msgid, several translations: " + "; ".join(
+        f"{k[1]!r}: {v}" for k, v in sorted(clashes.items(), key=str)[:20])

@@ -19,7 +19,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
+from migrator.audit.labels import action_text
 from migrator.audit.models import AuditEvent
 from migrator.audit.service import _ts
 from migrator.auth.service import scope_org_ids_subquery
@@ -302,6 +304,15 @@ def event_dict(ev) -> dict:
 CSV_COLUMNS = ("seq", "time_local", "created_at", "actor_type", "actor_id", "actor_label",
                "action", "object_type", "object_id", "org_id", "org_code", "summary",
                "request_id", "client_ip", "prev_hash", "hash")
+# The header row people see in Excel (the columns above, in order, plus the action's phrase)
+CSV_HEADERS = {
+    "seq": _l("No."), "time_local": _l("Time (%(tz)s)"), "created_at": _l("Time, UTC (hashed)"),
+    "actor_type": _l("Actor type"), "actor_id": _l("Actor id"), "actor_label": _l("Actor"),
+    "action": _l("Action code"), "object_type": _l("Object type"), "object_id": _l("Object id"),
+    "org_id": _l("Organisation id"), "org_code": _l("Organisation code"),
+    "summary": _l("Details"), "request_id": _l("Request id"), "client_ip": _l("Client address"),
+    "prev_hash": _l("Previous event's hash"), "hash": _l("Hash"),
+}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -313,12 +324,14 @@ def safe_cell(value) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def csv_chunks(rows, org_codes: dict[int, str]) -> Iterator[str]:
-    """UTF-8 CSV with a BOM and ``;`` (what Excel in a Russian locale opens directly)."""
+def csv_chunks(rows, org_codes: dict[int, str], tz_name: str = "") -> Iterator[str]:
+    """UTF-8 CSV with a BOM and ``;`` (what Excel in a Russian locale opens directly), headed
+    in the reader's language; ``tz_name`` names the zone of the local time column."""
     tz = ZoneInfo(current_app.config["MIGRATOR_TZ"])
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=";", lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow([str(CSV_HEADERS[c]) % {"tz": tz_name} if c == "time_local"
+                     else str(CSV_HEADERS[c]) for c in CSV_COLUMNS] + [str(_l("Action"))])
     yield "\ufeff" + buf.getvalue()
     buf.seek(0)
     buf.truncate()
@@ -329,6 +342,7 @@ def csv_chunks(rows, org_codes: dict[int, str]) -> Iterator[str]:
             _ts(ev.created_at), *[safe_cell(getattr(ev, c)) for c in CSV_COLUMNS[3:9]],
             ev.org_id if ev.org_id is not None else "", safe_cell(org_code),
             *[safe_cell(getattr(ev, c)) for c in CSV_COLUMNS[11:]],
+            action_text(ev.action) or "",
         ])
         if n % 500 == 0:
             yield buf.getvalue()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import (
@@ -23,6 +25,7 @@ from migrator.audit import labels, query
 from migrator.audit.query import AuditFilter
 from migrator.audit.service import canonical_content, compute_hash, record
 from migrator.auth.service import roles_required
+from migrator.core.i18n import tz_label
 from migrator.core.params import int_arg
 from migrator.db import get_session, utcnow
 from migrator.org.models import Organisation
@@ -136,12 +139,15 @@ def export(fmt: str):
     rows = query.iter_events(p)
     if fmt == "csv":
         codes = dict(session.execute(sa.select(Organisation.id, Organisation.code)).all())
-        body = query.csv_chunks(rows, codes)
+        body = query.csv_chunks(rows, codes, tz_label())
     else:
         body = query.jsonl_chunks(rows)
     mimetype, ext = EXPORTS[fmt]
-    name = f"audit-{utcnow():%Y%m%d-%H%M%S}.{ext}"
+    local = utcnow().astimezone(ZoneInfo(current_app.config["MIGRATOR_TZ"]))
+    stamp = f"{local:%Y-%m-%d-%H%M%S}.{ext}"
+    russian = quote(f"журнал-аудита-{stamp}")  # RFC 6266: the name people see, local time
     return Response(stream_with_context(body), mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="{name}"',
+        "Content-Disposition": f"attachment; filename=\"audit-{stamp}\"; "
+                               f"filename*=UTF-8''{russian}",
         "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
     })

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from wtforms import (
     DateTimeLocalField,
@@ -51,7 +52,7 @@ class WaveForm(DatesMixin, FlaskForm):
     group_keys = TextAreaField(_l("Groups (keys, one per line)"), validators=[Optional()],
                                description=_l("Fill it with “Select groups” or type keys."))
     select = SubmitField(_l("Select groups"))
-    preview = SubmitField(_l("Check"))
+    preview = SubmitField(lazy_pgettext("verb", "Check"))
     submit = SubmitField(_l("Create the wave"))
 
 

@@ -153,11 +153,16 @@ def test_csv_export_is_excel_friendly_and_neutralises_formulas(client, login, wo
     assert "attachment" in resp.headers["Content-Disposition"]
     raw = resp.get_data()
     assert raw.startswith(b"\xef\xbb\xbf")
+    # the name and the headers are Russian, the time local to the configured zone
+    assert "filename*=UTF-8''%D0%B6%D1%83%D1%80%D0%BD%D0%B0%D0%BB" in resp.headers[
+        "Content-Disposition"]  # «журнал-аудита-…»
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
-    assert {r["action"] for r in rows} == {"step.succeeded", "step.failed"}
-    failed = next(r for r in rows if r["action"] == "step.failed")
-    assert failed["summary"].startswith("{")
-    assert failed["org_code"] == "B"
+    assert "Время (Екатеринбург, +05:00)" in rows[0]
+    assert {r["Код действия"] for r in rows} == {"step.succeeded", "step.failed"}
+    failed = next(r for r in rows if r["Код действия"] == "step.failed")
+    assert failed["Действие"] == "Шаг завершился ошибкой"
+    assert failed["Подробности"].startswith("{")
+    assert failed["Код организации"] == "B"
     # a cell that would start with "=" is prefixed with a quote
     for row in rows:
         for value in row.values():
@@ -176,8 +181,8 @@ def test_formula_cells_are_prefixed(client, login, ctx, make_user):
     login(client, admin)
     text = client.get("/audit/export.csv?action=odd.").get_data().decode("utf-8-sig")
     row = next(csv.DictReader(io.StringIO(text), delimiter=";"))
-    assert row["actor_label"] == "'=HYPERLINK(\"http://evil.example\",\"click\")"
-    assert row["object_type"] == "'@sum" and row["object_id"] == "'+1"
+    assert row["Кто"] == "'=HYPERLINK(\"http://evil.example\",\"click\")"
+    assert row["Тип объекта"] == "'@sum" and row["Идентификатор объекта"] == "'+1"
 
 
 def test_jsonl_export_parses_and_carries_the_hashes(client, login, world):
