@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 
+from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
 from markupsafe import Markup, escape
 
@@ -204,6 +205,13 @@ SUMMARY_KEYS = {
     "issued_by": lazy_pgettext("audit", "issued by"),
 }
 
+# A step's status in a "was"/"now" pair (msgids shared with the steps panel)
+STEP_STATUSES = {
+    "pending": _l("pending"), "due": _l("due"), "running": _l("running"),
+    "waiting": _l("waiting for confirmation"), "succeeded": _l("done"), "failed": _l("failed"),
+    "skipped": _l("skipped"), "paused": _l("paused"),
+}
+_STATUS_KEYS = ("before", "after")
 _CODE_LIKE = re.compile(r"^[^\sА-Яа-яЁё]+$")  # one word, no Cyrillic: a code, a path
 
 
@@ -278,6 +286,8 @@ def summary_html(raw: str, limit: int = 8) -> Markup:
         return _value(data)
     parts = []
     for key, value in list(data.items())[:limit]:
+        if key in _STATUS_KEYS and value in STEP_STATUSES:
+            value = str(STEP_STATUSES[value])
         label = SUMMARY_KEYS.get(key)
         head = escape(label) if label is not None else Markup("<code>%s</code>") % key
         parts.append(Markup("%s: %s") % (head, _value(value)))

@@ -15,6 +15,7 @@ from sqlmodel import select
 from migrator.auth.models import User, UserOrgScope
 from migrator.db import get_session
 from migrator.engine.models import Step
+from migrator.groups.attention import STEP_KIND_LABELS, attention_text
 from migrator.mail.service import queue_email
 from migrator.mail.templates import render_email
 from migrator.max.models import MaxChat
@@ -67,19 +68,21 @@ def escalate_step(step, group, error: str, marker: str | None = None) -> int:
     if marker is None:
         marker = step.finished_at.strftime("%Y%m%d%H%M%S") if step.finished_at else "0"
     sent = set()
+    shown_error = attention_text(error)  # the runner's English record, in words for people
+    label = str(STEP_KIND_LABELS.get(step.kind, step.kind))
     for addr, full_name in to:
         if addr in sent:
             continue
         sent.add(addr)
         subject, text, html = render(
             "escalation",
-            f"Migrator: шаг «{step.kind}» группы «{group_name}» требует внимания",
-            f"Шаг «{step.kind}» группы «{group_name}» не выполнен.\nОшибка: {error}\n\n"
-            f"Откройте страницу группы в Migrator, чтобы повторить или пропустить шаг.",
+            f"Мигратор: шаг «{label}» группы «{group_name}» требует внимания",
+            f"Шаг «{label}» группы «{group_name}» не выполнен.\nОшибка: {shown_error}\n\n"
+            f"Откройте страницу группы в Миграторе, чтобы повторить или пропустить шаг.",
             full_name=full_name, group_name=group_name, step=step.kind,
             org_name=org.name if org else None, due_at=step.due_at,
             deadline=wave.deadline if wave else None, attempts=step.attempts,
-            last_error=error, url=group_url(group) if group else None,
+            last_error=shown_error, url=group_url(group) if group else None,
         )
         queue(f"escalation:step:{step.id}:{marker}:{addr}", addr, subject, text, html,
               kind="escalation", org_id=org.id if org else None)

@@ -53,7 +53,7 @@ def test_group_history_hides_technical_events_behind_a_link(ctx, client, login, 
     assert "Шаг начат" not in actions and "step.started" not in section
     paused = rows[actions.index("Шаг приостановлен")]
     assert paused[1] == "Анна Петрова"  # the person's name, not an e-mail or an id
-    assert "шаг: Параллельная работа" in paused[3]
+    assert "шаг: Параллельная работа" in paused[3] and "стало: «приостановлен»" in paused[3]
     assert rows[actions.index("Шаг выполнен")][1] == "Планировщик"  # not job:runner:vm:…
     link = re.search(r'<a href="([^"]+)">Показать и технические события</a>', section)
     assert link and "history=all" in link.group(1)
