@@ -286,7 +286,7 @@ def summary_html(raw: str, limit: int = 8) -> Markup:
         return _value(data)
     parts = []
     for key, value in list(data.items())[:limit]:
-        if key in _STATUS_KEYS and value in STEP_STATUSES:
+        if key in _STATUS_KEYS and isinstance(value, str) and value in STEP_STATUSES:
             value = str(STEP_STATUSES[value])
         label = SUMMARY_KEYS.get(key)
         head = escape(label) if label is not None else Markup("<code>%s</code>") % key

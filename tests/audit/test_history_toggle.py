@@ -64,3 +64,18 @@ def test_group_history_hides_technical_events_behind_a_link(ctx, client, login, 
     back = re.search(r'<a href="([^"]+)">Показать только действия людей и результаты</a>',
                      section)
     assert back and "history=" not in back.group(1)
+
+
+def test_event_details_read_as_words_and_codes_stay_code(app):
+    from migrator.audit.labels import actor_text, summary_html
+
+    with app.test_request_context("/"):
+        html = str(summary_html(
+            '{"kind": "announce", "before": "due", "after": "paused", "reason": "pre-flight '
+            'failed: removed", "path": "/chats/{chatId}", "dates": {"before": "x"}, '
+            '"weird_key": 1}'))
+        assert html.startswith("шаг: Объявление; было: «к выполнению»; стало: «приостановлен»")
+        assert "причина: чат Max не готов: бот удалён из чата Max;" in html
+        assert "<code>/chats/{chatId}</code>" in html and "<code>weird_key</code>: 1" in html
+        assert actor_text("job", "runner", "vm:13712") == "Планировщик"
+        assert actor_text("system", "cli", "command line") == "Командная строка"
