@@ -13,11 +13,18 @@ work); on SQLite every transaction holds the database write lock, which serialis
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session
+
+from migrator.db import utcnow
+
+log = logging.getLogger("migrator.mail")
 
 DUE_STATUSES = ("pending", "sending")
 MAX_BACKOFF_SECONDS = 6 * 3600
@@ -60,8 +67,11 @@ def backoff_seconds(attempts: int, base: int) -> int:
 
 
 def _ours(model, row, lease_until: datetime):
-    return sa.update(model).where(
-        model.id == row.id, model.status == "sending", model.next_attempt_at == lease_until
+    # a Core UPDATE of the table (the ORM's bulk-update bookkeeping costs more than the
+    # statement; the rows were expunged at the claim, their attributes are set by hand)
+    c = model.__table__.c
+    return sa.update(model.__table__).where(
+        c.id == row.id, c.status == "sending", c.next_attempt_at == lease_until
     )
 
 
@@ -69,7 +79,8 @@ def mark_sent(session: Session, model, row, lease_until: datetime, sent_at: date
     """Record a successful send (not committed); False if the lease was lost meanwhile."""
     result = session.execute(
         _ours(model, row, lease_until).values(
-            status="sent", sent_at=sent_at, attempts=model.attempts + 1, last_error=None
+            status="sent", sent_at=sent_at, attempts=model.__table__.c.attempts + 1,
+            last_error=None
         )
     )
     if result.rowcount:
@@ -111,3 +122,74 @@ def release(session: Session, model, rows, lease_until: datetime, now: datetime)
             row.status, row.next_attempt_at = "pending", now
             released += 1
     return released
+
+
+# --- the sender loop shared by every outbox ---------------------------------------------
+
+
+@dataclass
+class SendStats:
+    """What one sender run did."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0  # failed this time, back to pending with backoff
+    failed: int = 0  # gave up (attempts exhausted or permanent refusal)
+    resent: int = 0  # taken over from a sender that died (lease ran out): sent again
+    released: int = 0  # claimed but not tried (lease nearly over): back to pending
+
+
+@dataclass
+class Failure:
+    """Why one row was not sent. ``down``: the channel itself is unreachable, so the rest of
+    the claim fails the same way without trying and the run stops."""
+
+    error: str
+    permanent: bool = False
+    down: bool = False
+
+
+def send_claimed(
+    session: Session, model, claim: Claim, send: Callable[[object], Failure | None], *,
+    stats: SendStats, now: datetime, lease_seconds: int, max_attempts: int, retry_base: int,
+    on_sent: Callable[[object], None] | None = None,
+    on_failed: Callable[[object, str], None] | None = None,
+) -> bool:
+    """Send one claim's rows with ``send(row)`` (None when sent), each outcome committed on
+    its own: a sender killed at any point leaves at most the row in flight to go out again.
+
+    Stops early, giving the untried rows back, when the lease is nearly over. Returns False
+    when the run should stop (the lease was nearly over, or the channel is down)."""
+    started = time.monotonic()
+    down: Failure | None = None
+    for index, row in enumerate(claim.rows):
+        if time.monotonic() - started > lease_seconds * 0.8:
+            stats.released += release(session, model, claim.rows[index:], claim.lease_until,
+                                       now)
+            session.commit()
+            log.warning("%s batch stopped before its lease ran out; %d released",
+                        model.__tablename__, stats.released)
+            return False
+        failure = down or send(row)
+        if failure is not None and failure.down:
+            down = failure
+        if failure is None:
+            if mark_sent(session, model, row, claim.lease_until, utcnow()):
+                if on_sent is not None:
+                    on_sent(row)
+                stats.sent += 1
+            session.commit()
+            continue
+        status = mark_failed_attempt(
+            session, model, row, claim.lease_until, now=now, error=failure.error,
+            max_attempts=max_attempts, retry_base=retry_base, permanent=failure.permanent)
+        if status == "failed":
+            if on_failed is not None:
+                on_failed(row, failure.error)
+            stats.failed += 1
+        elif status == "pending":
+            stats.retried += 1
+        session.commit()
+        log.warning("%s %s attempt %d failed: %s", model.__tablename__, row.idem_key,
+                    row.attempts, failure.error)
+    return down is None

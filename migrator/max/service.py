@@ -16,7 +16,12 @@ transaction of the same process it would wait on itself until the busy timeout. 
   exceed the shared budget, but nothing deadlocks;
 * ``on_call`` writes the ``max.call`` audit event into the caller's transaction when one is
   open (no second writer needed; it commits or rolls back with the caller's work), else in
-  its own short transaction, committed at once.
+  its own short transaction, committed at once;
+* a sender that records each call's outcome right after it (the bot message outbox) wraps
+  its calls in :func:`calls_audited_with_outcome`: the events wait in memory and go into the
+  transaction that records the outcome (:func:`record_calls`), one commit per call instead
+  of two. A crash between the answer and that commit loses both: the message is sent
+  again, and that call is audited.
 
 On PostgreSQL the limiter uses an advisory lock on its own connection and none of this
 can block, but the same rules keep transactions short while waiting for the network.
@@ -27,6 +32,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import sqlalchemy as sa
 from blinker import Namespace
@@ -159,6 +167,37 @@ def _chat_org_id(session, chat_id) -> int | None:
                               .order_by(SourceGroup.id).limit(1))
 
 
+_DEFERRED: ContextVar[list[dict] | None] = ContextVar("max_calls_deferred", default=None)
+
+
+@contextmanager
+def calls_audited_with_outcome() -> Iterator[None]:
+    """Inside, the ``max.call`` events wait for :func:`record_calls` (see the module doc)."""
+    token = _DEFERRED.set([])
+    try:
+        yield
+    finally:
+        left = _DEFERRED.get()
+        _DEFERRED.reset(token)
+        if left:  # a caller that never recorded them: audit them now, each on its own
+            with Session(get_engine(), expire_on_commit=False) as own:
+                for event in left:
+                    record(**event, org_id=_chat_org_id(own, event["object_id"]), session=own)
+                own.commit()
+
+
+def record_calls() -> None:
+    """The waiting ``max.call`` events into the context session's transaction (the one that
+    records the calls' outcome; the caller commits it)."""
+    waiting = _DEFERRED.get()
+    if not waiting:
+        return
+    session = get_session()
+    for event in waiting:
+        record(**event, org_id=_chat_org_id(session, event["object_id"]))
+    waiting.clear()
+
+
 def _call_recorder(app):
     """The ``on_call`` hook: one ``max.call`` audit event per attempt (no token, no text)."""
     engine = get_engine(app)
@@ -167,6 +206,11 @@ def _call_recorder(app):
         instruments.max_call(method, status)
         summary = {"method": method, "path": template, "status": status,
                    "latency_ms": round(latency_ms, 1), "chat_id": chat_id}
+        waiting = _DEFERRED.get()
+        if waiting is not None:
+            waiting.append({"action": "max.call", "object_type": "max_chat",
+                            "object_id": chat_id, "summary": summary})
+            return
         if has_app_context() and _session_in_transaction():
             session = get_session()
             record("max.call", object_type="max_chat", object_id=chat_id,

@@ -77,3 +77,33 @@ def test_group_chat_messages_are_not_kept(sandbox, runner, ctx):
     assert "message_created" not in kinds
     assert ctx.scalar(sa.select(sa.func.count()).select_from(BotMessage)) == 0
     ctx.rollback()
+
+
+def test_each_bot_message_is_sent_outside_a_transaction_and_audited_with_its_outcome(
+        sandbox, runner, ctx, caplog):
+    """The shared limiter is never waited on inside an open transaction (on SQLite it would
+    fall back to the in-process limiter, and two runners could exceed the budget together),
+    and every call is in the audit trail: one ``max.call`` per message sent."""
+    from migrator.audit.models import AuditEvent
+
+    _poll(runner, ctx)  # the marker: from now on nothing is lost
+    users = [sandbox.user(f"Получатель{i}")["user_id"] for i in range(3)]
+    stopped = sandbox.user("Остановивший")["user_id"]
+    for uid in [*users, stopped]:
+        sandbox.ctl("POST", f"/users/{uid}/start", {})
+    sandbox.ctl("POST", f"/users/{stopped}/stop")
+    _poll(runner, ctx)
+    _send(ctx)  # the answers to the Start presses
+    for i, uid in enumerate([*users, stopped]):
+        queue_bot_message(f"batch:{i}", uid, f"Сообщение {i}")
+    ctx.commit()
+    service.record_calls()  # nothing waiting outside a sender: a no-op
+    with caplog.at_level("WARNING", logger="migrator.max"):
+        calls_before = ctx.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
+                                  .where(AuditEvent.action == "max.call"))
+        assert _send(ctx) == 3
+    assert not [r for r in caplog.records if "open SQLite transaction" in r.getMessage()]
+    calls = ctx.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
+                       .where(AuditEvent.action == "max.call"))
+    assert calls - calls_before == 3  # the stopped person got no call
+    assert [_dialog(sandbox, uid)[-1] for uid in users] == [f"Сообщение {i}" for i in range(3)]
