@@ -7,8 +7,7 @@ send and the "sent" commit; the next sender claims it again (at-least-once deliv
 window is the one message that was in flight). Finishing a row is conditional on the lease
 still being ours, so a sender that overran its lease never overwrites another's outcome.
 
-On PostgreSQL the claim is ``SELECT ... FOR UPDATE SKIP LOCKED`` (several senders share the
-work); on SQLite every transaction holds the database write lock, which serialises claims.
+The claim itself is :func:`migrator.db.claim`, shared with the engine's steps.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from migrator.db import utcnow
+from migrator.db import claim, utcnow
 
 log = logging.getLogger("migrator.mail")
 
@@ -41,21 +40,18 @@ class Claim:
 
 def claim_due(session: Session, model, *, limit: int, now: datetime, lease_seconds: int) -> Claim:
     """Claim up to ``limit`` due rows of ``model`` and COMMIT the claim."""
-    query = (
-        sa.select(model)
-        .where(model.status.in_(DUE_STATUSES), model.next_attempt_at <= now)
-        .order_by(model.next_attempt_at, model.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    rows = list(session.scalars(query))
     lease_until = now + timedelta(seconds=lease_seconds)
     reclaimed = 0
-    for row in rows:
+
+    def take(row) -> None:
+        nonlocal reclaimed
         reclaimed += row.status == "sending"
         row.status = "sending"
         row.next_attempt_at = lease_until
-    session.commit()
+
+    rows = claim(session, sa.select(model)
+                 .where(model.status.in_(DUE_STATUSES), model.next_attempt_at <= now)
+                 .order_by(model.next_attempt_at, model.id).limit(limit), take)
     for row in rows:  # from here on the sender changes rows with conditional UPDATEs only
         session.expunge(row)
     return Claim(rows, lease_until, reclaimed)
