@@ -554,6 +554,15 @@ def linkable_groups(chat: MaxChat, user, limit: int = 500) -> list[SourceGroup]:
     return list(get_session().exec(query.order_by(SourceGroup.name).limit(limit)).all())
 
 
+def title_contains(text: str):
+    """The chat's title contains ``text`` in any case. SQLite's ``lower()`` knows no Cyrillic:
+    there the usual capitalisations of the text are tried."""
+    if is_sqlite(get_engine()):
+        variants = sorted({text, text.lower(), text.upper(), text.capitalize(), text.title()})
+        return sa.or_(*[MaxChat.title.contains(v, autoescape=True) for v in variants])
+    return MaxChat.title.icontains(text, autoescape=True)
+
+
 def chats_for_group(group: SourceGroup, user, text: str = "", limit: int = 50
                     ) -> list[MaxChat]:
     """The chats the link picker offers for ``group``: ``user`` may see them, the bot is
@@ -569,7 +578,7 @@ def chats_for_group(group: SourceGroup, user, text: str = "", limit: int = 50
         sa.or_(~serves_any, MaxChat.org_id.in_(ancestors or [-1])))
     text = (text or "").strip()
     if text:
-        cond = MaxChat.title.icontains(text, autoescape=True)
+        cond = title_contains(text)
         if text.lstrip("-").isdigit() and len(text) < 19:
             cond = sa.or_(cond, MaxChat.chat_id == int(text))
         query = query.where(cond)

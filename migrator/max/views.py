@@ -131,7 +131,7 @@ def _chats_page(form: RegisterChatForm, status_code: int = 200):
         query = query.where(MaxChat.status == status)
     text = request.args.get("q", "").strip()
     if text:
-        cond = MaxChat.title.icontains(text, autoescape=True)
+        cond = service.title_contains(text)
         if text.lstrip("-").isdigit():
             cond = sa.or_(cond, MaxChat.chat_id == int(text))
         query = query.where(cond)
