@@ -44,6 +44,7 @@ def busy_group(ctx, make_org, make_employee, make_group, make_user):
         s.status, s.last_error, s.attempts = status, error, 3 if error else 1
         s.changed_by = coord.email
         session.add(s)
+    _ = (group.key, coord.email)  # loaded now: no read later holds SQLite's lock
     session.commit()
     return group, coord
 

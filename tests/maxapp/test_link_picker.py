@@ -42,7 +42,7 @@ def region(ctx, make_org, make_group, make_user):
 
 
 def test_a_coordinator_never_sees_nor_links_another_organisations_chat(region, client, login,
-                                                                       make_group):
+                                                                       api_token):
     own = _chat(region["school"], -1001, "Школа 1 — учителя")
     foreign = _chat(region["other"], -2001, "Поликлиника 5")
     unknown = _chat(None, -3001, "Чат без организации")
@@ -56,6 +56,13 @@ def test_a_coordinator_never_sees_nor_links_another_organisations_chat(region, c
                            data={"chat": str(chat.id)}).status_code == 404
         get_session().expire_all()
         assert get_session().get(SourceGroup, region["group"].id).max_chat_id is None
+    # nor through the API with the coordinator's token
+    headers = api_token(region["coord"])
+    for chat in (foreign, unknown):
+        assert client.post("/api/v1/groups/sch1-staff/link", json={"chat_id": chat.chat_id},
+                           headers=headers).status_code == 404
+    get_session().expire_all()
+    assert get_session().get(SourceGroup, region["group"].id).max_chat_id is None
     assert client.post("/max/groups/sch1-staff/link",
                        data={"chat": str(own.id)}).status_code == 302
     get_session().expire_all()
