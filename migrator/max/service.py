@@ -560,9 +560,10 @@ def link_group(group: SourceGroup, chat: MaxChat, user) -> SourceGroup:
     return group
 
 
-def unlink_group(group: SourceGroup, user) -> SourceGroup:
+def unlink_group(group: SourceGroup, user, reason: str = "") -> SourceGroup:
     """Remove the group's mapping (not committed); the chat goes back to discovered when it
-    serves no other group. A no-op for an unlinked group."""
+    serves no other group. A no-op for an unlinked group. ``reason`` goes to the audit
+    trail."""
     session = get_session()
     if group.max_chat_id is None:
         return group
@@ -580,7 +581,8 @@ def unlink_group(group: SourceGroup, user) -> SourceGroup:
         session.add(chat)
     record("group.unlink", object_type="group", object_id=group.key, org_id=group.org_id,
            summary={"before": {"max_chat_id": chat.chat_id},
-                    "after": {"max_chat_id": None, "chat_status": chat.status}})
+                    "after": {"max_chat_id": None, "chat_status": chat.status},
+                    **({"reason": reason.strip()[:500]} if reason and reason.strip() else {})})
     log.info("group %r unlinked from chat %s by %s", group, chat.chat_id, _who(user))
     return group
 
@@ -596,7 +598,32 @@ def linkable_groups(chat: MaxChat, user, limit: int = 500) -> list[SourceGroup]:
     return list(get_session().exec(query.order_by(SourceGroup.name).limit(limit)).all())
 
 
-def linkable_chats(user, limit: int = 500) -> list[MaxChat]:
-    """Chats the user may see and link a group to (the bot is still in them)."""
-    query = visible_chats_query(user).where(MaxChat.status != "removed")
-    return list(get_session().exec(query.order_by(MaxChat.title).limit(limit)).all())
+def title_contains(text: str):
+    """The chat's title contains ``text`` in any case. SQLite's ``lower()`` knows no Cyrillic:
+    there the usual capitalisations of the text are tried."""
+    if is_sqlite(get_engine()):
+        variants = sorted({text, text.lower(), text.upper(), text.capitalize(), text.title()})
+        return sa.or_(*[MaxChat.title.contains(v, autoescape=True) for v in variants])
+    return MaxChat.title.icontains(text, autoescape=True)
+
+
+def chats_for_group(group: SourceGroup, user, text: str = "", limit: int = 50
+                    ) -> list[MaxChat]:
+    """The chats the link picker offers for ``group``: ``user`` may see them, the bot is
+    still in them, and :func:`link_group` would accept the pair - a chat serves the groups
+    of one organisation subtree, so one already serving groups is offered only when its
+    organisation is the group's or one above it. ``text``: part of the title, or the chat's
+    Max id. At most ``limit`` chats, by title."""
+    group_org = _org(group.org_id)
+    ancestors = [int(p) for p in (group_org.path if group_org else "").split("/") if p]
+    serves_any = sa.exists().where(SourceGroup.max_chat_id == MaxChat.id)
+    query = visible_chats_query(user).where(
+        MaxChat.status != "removed",
+        sa.or_(~serves_any, MaxChat.org_id.in_(ancestors or [-1])))
+    text = (text or "").strip()
+    if text:
+        cond = title_contains(text)
+        if text.lstrip("-").isdigit() and len(text) < 19:
+            cond = sa.or_(cond, MaxChat.chat_id == int(text))
+        query = query.where(cond)
+    return list(get_session().exec(query.order_by(MaxChat.title, MaxChat.id).limit(limit)).all())

@@ -162,15 +162,17 @@ def test_link_chat_plan_wave_confirm_step_watch_progress_export_report(
     expect(announce).to_contain_text("ждёт подтверждения")
     expect(steps.get_by_role("row", name=re.compile("^Приглашения"))).to_contain_text(
         "выполнен")
-    announce.get_by_label("Примечание").fill("Объявление в WhatsApp размещено")
-    announce.get_by_role(
+    actions = steps.get_by_role("group", name="Действия: Объявление")  # under the step's row
+    actions.get_by_label("Примечание").fill("Объявление в WhatsApp размещено")
+    actions.get_by_role(
         "button", name="Подтвердить: объявление о переходе размещено в старой группе").click()
     expect(page.get_by_role("status")).to_have_text("Готово.")
     announce = page.get_by_role("region", name="Шаги перехода").get_by_role(
         "row", name=re.compile("^Объявление"))
     expect(announce).to_contain_text("выполнен")
     expect(announce).to_contain_text("Объявление в WhatsApp размещено")
-    expect(announce.get_by_role("button", name=re.compile("^Подтвердить"))).to_have_count(0)
+    expect(page.get_by_role("region", name="Шаги перехода").get_by_role(
+        "button", name=re.compile("^Подтвердить"))).to_have_count(0)
 
     # -- export the report -------------------------------------------------------------
     nav.get_by_role("link", name="Сводка").click()

@@ -162,7 +162,14 @@ def test_link_from_the_chat_page_the_group_page_and_the_api(
     ctx.refresh(g3)
     assert g3.max_chat_id == chat2.id
     ctx.rollback()
-    client.post("/max/groups/g-three/unlink")
+    # unlinking asks first: a one-click POST changes nothing, the confirmed one unlinks
+    assert client.post("/max/groups/g-three/unlink").status_code == 400
+    ctx.rollback()
+    ctx.refresh(g3)
+    assert g3.max_chat_id == chat2.id
+    ctx.rollback()
+    assert client.post("/max/groups/g-three/unlink",
+                       data={"confirmed": "1"}).status_code == 302
     ctx.rollback()
     ctx.refresh(g3)
     assert g3.max_chat_id is None and _chat(ctx, c2).status == "discovered"

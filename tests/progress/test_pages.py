@@ -61,7 +61,8 @@ def test_attention_lists_every_kind_of_problem_for_admin(tree, make_user, login,
     assert "b1@example.org" in html  # B's head has no Max account
     assert "Чат Б" in html and "Бот удалён из чата" in html  # the removed chat
     assert "Чат А" in html
-    assert "Не хватает прав: read_all_messages, add_remove_members, pin_message" in html
+    assert ("Не хватает прав: читать все сообщения, добавлять и удалять участников, "
+            "закреплять сообщения") in html
     assert "Бот удалён из чата Б" in html  # the flagged group
     assert "Волна Б" in html  # overdue wave
     assert "a1@example.org" not in html.split('id="heads"')[1].split("</section>")[0]

@@ -58,8 +58,12 @@ RULES: dict[str, dict[str, str]] = {
     "max.refresh": {"POST": "LFOHO"},
     "max.link_from_chat": {"POST": "LFOHO"},
     "max.link_from_group": {"POST": "LFOHO"},
-    "max.unlink_from_group": {"POST": "LFOHO"},
+    # unlinking a group from its chat: the confirmation page (nothing linked here: it says so)
+    "max.unlink_from_group": {"GET": "LFOHO", "POST": "LFOHO"},
     "engine.step_action": {"POST": "LFOHO"},
+    # resetting a step or marking it failed: administrators, on a confirmation page
+    "engine.reset_step": {"GET": "LFFFO", "POST": "LFFFO"},
+    "engine.mark_step_failed": {"GET": "LFFFO", "POST": "LFFFO"},
     "engine.member_retry": {"POST": "LFOHO"},
     # undoing a group's move: the confirmation page; a POST without a reason is a 400
     "engine.rollback_group": {"GET": "LFOHO", "POST": "LFOHO"},
