@@ -229,7 +229,10 @@ def press_start():
     except Unreachable as exc:
         _refused(exc)
         return _done()
-    if invitation is not None:
+    if invitation is not None and name == invitation.name:
+        flash(_("%(employee)s pressed Start on their invitation; the app links them as soon "
+                "as Max reports it.", employee=name), "success")
+    elif invitation is not None:
         flash(_("%(person)s pressed Start with the invitation of %(employee)s; the app links "
                 "them as soon as Max reports it.", person=name, employee=invitation.name),
               "success")
