@@ -24,7 +24,7 @@ PLATFORM_LABELS = {"whatsapp": "WhatsApp", "telegram": "Telegram", "viber": "Vib
                    "vk": "VK", "other": _l("other messengers")}
 CHAT_STATE_LABELS = {"ready": _l("linked, the bot has its rights"),
                      "no_rights": _l("linked, the bot lacks rights or was removed"),
-                     "no_chat": _l("not linked to a Max chat"),
+                     "no_chat": _l("no Max chat yet"),
                      "attention": _l("the group needs attention")}
 # The planner's member filter: groups with at least one member in the state.
 MEMBER_FILTER_LABELS = {
