@@ -123,6 +123,12 @@ class SandboxControl:
             body["permissions"] = list(permissions)
         return self.call("POST", f"/chats/{chat_id}/bot", body)
 
+    def set_bot_rights(self, chat_id: int, permissions: list[str],
+                       is_admin: bool = True) -> dict:
+        """Promote or demote the bot in a chat it is in (Max sends no update for this)."""
+        return self.call("PATCH", f"/chats/{chat_id}/bot",
+                         {"permissions": list(permissions), "is_admin": is_admin})
+
     def remove_bot(self, chat_id: int, by_user_id: int | None = None) -> dict:
         body = {} if by_user_id is None else {"by_user_id": by_user_id}
         return self.call("DELETE", f"/chats/{chat_id}/bot", body)

@@ -101,7 +101,7 @@ def test_link_chat_plan_wave_confirm_step_watch_progress_export_report(
     page.get_by_role("link", name="Запланировать волну").click()
     tz = app.config["MIGRATOR_TZ"]
     now = datetime.now(ZoneInfo(tz))
-    page.get_by_label("Название").fill("Школа №1 — первая волна")
+    page.get_by_label("Название", exact=True).fill("Школа №1 — первая волна")
     for label, when in (("Приглашения", now - timedelta(hours=3)),
                         ("Добавление участников", now - timedelta(hours=2)),
                         ("Объявление", now - timedelta(hours=1)),
@@ -112,11 +112,12 @@ def test_link_chat_plan_wave_confirm_step_watch_progress_export_report(
         label="· Школа №1")
     platforms = page.get_by_role("group", name="Платформы")
     platforms.get_by_role("checkbox", name="WhatsApp").check()
-    page.get_by_role("button", name="Выбрать группы").click()
-    expect(page.get_by_label("Группы (ключи, по одному в строке)")).to_have_value(
-        "sch1-teachers")
-    expect(page.get_by_label("Название")).to_have_value("Школа №1 — первая волна")
-    preflight = page.get_by_role("row", name=re.compile("sch1-teachers"))
+    page.get_by_role("button", name="Найти группы").click()
+    page.get_by_role("checkbox", name="Учителя школы №1").check()
+    page.get_by_role("button", name="Проверить").click()
+    expect(page.get_by_label("Название", exact=True)).to_have_value("Школа №1 — первая волна")
+    preflight = page.locator("table.preview").get_by_role(
+        "row", name=re.compile("Учителя школы №1"))
     expect(preflight).to_contain_text(CHAT_TITLE)
     expect(preflight).to_contain_text("готово")
     page.get_by_role("button", name="Создать волну").click()

@@ -112,6 +112,14 @@ RULES: dict[str, dict[str, str]] = {
     "ops.prometheus": {"GET": "OOOOO"},  # METRICS_TOKEN guards it when set (tests/ops)
     "ops.system_status": {"GET": "LFFFO"},
     "core.favicon": {"GET": "OOOOO"},
+    # the training sandbox (outside production only): the demo's Max sandbox, not an
+    # organisation's object, for those who run the demo's flow (no sandbox answers here)
+    "training.index": {"GET": "LFOOO"},
+    "training.create_chat": {"POST": "LFOOO"},
+    "training.bot": {"POST": "LFOOO"},
+    "training.add_member": {"POST": "LFOOO"},
+    "training.create_person": {"POST": "LFOOO"},
+    "training.press_start": {"POST": "LFOOO"},
 }
 
 # URL arguments of the routes that name an object (all in organisation A).
