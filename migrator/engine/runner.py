@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -458,15 +459,19 @@ def process_max_backlog(client_factory) -> None:
 def send_outboxes(client_factory) -> tuple[int, int]:
     """Send due e-mails (outbox) and bot dialog messages; failures there are logged only."""
     sent = bot = 0
+    budget = float(current_app.config["OUTBOX_PASS_SECONDS"])
     try:
-        sent = send_due() or 0
+        sent = send_due(deadline=time.monotonic() + budget) or 0
     except Exception:
         log.exception("sending the e-mail outbox failed")
         get_session().rollback()
     try:
         # nothing goes to Max while it refuses the token (the 401 breaker)
         if current_app.config.get("MAX_BOT_TOKEN") and _max_allowed(None):
-            bot = send_bot_messages(client_factory()) or 0
+            # no more claimed than the limiter lets out in that time
+            rps = int(current_app.config["MAX_RPS"])
+            bot = send_bot_messages(client_factory(), limit=min(100, int(budget * rps) + 1),
+                                    deadline=time.monotonic() + budget) or 0
     except Exception:
         log.exception("sending bot messages failed")
         get_session().rollback()

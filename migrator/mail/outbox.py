@@ -149,22 +149,25 @@ def send_claimed(
     session: Session, model, claim: Claim, send: Callable[[object], Failure | None], *,
     stats: SendStats, now: datetime, lease_seconds: int, max_attempts: int, retry_base: int,
     on_sent: Callable[[object], None] | None = None,
-    on_failed: Callable[[object, str], None] | None = None,
+    on_failed: Callable[[object, str], None] | None = None, deadline: float | None = None,
 ) -> bool:
     """Send one claim's rows with ``send(row)`` (None when sent), each outcome committed on
     its own: a sender killed at any point leaves at most the row in flight to go out again.
 
-    Stops early, giving the untried rows back, when the lease is nearly over. Returns False
-    when the run should stop (the lease was nearly over, or the channel is down)."""
+    Stops early, giving the untried rows back, when the lease is nearly over or the run's
+    time for this outbox (``deadline``, a ``time.monotonic()``) is up. Returns False when
+    the run should stop (that, or the channel is down)."""
     started = time.monotonic()
     down: Failure | None = None
     for index, row in enumerate(claim.rows):
-        if time.monotonic() - started > lease_seconds * 0.8:
+        at = time.monotonic()
+        if at - started > lease_seconds * 0.8 or (deadline is not None and at > deadline):
             stats.released += release(session, model, claim.rows[index:], claim.lease_until,
-                                       now)
+                                      now)
             session.commit()
-            log.warning("%s batch stopped before its lease ran out; %d released",
-                        model.__tablename__, stats.released)
+            if at - started > lease_seconds * 0.8:
+                log.warning("%s batch stopped before its lease ran out; %d released",
+                            model.__tablename__, stats.released)
             return False
         failure = down or send(row)
         if failure is not None and failure.down:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import time
 from datetime import datetime
 from email.header import Header
 from email.message import Message
@@ -225,10 +226,13 @@ def _summary(row: OutboxMessage, **extra) -> dict:
             "message_id": row.message_id, **extra}
 
 
-def send_due(limit: int = 200, now: datetime | None = None) -> SendStats:
+def send_due(limit: int = 200, now: datetime | None = None,
+             deadline: float | None = None) -> SendStats:
     """Send up to ``limit`` due e-mails; commits claims and outcomes in the context session.
 
-    Messages are claimed a few at a time with a short lease, so a sender killed mid-run
+    ``deadline`` (a ``time.monotonic()``): no new message is started after it; the claimed
+    rest goes back to the outbox, due at once. Messages are claimed a few at a time with a
+    short lease, so a sender killed mid-run
     holds back at most :data:`CLAIM_BATCH` messages for at most one lease; of those only the
     one in flight may go out twice, with the same Message-ID.
 
@@ -242,7 +246,7 @@ def send_due(limit: int = 200, now: datetime | None = None) -> SendStats:
     with acting_as(MAILER):
         smtp = SmtpConnection(cfg)
         try:
-            while stats.claimed < limit:
+            while stats.claimed < limit and (deadline is None or time.monotonic() < deadline):
                 at = now or utcnow()
                 claim = claim_due(session, OutboxMessage, now=at, lease_seconds=lease,
                                   limit=min(CLAIM_BATCH, limit - stats.claimed))
@@ -252,7 +256,7 @@ def send_due(limit: int = 200, now: datetime | None = None) -> SendStats:
                         session, OutboxMessage, claim, _sender(cfg, smtp), stats=stats,
                         now=at, lease_seconds=lease, max_attempts=int(cfg["MAIL_MAX_ATTEMPTS"]),
                         retry_base=int(cfg["MAIL_RETRY_SECONDS"]), on_sent=_sent,
-                        on_failed=_failed):
+                        on_failed=_failed, deadline=deadline):
                     break
         finally:
             smtp.close()

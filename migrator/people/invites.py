@@ -424,14 +424,16 @@ def handle_bot_started(payload: str | None, max_user_id: int, user_name: str | N
     return result
 
 
-def send_bot_messages(client, limit: int = 100, now: datetime | None = None) -> int:
+def send_bot_messages(client, limit: int = 100, now: datetime | None = None,
+                      deadline: float | None = None) -> int:
     """Send due bot messages with ``client.send_message(text, user_id=...)``; the number sent.
 
     Claim → commit → call → mark sent (commit), like the e-mail sender
     (:func:`~migrator.mail.outbox.send_claimed`): at-least-once, the window is one message.
     Retryable Max errors back off and retry; others (the person blocked the bot, unknown
     user) and exhausted attempts end as ``failed``. Nothing is read between two calls, so
-    no transaction is open while the shared rate limiter is waited on.
+    no transaction is open while the shared rate limiter is waited on. ``deadline`` (a
+    ``time.monotonic()``): no new message after it, the claimed rest is due again at once.
     """
     cfg = current_app.config
     session = get_session()
@@ -462,5 +464,6 @@ def send_bot_messages(client, limit: int = 100, now: datetime | None = None) -> 
 
         send_claimed(session, BotMessage, claim, send, stats=stats, now=now,
                      lease_seconds=lease, max_attempts=int(cfg.get("BOT_MESSAGE_MAX_ATTEMPTS", 8)),
-                     retry_base=int(cfg.get("MAIL_RETRY_SECONDS", 60)), on_failed=failed)
+                     retry_base=int(cfg.get("MAIL_RETRY_SECONDS", 60)), on_failed=failed,
+                     deadline=deadline)
     return stats.sent
