@@ -2,23 +2,29 @@
 
 A wave whose add step is open (every date in the past), its groups linked to chats in the
 Max sandbox (HTTP, 30 requests/s like Max), and N employees who have not pressed Start yet.
-One thread plays the scheduler: ``run_due`` once a second. Another presses Start for each
-employee in turn (``--rate`` presses a second): the ``bot_started`` update goes through the
-real intake (as the webhook view takes it) with the employee's invitation token. Reported:
-p50/p95/max of press → in the chat (the membership's ``added_at``), and how many were added.
-The target: p95 ≤ 10 s, within the 30 rps budget.
+The scheduler runs as it does in production, in processes of its own: ``--runners``
+``flask run-due --loop 1`` (steps, e-mail and the bot's replies, sharing the rate limiter
+through the database). This process presses Start for each employee in turn (``--rate``
+presses a second): the ``bot_started`` update goes through the real intake (as the webhook
+view takes it) with the employee's invitation token, and the bot's reply is queued.
+Reported: p50/p95/max of press → in the chat (the membership's ``added_at``), how many
+were added, and the Max requests the sandbox counted. The target: p95 ≤ 10 s, within the
+30 rps budget.
 
 Run: ``.venv/bin/python bench/start_to_chat.py [--people 1000] [--groups 10] [--rate 20]
-[--db sqlite|postgresql]``.
+[--runners 2] [--db sqlite|postgresql]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import logging
+import os
+import signal
 import statistics
+import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -37,7 +43,7 @@ from bench.common import (  # noqa: E402
 )
 
 TARGET_P95_S = 10.0
-DEBUG = False  # one line per scheduler pass on stderr
+WARMUP_S = 60.0  # at most: the runners start, and post and pin the announcements
 PERMS = ["read_all_messages", "add_remove_members", "pin_message"]
 
 
@@ -103,73 +109,77 @@ def _world(app, sandbox, people: int, groups: int) -> dict[int, str]:
     return payloads
 
 
-def run(db: str, people: int, groups: int, rate: float) -> dict:
+def run(db: str, people: int, groups: int, rate: float, runners: int) -> dict:
     from migrator import create_app
     from migrator.db import get_session
-    from migrator.engine.runner import run_due
     from migrator.groups.models import GroupMember
     from migrator.max import updates
 
     url = scratch_database(db, "bench_start")
     handle, sandbox = sandbox_in_thread()
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": BENCH_SECRET_KEY,
-                      "MAX_API_URL": handle.url, "MAX_BOT_TOKEN": SANDBOX_TOKEN,
-                      "MAX_BOT_USERNAME": SANDBOX_BOT, "MAX_WEBHOOK_SECRET": "",
-                      "RUNNER_RECHECK_SECONDS": 5})
+    settings = {"DATABASE_URL": url, "SECRET_KEY": BENCH_SECRET_KEY,
+                "MAX_API_URL": handle.url, "MAX_BOT_TOKEN": SANDBOX_TOKEN,
+                "MAX_BOT_USERNAME": SANDBOX_BOT, "MAX_WEBHOOK_SECRET": "",
+                "RUNNER_RECHECK_SECONDS": 5}
+    app = create_app(settings)
     with app.app_context():
         payloads = _world(app, sandbox, people, groups)
     users = {eid: sandbox.create_user(f"Сотрудник {eid}")["user_id"] for eid in payloads}
     pressed: dict[int, float] = {}
-    stop = threading.Event()
-    passes: list[float] = []
-
-    def scheduler() -> None:
-        with app.app_context():
-            while not stop.is_set():
-                tick = time.monotonic()
-                summary = run_due(send_mail=False)
-                get_session().close()
-                passes.append(time.monotonic() - tick)
-                if DEBUG:
-                    print(f"{time.time() - began:6.2f} pass {passes[-1]:.2f}s", summary.line(),
-                          file=sys.stderr)
-                stop.wait(max(0.0, 1.0 - (time.monotonic() - tick)))
-
+    env = {**os.environ, **{k: str(v) for k, v in settings.items()}, "LOG_LEVEL": "WARNING"}
+    procs = [subprocess.Popen(  # noqa: S603 - our own CLI
+        [str(ROOT / ".venv" / "bin" / "flask"), "--app", "app", "run-due", "--loop", "1"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(runners)]
+    ready = time.time() + WARMUP_S
+    while time.time() < ready and not all(c.get("pinned_message") for c in sandbox.chats()):
+        time.sleep(0.5)  # the runners start, post and pin the announcements
+    sandbox.clear_request_log()
     began = time.time()
-    runner = threading.Thread(target=scheduler, name="scheduler", daemon=True)
-    runner.start()
-    with app.app_context():
-        for n, (eid, payload) in enumerate(payloads.items()):
-            due = began + n / rate
-            time.sleep(max(0.0, due - time.time()))
-            uid = users[eid]
-            pressed[eid] = time.time()
-            updates.intake({"update_type": "bot_started", "timestamp": int(pressed[eid] * 1000),
-                            "chat_id": 10_000_000_000 + uid, "payload": payload,
-                            "user": {"user_id": uid, "first_name": "Сотрудник",
-                                     "is_bot": False, "last_activity_time": 0},
-                            "user_locale": "ru"})
-            get_session().commit()
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            left = get_session().scalar(sa.select(sa.func.count()).select_from(GroupMember)
-                                        .where(GroupMember.added_at.is_(None)))
-            get_session().rollback()
-            if not left:
-                break
-            time.sleep(0.5)
-        stop.set()
-        runner.join(timeout=30)
-        added = dict(get_session().execute(
-            sa.select(GroupMember.employee_id, GroupMember.added_at)
-            .where(GroupMember.added_at.is_not(None))).all())
+    try:
+        with app.app_context():
+            for n, (eid, payload) in enumerate(payloads.items()):
+                due = began + n / rate
+                time.sleep(max(0.0, due - time.time()))
+                uid = users[eid]
+                pressed[eid] = time.time()
+                updates.intake({"update_type": "bot_started",
+                                "timestamp": int(pressed[eid] * 1000),
+                                "chat_id": 10_000_000_000 + uid, "payload": payload,
+                                "user": {"user_id": uid, "first_name": "Сотрудник",
+                                         "is_bot": False, "last_activity_time": 0},
+                                "user_locale": "ru"})
+                get_session().commit()
+            deadline = time.time() + 120
+            while time.time() < deadline:
+                left = get_session().scalar(sa.select(sa.func.count()).select_from(GroupMember)
+                                            .where(GroupMember.added_at.is_(None)))
+                get_session().rollback()
+                if not left:
+                    break
+                time.sleep(0.5)
+            added = dict(get_session().execute(
+                sa.select(GroupMember.employee_id, GroupMember.added_at)
+                .where(GroupMember.added_at.is_not(None))).all())
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    log = sandbox.request_log()
     handle.shutdown()
+    per_second = collections.Counter(int(r["at"]) for r in log)
     waits = sorted(added[e].timestamp() - pressed[e] for e in added if e in pressed)
-    return {"db": db, "people": people, "groups": groups, "rate": rate, "added": len(added),
+    return {"db": db, "people": people, "groups": groups, "rate": rate, "runners": runners,
+            "added": len(added),
             "p50": statistics.median(waits) if waits else None,
             "p95": waits[int(0.95 * (len(waits) - 1))] if waits else None,
             "max": waits[-1] if waits else None,
-            "pass_p95": sorted(passes)[int(0.95 * (len(passes) - 1))] if passes else None}
+            "requests": len(log), "busiest": max(per_second.values(), default=0),
+            "throttled": len([r for r in log if r["status"] == 429 and not r.get("fault")])}
 
 
 def main() -> int:
@@ -177,17 +187,19 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=1000)
     parser.add_argument("--groups", type=int, default=10)
     parser.add_argument("--rate", type=float, default=20.0, help="Start presses a second")
+    parser.add_argument("--runners", type=int, default=2, help="run-due --loop processes")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("migrator").setLevel(logging.WARNING)
-    r = run(args.db, args.people, args.groups, args.rate)
+    r = run(args.db, args.people, args.groups, args.rate, args.runners)
     print(f"{'database':<11}{'people':>8}{'groups':>8}{'presses/s':>11}{'added':>8}"
           f"{'p50 s':>8}{'p95 s':>8}{'max s':>8}{'p95/target':>12}")
     ratio = r["p95"] / TARGET_P95_S if r["p95"] is not None else float("nan")
     print(f"{r['db']:<11}{r['people']:>8}{r['groups']:>8}{r['rate']:>11.1f}{r['added']:>8}"
           f"{r['p50'] or 0:>8.2f}{r['p95'] or 0:>8.2f}{r['max'] or 0:>8.2f}{ratio:>12.2f}")
-    print(f"run-due pass p95: {r['pass_p95'] or 0:.2f} s (one pass a second)")
+    print(f"{r['runners']} run-due processes; Max requests {r['requests']}, busiest second "
+          f"{r['busiest']}, 429s brought on by the runners {r['throttled']}")
     return 0 if r["added"] == r["people"] and r["p95"] is not None and r["p95"] <= TARGET_P95_S \
         else 1
 

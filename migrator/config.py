@@ -96,6 +96,9 @@ SETTINGS: tuple[Setting, ...] = (
     _S("MAIL_RETRY_SECONDS", int, 60, minimum=0),
     _S("MAIL_LEASE_SECONDS", int, 30, minimum=1),
     _S("BOT_MESSAGE_MAX_ATTEMPTS", int, 8, minimum=1),
+    # Each run gives each outbox at most this long, so the steps (a Start-presser's add
+    # call) come round again within seconds while thousands of messages wait their turn.
+    _S("OUTBOX_PASS_SECONDS", float, 3.0, minimum=0.1),
     # Invitation reminders: every N days after the last e-mail, at most this many.
     _S("REMINDER_EVERY_DAYS", int, 3, minimum=1),
     _S("MAX_REMINDERS", int, 3, minimum=0),

@@ -104,6 +104,28 @@ def close_session(_exc=None) -> None:
         session.close()
 
 
+def claim(session: Session, query, take, *, of=None) -> list:
+    """Claim the rows of ``query`` (a SELECT of due rows, ordered and limited): ``take(row)``
+    marks each one as taken (a lease), and the claim is committed before any work starts.
+
+    Several claimers share the work safely: on PostgreSQL the rows are read ``FOR UPDATE
+    SKIP LOCKED`` (of ``of``, default the selected table), so two claimers never get the
+    same row; on SQLite every transaction starts with ``BEGIN IMMEDIATE``, and the write
+    lock serialises claimers. The steps of the engine and the outboxes are claimed here.
+    """
+    if not is_sqlite(session.get_bind()):
+        query = query.with_for_update(skip_locked=True, of=of)
+    try:
+        rows = list(session.scalars(query))
+        for row in rows:
+            take(row)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return rows
+
+
 def alembic_config(url: str):
     from alembic.config import Config
 

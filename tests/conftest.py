@@ -339,7 +339,7 @@ def shared_sandbox(sandbox_server):
     control client (:class:`enginetest.SandboxCtl`); the app is not pointed at it."""
     from enginetest import SandboxCtl
 
-    ctl = SandboxCtl(sandbox_server.url)
+    ctl = SandboxCtl(sandbox_server)
     ctl.reset()
     yield ctl
     ctl.reset()  # no webhook deliveries to this test's server once it is gone

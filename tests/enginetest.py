@@ -7,8 +7,11 @@ from datetime import timedelta
 
 from migrator.db import get_session, utcnow
 from migrator.engine.models import Step
+from migrator.max.client import MaxClient
 from migrator.max.models import MaxChat
+from migrator.sandbox import ServerHandle
 from migrator.sandbox.client import SandboxControl
+from migrator.sandbox.state import SandboxState
 from migrator.waves import service
 
 PERMS = ["read_all_messages", "add_remove_members", "pin_message"]
@@ -18,17 +21,47 @@ SANDBOX_BOT = "migrator_test_bot"
 
 
 class SandboxCtl(SandboxControl):
-    """The sandbox's control client with the engine tests' shortcuts."""
+    """The control client of a sandbox run in this process (``handle``), with the tests'
+    shortcuts: its in-memory ``state`` and clients of its bot API (``token``)."""
 
     ctl = SandboxControl.call
 
-    def user(self, name: str = "Иван") -> int:
-        return self.create_user(name)["user_id"]
+    def __init__(self, handle: ServerHandle, token: str = SANDBOX_TOKEN) -> None:
+        super().__init__(handle.url)
+        self.handle = handle
+        self.state: SandboxState = handle.app.extensions["max_sandbox"]
+        self.token = token
+        self._clients: list[MaxClient] = []
 
-    def chat_with_bot(self, title: str = "Чат", perms=None) -> int:
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+        super().close()
+
+    def client(self, *, token: str | None = None, **kwargs) -> MaxClient:
+        """A client of the bot API as the bot (``token`` unless given) that does not sleep
+        between retries; closed with this control client."""
+        kwargs.setdefault("sleep", lambda s: None)
+        client = MaxClient(self.url, self.token if token is None else token, **kwargs)
+        self._clients.append(client)
+        return client
+
+    def user(self, name: str = "Иван", **fields) -> int:
+        """A new user (``fields``: ``last_name``, ``username``, ``user_id``, ``allow_add``)."""
+        return self.create_user(name, **fields)["user_id"]
+
+    def started_user(self, name: str = "Иван", payload: str | None = "p") -> int:
+        """A new user who pressed Start in the bot's dialog."""
+        uid = self.user(name)
+        self.start(uid, payload)
+        return uid
+
+    def chat_with_bot(self, title: str = "Чат", perms=None, **bot) -> int:
+        """A chat of a new owner, the bot added by them with ``perms`` (default ``PERMS``;
+        ``bot``: e.g. ``is_admin``)."""
         owner = self.user("Владелец")
         chat = self.create_chat(title, owner)
-        self.add_bot(chat["chat_id"], PERMS if perms is None else perms, by_user_id=owner)
+        self.add_bot(chat["chat_id"], PERMS if perms is None else perms, by_user_id=owner, **bot)
         return chat["chat_id"]
 
     def members(self, chat_id: int) -> list[int]:

@@ -17,8 +17,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "migrator"
 def _environment_reads(tree: ast.AST) -> list[int]:
     """Lines that touch ``os.environ``, ``os.getenv`` or ``os.putenv`` (also imported bare)."""
     names = {"environ", "environb", "getenv", "putenv", "unsetenv"}
+    # ``request.environ`` (the WSGI environ of a request) is no setting
     attribute = [n.lineno for n in ast.walk(tree)
-                 if isinstance(n, ast.Attribute) and n.attr in names]
+                 if isinstance(n, ast.Attribute) and n.attr in names
+                 and not (isinstance(n.value, ast.Name) and n.value.id == "request")]
     imported = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
                 and n.module == "os" and any(a.name in names for a in n.names)]
     return sorted(attribute + imported)
@@ -39,6 +41,7 @@ def test_the_scan_finds_environment_reads():
                  "from os import environ", "import os as o\no.environ['X']"):
         assert _environment_reads(ast.parse(code)), code
     assert not _environment_reads(ast.parse("import os\nos.getpid()"))
+    assert not _environment_reads(ast.parse("from flask import request\nrequest.environ"))
 
 
 def test_every_setting_has_its_default_and_type(tmp_path):

@@ -24,6 +24,10 @@ BLUEPRINTS = [
     "migrator.ops.views:bp",
     "migrator.directives.views:bp",
 ]
+# Outside production only: the training sandbox page (the demo's Max sandbox in the browser).
+DEVELOPMENT_BLUEPRINTS = [
+    "migrator.demo.views:bp",
+]
 
 
 def load(spec: str):
@@ -35,4 +39,7 @@ def load(spec: str):
 def register(app: Flask) -> None:
     for spec in BLUEPRINTS:
         app.register_blueprint(load(spec))
+    if app.config["ENV"] != "production":
+        for spec in DEVELOPMENT_BLUEPRINTS:
+            app.register_blueprint(load(spec))
     init_api(app)

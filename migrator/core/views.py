@@ -31,6 +31,7 @@ NAV = [
     ("imports.upload", _l("Import"), ("admin", "coordinator")),
     ("audit.events", _l("Audit log"), None),
     ("ops.system_status", _l("System status"), ("admin",)),
+    ("training.index", _l("Training sandbox"), ("admin", "coordinator")),  # not in production
 ]
 
 

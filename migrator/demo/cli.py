@@ -19,7 +19,7 @@ from migrator.demo.seed import demo_present, seed_region, seed_small, snapshot_t
 from migrator.demo.stage import stage_sandbox
 from migrator.engine.jobs import send_reminders
 from migrator.org.models import Organisation
-from migrator.sandbox.client import SandboxControlError
+from migrator.sandbox.client import SandboxControl, SandboxControlError
 
 
 @click.group("demo")
@@ -64,10 +64,24 @@ def seed_command(scale, orgs, groups, employees, memberships, audit_events, wave
                                     memberships=memberships, audit_events=audit_events,
                                     waves=waves, plan_all=plan_all_groups)
                 click.echo("Region-scale data: " + json.dumps(stats))
+    _stage_if_reachable(current_app.config["MAX_API_URL"])
     click.echo(f"Sign in as {ADMIN[0]} / {ADMIN[1]} (administrator), "
                f"{COORDINATOR[0]} / {COORDINATOR[1]} (coordinator, {COORDINATOR[2]}), "
                f"{AUDITOR[0]} / {AUDITOR[1]} (auditor).")
     click.echo(f"Done in {_time.monotonic() - t0:.1f}s.")
+
+
+def _stage_if_reachable(url: str) -> None:
+    """Every chat of the demo made in the Max sandbox at ``url``, when one answers there
+    (``make run`` starts it after seeding and stages it then)."""
+    try:
+        with SandboxControl(url, timeout=3) as sandbox:
+            sandbox.bot()
+    except (SandboxControlError, httpx.HTTPError):
+        click.echo("No Max sandbox answers at the Max API address; `make run` stages it.")
+        return
+    done = stage_sandbox(url)
+    click.echo("Sandbox staged: " + ", ".join(f"{k} {v}" for k, v in done.items()) + ".")
 
 
 @demo_cli.command("stage-sandbox")

@@ -21,7 +21,7 @@ FALLBACK_OWNER = (909_999_999, "Владелец", "чата")  # owner of chats
 
 
 def _sandbox_plan() -> dict:
-    """What the sandbox should hold to match the database: users and chats (not removed)."""
+    """What the sandbox should hold to match the database: users and chats."""
     session = get_session()
     users: dict[int, dict] = {}
     for uid, name in session.exec(select(Employee.max_user_id, Employee.full_name)
@@ -44,8 +44,7 @@ def _sandbox_plan() -> dict:
                                     .order_by(Employee.id)).all():
         anyone.setdefault(org_id, uid)
     chats = []
-    for chat in session.exec(select(MaxChat).where(MaxChat.status != "removed")
-                             .order_by(MaxChat.id)).all():
+    for chat in session.exec(select(MaxChat).order_by(MaxChat.id)).all():
         owner = chat.added_by_max_user_id if chat.added_by_max_user_id in users else None
         owner = owner or heads.get(chat.org_id) or anyone.get(chat.org_id) or FALLBACK_OWNER[0]
         members = set(session.exec(
@@ -63,6 +62,7 @@ def _sandbox_plan() -> dict:
             "owner_id": owner, "member_ids": sorted(members - {owner}),
             "is_admin": bool(chat.bot_is_admin),
             "permissions": sorted(chat.permissions) if chat.bot_is_admin else [],
+            "bot_removed": chat.status == "removed",
         })
     if any(c["owner_id"] == FALLBACK_OWNER[0] for c in chats):
         uid, first, last = FALLBACK_OWNER
@@ -72,9 +72,10 @@ def _sandbox_plan() -> dict:
 
 def stage_sandbox(sandbox_url: str, *, new_chats: bool = False) -> dict:
     """Mirror the database into the Max sandbox through its control surface: a user (same
-    id, started the bot) per employee linked to Max, each chat that is not removed with the
-    same id and title, its owner, the people already added, and the bot with the rights the
-    database records. Only what is missing is created, so a second run changes nothing.
+    id, started the bot) per employee linked to Max, each chat with the same id and title,
+    its owner, the people already added, and the bot with the rights the database records
+    (in a chat the bot was removed from: added, then removed by the owner). Only what is
+    missing is created, so a second run changes nothing.
 
     Run it BEFORE the webhook is subscribed: the sandbox then keeps the resulting updates
     for long polling (which nobody does), and the app sees no ``bot_added`` for chats it
@@ -124,7 +125,13 @@ def stage_sandbox(sandbox_url: str, *, new_chats: bool = False) -> dict:
                 if uid not in present:
                     sandbox.join(spec["chat_id"], uid)
                     done["members"] += 1
-            if current.get("bot_status") != "active":
+            if spec.get("bot_removed"):
+                if current.get("bot_status") is None:  # added once, then removed (as in Max)
+                    sandbox.add_bot(spec["chat_id"], spec["permissions"],
+                                    is_admin=spec["is_admin"], by_user_id=spec["owner_id"])
+                    sandbox.remove_bot(spec["chat_id"], by_user_id=spec["owner_id"])
+                    done["bots"] += 1
+            elif current.get("bot_status") != "active":
                 sandbox.add_bot(spec["chat_id"], spec["permissions"],
                                 is_admin=spec["is_admin"], by_user_id=spec["owner_id"])
                 done["bots"] += 1

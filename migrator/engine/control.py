@@ -211,8 +211,17 @@ def override(step: Step, user, reason: str) -> None:
     _change(step, "step.override", user, before, reason=reason[:200])
 
 
-def reset(step: Step, user) -> None:
-    """Admin: back to a fresh pending/due step (a stuck state anybody can clear)."""
+def check(step: Step, action: str) -> None:
+    """Refuse an administrator's ``reset``/``mark-failed`` that cannot apply to the step
+    (shown on its confirmation page instead of the form)."""
+    if action == "mark-failed" and step.status == "failed":
+        raise ControlError(str(_l("The step has already failed.")))
+
+
+def reset(step: Step, user, reason: str = "") -> None:
+    """Admin: back to a fresh pending/due step (a stuck state anybody can clear); the reason
+    is kept in the audit trail."""
+    reason = (reason or "").strip()
     before = step.status
     step.attempts = 0
     step.last_error = None
@@ -222,17 +231,18 @@ def reset(step: Step, user) -> None:
     step.next_attempt_at = step.due_at
     _forget_unsure_post(step)
     _due_now(step)
-    _change(step, "step.reset", user, before)
+    _change(step, "step.reset", user, before, **({"reason": reason[:500]} if reason else {}))
 
 
 def mark_failed(step: Step, user, reason: str) -> None:
     reason = (reason or "").strip() or "marked failed by an administrator"
+    check(step, "mark-failed")
     before = step.status
     lifecycle.move(step, "failed")
     step.last_error = reason[:2000]
     step.finished_at = utcnow()
     step.claimed_by = step.claimed_until = None
-    _change(step, "step.mark_failed", user, before, reason=reason[:200])
+    _change(step, "step.mark_failed", user, before, reason=reason[:500])
 
 
 # -- dry run ----------------------------------------------------------------------------

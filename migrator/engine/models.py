@@ -82,11 +82,27 @@ class Heartbeat(SQLModel, table=True):
     info: str | None = Field(default=None, max_length=500)
 
 
+class LeasedTask(SQLModel):
+    """The columns of a task a runner carries out under a lease, removing people from chats
+    (a group's rollback, an account's unlink; :mod:`migrator.engine.leases`)."""
+
+    status: str = Field(default="pending", max_length=16)  # pending, running, done, failed
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = 0  # runs that failed with a retryable error
+    last_error: str | None = Field(default=None, max_length=2000)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    removed: int = 0
+    absent: int = 0  # brought in by the tool, but no longer in the chat
+    kept: int = 0  # kept: a chat admin, or needed by another group
+
+
 ROLLBACK_STATUSES = ("pending", "running", "done", "failed")
 ROLLBACK_MEMBER_STATUSES = ("planned", "removing", "removed", "absent", "kept")
 
 
-class GroupRollback(SQLModel, table=True):
+class GroupRollback(LeasedTask, table=True):
     """A request to undo a group's move, and its progress (migrator.engine.rollback).
 
     Written in the transaction of the decision; a runner (or the CLI) carries it out:
@@ -103,25 +119,15 @@ class GroupRollback(SQLModel, table=True):
     chat_pk: int | None = Field(default=None, foreign_key="max_chat.id")
     chat_id: int | None = Field(default=None, sa_type=sa.BigInteger)
     message_id: str | None = Field(default=None, max_length=200)  # the pinned announcement
-    status: str = Field(default="pending", max_length=16)
     reason: str = Field(max_length=2000)
     requested_by_id: int | None = Field(default=None, foreign_key="app_user.id")
     requested_by: str = Field(max_length=200)  # user e-mail or "system:cli"
     requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     after_cutover: bool = False
-    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    claimed_by: str | None = Field(default=None, max_length=128)
-    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    attempts: int = 0  # runs that failed with a retryable error
-    last_error: str | None = Field(default=None, max_length=2000)
     planned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # members listed
     unpin_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # intent
     unpinned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     unpinned: bool = False  # the announcement was still pinned and the tool unpinned it
-    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    removed: int = 0
-    absent: int = 0  # brought in by the tool, but no longer in the chat
-    kept: int = 0  # brought in by the tool, kept: chat admin, or needed by another group
     steps_skipped: int = 0
 
     __table_args__ = (
@@ -152,7 +158,7 @@ class RollbackMember(SQLModel, table=True):
     )
 
 
-class IdentityUnlink(SQLModel, table=True):
+class IdentityUnlink(LeasedTask, table=True):
     """An employee's Max account unbound by a coordinator (migrator.engine.unlink), and the
     removal of that account from the chats the tool added it to.
 
@@ -168,19 +174,9 @@ class IdentityUnlink(SQLModel, table=True):
     max_user_id: int = Field(sa_type=sa.BigInteger)  # the account that was unbound
     action: str = Field(default="unlink", max_length=16)
     reason: str = Field(max_length=2000)
-    status: str = Field(default="pending", max_length=16)
     requested_by_id: int | None = Field(default=None, foreign_key="app_user.id")
     requested_by: str = Field(max_length=200)
     requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    claimed_by: str | None = Field(default=None, max_length=128)
-    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    attempts: int = 0
-    last_error: str | None = Field(default=None, max_length=2000)
-    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    removed: int = 0
-    absent: int = 0
-    kept: int = 0
 
     __table_args__ = (
         sa.Index("ix_identity_unlink_due", "status", "next_attempt_at"),

@@ -15,6 +15,10 @@ from migrator.waves.models import Wave
 from migrator.waves.settings import get_setting
 
 
+def _refused(counts: dict[str, int]) -> int:
+    return counts["unaddable"] + counts["invited_by_link"]
+
+
 def steps_context(group) -> dict:
     steps = group_steps(group)
     wave = get_session().get(Wave, group.wave_id) if group.wave_id else None
@@ -27,7 +31,8 @@ def steps_context(group) -> dict:
         "in_chat": in_chat,
         "total": total,
         "threshold": get_setting("coverage_threshold"),
-        "unaddable": member_state_counts(group)["unaddable"] if steps else 0,
+        # people Max refused for good: the add step is "done with errors" while any wait
+        "member_errors": _refused(member_state_counts(group)) if steps else 0,
         "can_write": can_write(),
         "is_admin": current_user.is_authenticated and current_user.role == "admin",
         "now": utcnow(),

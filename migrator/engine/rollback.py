@@ -23,14 +23,13 @@ import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlmodel import select
 
 from migrator.attention.service import clear_group, resolve
 from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, utcnow
-from migrator.engine import lifecycle, removal
+from migrator.engine import leases, lifecycle, removal
 from migrator.engine.models import GroupRollback, RollbackMember, Step
 from migrator.groups import states
 from migrator.groups.models import GroupMember, SourceGroup
@@ -187,51 +186,11 @@ def process_due(rid: str, client_factory, now: datetime | None = None,
                 only: int | None = None, actor: Actor | None = None) -> int:
     """Carry out the rollbacks that are due (pending, or running with an expired lease);
     returns how many finished. ``only``: just that rollback (the CLI)."""
-    session = get_session()
-    now = now or utcnow()
-    query = select(GroupRollback.id).where(
-        GroupRollback.next_attempt_at <= now,
-        sa.or_(GroupRollback.status == "pending",
-               sa.and_(GroupRollback.status == "running",
-                       sa.or_(GroupRollback.claimed_until.is_(None),
-                              GroupRollback.claimed_until < now))))
-    if only is not None:
-        query = query.where(GroupRollback.id == only)
-    ids = list(session.exec(query.order_by(GroupRollback.id).limit(20)).all())
-    session.commit()
     done = 0
-    for rollback_id in ids:
-        if not _claim(rollback_id, rid):
-            continue
+    for rb in leases.claimed(GroupRollback, rid, now or utcnow(), only=only):
         with acting_as(actor or Actor("job", "runner", rid)):
-            done += process(session.get(GroupRollback, rollback_id), client_factory, rid)
+            done += process(rb, client_factory, rid)
     return done
-
-
-def _lease() -> timedelta:
-    return timedelta(seconds=current_app.config["RUNNER_LEASE_SECONDS"])
-
-
-def _claim(rollback_id: int, rid: str) -> bool:
-    """One runner at a time: a conditional UPDATE, committed."""
-    session = get_session()
-    now = utcnow()
-    res = session.execute(
-        sa.update(GroupRollback)
-        .where(GroupRollback.id == rollback_id,
-               sa.or_(GroupRollback.status == "pending",
-                      sa.and_(GroupRollback.status == "running",
-                              sa.or_(GroupRollback.claimed_until.is_(None),
-                                     GroupRollback.claimed_until < now))))
-        .values(status="running", claimed_by=rid, claimed_until=now + _lease())
-        .execution_options(synchronize_session=False))
-    session.commit()
-    return bool(res.rowcount)
-
-
-def _renew(rb: GroupRollback) -> None:
-    rb.claimed_until = utcnow() + _lease()
-    get_session().add(rb)
 
 
 def process(rb: GroupRollback, client_factory, rid: str) -> int:
@@ -253,7 +212,7 @@ def process(rb: GroupRollback, client_factory, rid: str) -> int:
     except _Wait as wait:
         session.rollback()
         rb = session.get(GroupRollback, rb.id)
-        _release(rb, "pending", wait.until)
+        leases.release(rb, "pending", wait.until)
     except MaxError as exc:
         session.rollback()
         rb = session.get(GroupRollback, rb.id)
@@ -262,7 +221,7 @@ def process(rb: GroupRollback, client_factory, rid: str) -> int:
         if exc.retryable and rb.attempts < MAX_ATTEMPTS:
             delay = min(300, 5 * 2 ** (rb.attempts - 1))
             retry_after = getattr(exc, "retry_after", None) or 0
-            _release(rb, "pending", utcnow() + timedelta(seconds=max(delay, retry_after)))
+            leases.release(rb, "pending", utcnow() + timedelta(seconds=max(delay, retry_after)))
         else:
             _fail(rb, group, str(exc))
     except Exception as exc:  # a bug or an outage of ours (a deadlock): tried again later
@@ -273,18 +232,11 @@ def process(rb: GroupRollback, client_factory, rid: str) -> int:
         rb.attempts += 1
         rb.last_error = f"{type(exc).__name__}: {exc}"[:2000]
         if rb.attempts < MAX_ATTEMPTS:
-            _release(rb, "pending", utcnow() + timedelta(seconds=60))
+            leases.release(rb, "pending", utcnow() + timedelta(seconds=60))
         else:
             _fail(rb, group, rb.last_error)
     session.commit()
     return 0
-
-
-def _release(rb: GroupRollback, status: str, next_at: datetime) -> None:
-    rb.status = status
-    rb.claimed_by = rb.claimed_until = None
-    rb.next_attempt_at = next_at
-    get_session().add(rb)
 
 
 def _fail(rb: GroupRollback, group: SourceGroup, error: str) -> None:
@@ -329,7 +281,7 @@ def _plan(rb: GroupRollback, group: SourceGroup) -> None:
         session.add(RollbackMember(rollback_id=rb.id, employee_id=employee_id,
                                    max_user_id=max_user_id))
     rb.planned_at = utcnow()
-    _renew(rb)
+    leases.renew(rb)
     session.commit()
 
 
@@ -391,7 +343,7 @@ def _remove_members(rb: GroupRollback, group: SourceGroup, client) -> None:
             _recorded_removal(rb, group, row)
 
     removal.remove_listed(rb.chat_id, todo, client, keep=keep, out=out,
-                          renew=lambda: _renew(rb))
+                          renew=lambda: leases.renew(rb))
 
 
 def _recorded_removal(rb: GroupRollback, group: SourceGroup, row: RollbackMember) -> None:
@@ -406,7 +358,7 @@ def _unpin(rb: GroupRollback, group: SourceGroup, client) -> None:
         return
     session = get_session()
     rb.unpin_started_at = rb.unpin_started_at or utcnow()  # the intent
-    _renew(rb)
+    leases.renew(rb)
     session.add(rb)
     session.commit()
     pinned = client.get_pinned(rb.chat_id)

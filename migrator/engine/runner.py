@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,7 +21,7 @@ from sqlmodel import select
 
 from migrator.attention.service import clear_group, flag_group
 from migrator.audit.service import Actor, acting_as, record
-from migrator.db import get_session, is_sqlite, utcnow
+from migrator.db import claim, get_session, utcnow
 from migrator.engine import lifecycle
 from migrator.engine.kinds import add_members, announce, cutover, invite, parallel_run
 from migrator.engine.kinds.base import linked_chat
@@ -111,30 +112,23 @@ def claim_steps(rid: str, limit: int = 20, now: datetime | None = None,
     )
     if exclude:  # steps this pass already ran (a retry waits for the next pass)
         q = q.where(Step.id.not_in(list(exclude)))
-    if not is_sqlite(session.get_bind()):
-        q = q.with_for_update(skip_locked=True, of=Step)
-    try:
-        steps = list(session.exec(q).all())
-        claimed = []
-        with acting_as(runner_actor(rid)):
-            for step in steps:
-                reclaimed = step.status == "running"
-                lifecycle.move(step, "running")
-                step.claimed_by = rid
-                step.claimed_until = now + timedelta(seconds=lease)
-                step.started_at = now
-                step.changed_by = f"job:runner:{rid}"
-                step.updated_at = now
-                session.add(step)
-                record("step.started", object_type="step", object_id=step.id,
-                       org_id=_org_id(step),
-                       summary={"kind": step.kind, "group_id": step.group_id,
-                                "attempt": step.attempts + 1, "reclaimed": reclaimed})
-                claimed.append(step)
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
+    until = now + timedelta(seconds=lease)
+
+    def take(step: Step) -> None:
+        reclaimed = step.status == "running"
+        lifecycle.move(step, "running")
+        step.claimed_by = rid
+        step.claimed_until = until
+        step.started_at = now
+        step.changed_by = f"job:runner:{rid}"
+        step.updated_at = now
+        session.add(step)
+        record("step.started", object_type="step", object_id=step.id, org_id=_org_id(step),
+               summary={"kind": step.kind, "group_id": step.group_id,
+                        "attempt": step.attempts + 1, "reclaimed": reclaimed})
+
+    with acting_as(runner_actor(rid)):
+        claimed = claim(session, q, take, of=Step)
     claimed.sort(key=lambda s: (s.group_id, KIND_ORDER[s.kind]))
     return claimed
 
@@ -465,15 +459,19 @@ def process_max_backlog(client_factory) -> None:
 def send_outboxes(client_factory) -> tuple[int, int]:
     """Send due e-mails (outbox) and bot dialog messages; failures there are logged only."""
     sent = bot = 0
+    budget = float(current_app.config["OUTBOX_PASS_SECONDS"])
     try:
-        sent = send_due() or 0
+        sent = send_due(deadline=time.monotonic() + budget) or 0
     except Exception:
         log.exception("sending the e-mail outbox failed")
         get_session().rollback()
     try:
         # nothing goes to Max while it refuses the token (the 401 breaker)
         if current_app.config.get("MAX_BOT_TOKEN") and _max_allowed(None):
-            bot = send_bot_messages(client_factory()) or 0
+            # no more claimed than the limiter lets out in that time
+            rps = int(current_app.config["MAX_RPS"])
+            bot = send_bot_messages(client_factory(), limit=min(100, int(budget * rps) + 1),
+                                    deadline=time.monotonic() + budget) or 0
     except Exception:
         log.exception("sending bot messages failed")
         get_session().rollback()

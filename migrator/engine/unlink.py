@@ -22,14 +22,13 @@ import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlmodel import select
 
 from migrator.attention.service import resolve
 from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, utcnow
-from migrator.engine import removal
+from migrator.engine import leases, removal
 from migrator.engine.models import IdentityUnlink, Step, UnlinkRemoval
 from migrator.groups import states
 from migrator.groups.attention import IDENTITY_CONFLICT, NAME_MISMATCH
@@ -141,46 +140,11 @@ def process_due(rid: str, client_factory, now: datetime | None = None,
                 actor: Actor | None = None) -> int:
     """Carry out the due unlinks (pending, or running with an expired lease); how many
     finished."""
-    session = get_session()
-    now = now or utcnow()
-    ids = list(session.exec(select(IdentityUnlink.id).where(
-        IdentityUnlink.next_attempt_at <= now, _claimable(now))
-        .order_by(IdentityUnlink.id).limit(20)).all())
-    session.commit()
     done = 0
-    for unlink_id in ids:
-        if not _claim(unlink_id, rid):
-            continue
+    for row in leases.claimed(IdentityUnlink, rid, now or utcnow()):
         with acting_as(actor or Actor("job", "runner", rid)):
-            done += process(session.get(IdentityUnlink, unlink_id), client_factory)
+            done += process(row, client_factory)
     return done
-
-
-def _claimable(now: datetime):
-    return sa.or_(IdentityUnlink.status == "pending",
-                  sa.and_(IdentityUnlink.status == "running",
-                          sa.or_(IdentityUnlink.claimed_until.is_(None),
-                                 IdentityUnlink.claimed_until < now)))
-
-
-def _lease() -> timedelta:
-    return timedelta(seconds=current_app.config["RUNNER_LEASE_SECONDS"])
-
-
-def _claim(unlink_id: int, rid: str) -> bool:
-    session = get_session()
-    now = utcnow()
-    res = session.execute(
-        sa.update(IdentityUnlink).where(IdentityUnlink.id == unlink_id, _claimable(now))
-        .values(status="running", claimed_by=rid, claimed_until=now + _lease())
-        .execution_options(synchronize_session=False))
-    session.commit()
-    return bool(res.rowcount)
-
-
-def _renew(row: IdentityUnlink) -> None:
-    row.claimed_until = utcnow() + _lease()
-    get_session().add(row)
 
 
 def process(row: IdentityUnlink, client_factory) -> int:
@@ -189,9 +153,7 @@ def process(row: IdentityUnlink, client_factory) -> int:
     session.refresh(row)
     held = _add_in_flight(row)
     if held is not None:  # a runner's add call for them may still land: after it
-        row.status, row.next_attempt_at = "pending", held
-        row.claimed_by = row.claimed_until = None
-        session.add(row)
+        leases.release(row, "pending", held)
         session.commit()
         return 0
     try:
@@ -282,7 +244,7 @@ def _remove_from(row: IdentityUnlink, chat_row: UnlinkRemoval, client) -> None:
                             "max_user_id": r.max_user_id, "employee_id": row.employee_id})
 
     removal.remove_listed(chat_row.chat_id, [chat_row], client, keep=keep, out=out,
-                          renew=lambda: _renew(row))
+                          renew=lambda: leases.renew(row))
 
 
 def _finish(row: IdentityUnlink) -> None:

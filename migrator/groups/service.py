@@ -98,3 +98,29 @@ def member_state_counts(group: SourceGroup) -> dict[str, int]:
         sa.select(*columns).select_from(GroupMember).where(GroupMember.group_id == group.id)
     ).one()
     return {s: int(n or 0) for s, n in zip(MEMBER_STATES, row, strict=True)}
+
+
+# People Max refused (for good, or for now): the add step's failures, by reason.
+REFUSED_STATES = (states.UNADDABLE, states.INVITED_BY_LINK, states.RETRYING)
+UNKNOWN_REASON = "unknown"  # a refused member whose row holds no reason code
+
+
+def refused_condition(reason: str | None = None):
+    """A WHERE clause: members Max refused (``reason``: only those refused with that code;
+    :data:`UNKNOWN_REASON` for the ones without a code)."""
+    cond = GroupMember.state.in_(REFUSED_STATES)
+    if reason is None:
+        return cond
+    if reason == UNKNOWN_REASON:
+        return sa.and_(cond, GroupMember.reason.is_(None))
+    return sa.and_(cond, GroupMember.reason == reason)
+
+
+def refused_reason_counts(group: SourceGroup) -> dict[str, int]:
+    """``{reason code: members}`` of the members Max refused, most frequent first."""
+    code = sa.func.coalesce(GroupMember.reason, UNKNOWN_REASON)
+    rows = get_session().execute(
+        sa.select(code, sa.func.count()).where(GroupMember.group_id == group.id,
+                                               refused_condition())
+        .group_by(code).order_by(sa.func.count().desc(), code)).all()
+    return {str(c): int(n) for c, n in rows}

@@ -13,7 +13,7 @@ from migrator.auth.service import can_write, scope_org_ids_subquery, scoped
 from migrator.core.pagination import paginate
 from migrator.core.panels import panels_for
 from migrator.db import get_session
-from migrator.groups.attention import attention_text, member_reason_text
+from migrator.groups.attention import attention_text, code_of, member_reason_text
 from migrator.groups.models import PLATFORMS, GroupMember, SourceGroup
 from migrator.groups.service import (
     MEMBER_STATES,
@@ -22,6 +22,8 @@ from migrator.groups.service import (
     member_state,
     member_state_condition,
     member_state_counts,
+    refused_condition,
+    refused_reason_counts,
 )
 from migrator.max.models import MaxChat
 from migrator.org.filters import org_filter, org_options, text_filter
@@ -32,6 +34,7 @@ from migrator.waves.models import Wave
 bp = Blueprint("groups", __name__, url_prefix="/groups")
 bp.add_app_template_filter(attention_text, "attention")  # also the progress attention page
 bp.add_app_template_filter(member_reason_text, "member_reason")
+bp.add_app_template_filter(code_of, "attention_code")
 
 PLATFORM_LABELS = {"whatsapp": _l("WhatsApp"), "telegram": _l("Telegram"), "viber": _l("Viber"),
                    "vk": _l("VK"), "other": _l("other")}
@@ -111,6 +114,15 @@ def detail(key: str):
     state = request.args.get("state", "")
     if state in MEMBER_STATES:
         query = query.where(member_state_condition(state))
+    # why Max refused members: a filter per reason (``any``: every refused member)
+    reasons = refused_reason_counts(group)
+    reason = request.args.get("reason", "")
+    if reason == "any":
+        query = query.where(refused_condition())
+    elif reason in reasons:
+        query = query.where(refused_condition(reason))
+    else:
+        reason = ""
     page = paginate(query, sorts={"name": Employee.full_name, "email": Employee.email,
                                   "status": GroupMember.state,
                                   "invited": GroupMember.invited_at},
@@ -119,6 +131,7 @@ def detail(key: str):
     return render_template(
         "groups/detail.html", group=group, org=org, chat=chat, wave=wave, counts=counts,
         total=total, in_chat=in_chat, page=page, members=members, state=state,
+        reasons=reasons, reason=reason,
         states=MEMBER_STATES, platforms=PLATFORM_LABELS, panels=render_panels("group", group),
         can_write=can_write(),
     )

@@ -7,17 +7,23 @@ send and the "sent" commit; the next sender claims it again (at-least-once deliv
 window is the one message that was in flight). Finishing a row is conditional on the lease
 still being ours, so a sender that overran its lease never overwrites another's outcome.
 
-On PostgreSQL the claim is ``SELECT ... FOR UPDATE SKIP LOCKED`` (several senders share the
-work); on SQLite every transaction holds the database write lock, which serialises claims.
+The claim itself is :func:`migrator.db.claim`, shared with the engine's steps.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session
+
+from migrator.db import claim, utcnow
+
+log = logging.getLogger("migrator.mail")
 
 DUE_STATUSES = ("pending", "sending")
 MAX_BACKOFF_SECONDS = 6 * 3600
@@ -34,21 +40,18 @@ class Claim:
 
 def claim_due(session: Session, model, *, limit: int, now: datetime, lease_seconds: int) -> Claim:
     """Claim up to ``limit`` due rows of ``model`` and COMMIT the claim."""
-    query = (
-        sa.select(model)
-        .where(model.status.in_(DUE_STATUSES), model.next_attempt_at <= now)
-        .order_by(model.next_attempt_at, model.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    rows = list(session.scalars(query))
     lease_until = now + timedelta(seconds=lease_seconds)
     reclaimed = 0
-    for row in rows:
+
+    def take(row) -> None:
+        nonlocal reclaimed
         reclaimed += row.status == "sending"
         row.status = "sending"
         row.next_attempt_at = lease_until
-    session.commit()
+
+    rows = claim(session, sa.select(model)
+                 .where(model.status.in_(DUE_STATUSES), model.next_attempt_at <= now)
+                 .order_by(model.next_attempt_at, model.id).limit(limit), take)
     for row in rows:  # from here on the sender changes rows with conditional UPDATEs only
         session.expunge(row)
     return Claim(rows, lease_until, reclaimed)
@@ -60,8 +63,11 @@ def backoff_seconds(attempts: int, base: int) -> int:
 
 
 def _ours(model, row, lease_until: datetime):
-    return sa.update(model).where(
-        model.id == row.id, model.status == "sending", model.next_attempt_at == lease_until
+    # a Core UPDATE of the table (the ORM's bulk-update bookkeeping costs more than the
+    # statement; the rows were expunged at the claim, their attributes are set by hand)
+    c = model.__table__.c
+    return sa.update(model.__table__).where(
+        c.id == row.id, c.status == "sending", c.next_attempt_at == lease_until
     )
 
 
@@ -69,7 +75,8 @@ def mark_sent(session: Session, model, row, lease_until: datetime, sent_at: date
     """Record a successful send (not committed); False if the lease was lost meanwhile."""
     result = session.execute(
         _ours(model, row, lease_until).values(
-            status="sent", sent_at=sent_at, attempts=model.attempts + 1, last_error=None
+            status="sent", sent_at=sent_at, attempts=model.__table__.c.attempts + 1,
+            last_error=None
         )
     )
     if result.rowcount:
@@ -111,3 +118,77 @@ def release(session: Session, model, rows, lease_until: datetime, now: datetime)
             row.status, row.next_attempt_at = "pending", now
             released += 1
     return released
+
+
+# --- the sender loop shared by every outbox ---------------------------------------------
+
+
+@dataclass
+class SendStats:
+    """What one sender run did."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0  # failed this time, back to pending with backoff
+    failed: int = 0  # gave up (attempts exhausted or permanent refusal)
+    resent: int = 0  # taken over from a sender that died (lease ran out): sent again
+    released: int = 0  # claimed but not tried (lease nearly over): back to pending
+
+
+@dataclass
+class Failure:
+    """Why one row was not sent. ``down``: the channel itself is unreachable, so the rest of
+    the claim fails the same way without trying and the run stops."""
+
+    error: str
+    permanent: bool = False
+    down: bool = False
+
+
+def send_claimed(
+    session: Session, model, claim: Claim, send: Callable[[object], Failure | None], *,
+    stats: SendStats, now: datetime, lease_seconds: int, max_attempts: int, retry_base: int,
+    on_sent: Callable[[object], None] | None = None,
+    on_failed: Callable[[object, str], None] | None = None, deadline: float | None = None,
+) -> bool:
+    """Send one claim's rows with ``send(row)`` (None when sent), each outcome committed on
+    its own: a sender killed at any point leaves at most the row in flight to go out again.
+
+    Stops early, giving the untried rows back, when the lease is nearly over or the run's
+    time for this outbox (``deadline``, a ``time.monotonic()``) is up. Returns False when
+    the run should stop (that, or the channel is down)."""
+    started = time.monotonic()
+    down: Failure | None = None
+    for index, row in enumerate(claim.rows):
+        at = time.monotonic()
+        if at - started > lease_seconds * 0.8 or (deadline is not None and at > deadline):
+            stats.released += release(session, model, claim.rows[index:], claim.lease_until,
+                                      now)
+            session.commit()
+            if at - started > lease_seconds * 0.8:
+                log.warning("%s batch stopped before its lease ran out; %d released",
+                            model.__tablename__, stats.released)
+            return False
+        failure = down or send(row)
+        if failure is not None and failure.down:
+            down = failure
+        if failure is None:
+            if mark_sent(session, model, row, claim.lease_until, utcnow()):
+                if on_sent is not None:
+                    on_sent(row)
+                stats.sent += 1
+            session.commit()
+            continue
+        status = mark_failed_attempt(
+            session, model, row, claim.lease_until, now=now, error=failure.error,
+            max_attempts=max_attempts, retry_base=retry_base, permanent=failure.permanent)
+        if status == "failed":
+            if on_failed is not None:
+                on_failed(row, failure.error)
+            stats.failed += 1
+        elif status == "pending":
+            stats.retried += 1
+        session.commit()
+        log.warning("%s %s attempt %d failed: %s", model.__tablename__, row.idem_key,
+                    row.attempts, failure.error)
+    return down is None

@@ -14,7 +14,6 @@ import logging
 import smtplib
 import ssl
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
 from email.message import Message
@@ -29,25 +28,13 @@ from sqlalchemy.exc import IntegrityError
 from migrator.audit.service import Actor, acting_as, record
 from migrator.db import get_session, utcnow
 from migrator.mail.models import OutboxMessage
-from migrator.mail.outbox import claim_due, mark_failed_attempt, mark_sent, release
+from migrator.mail.outbox import Failure, SendStats, claim_due, send_claimed
 
 log = logging.getLogger("migrator.mail")
 
 MAILER = Actor("job", "mailer", "mailer")
 CLAIM_BATCH = 20  # messages claimed at a time (each claim has its own short lease)
 KINDS = ("invite", "reminder", "schedule", "escalation", "report", "digest")
-
-
-@dataclass
-class SendStats:
-    """What one :func:`send_due` run did."""
-
-    claimed: int = 0
-    sent: int = 0
-    retried: int = 0  # failed this time, back to pending with backoff
-    failed: int = 0  # gave up (attempts exhausted or permanent refusal)
-    resent: int = 0  # taken over from a sender that died (lease ran out): sent again
-    released: int = 0  # claimed but not tried (lease nearly over): back to pending
 
 
 # --- queueing -------------------------------------------------------------------------
@@ -239,10 +226,13 @@ def _summary(row: OutboxMessage, **extra) -> dict:
             "message_id": row.message_id, **extra}
 
 
-def send_due(limit: int = 200, now: datetime | None = None) -> SendStats:
+def send_due(limit: int = 200, now: datetime | None = None,
+             deadline: float | None = None) -> SendStats:
     """Send up to ``limit`` due e-mails; commits claims and outcomes in the context session.
 
-    Messages are claimed a few at a time with a short lease, so a sender killed mid-run
+    ``deadline`` (a ``time.monotonic()``): no new message is started after it; the claimed
+    rest goes back to the outbox, due at once. Messages are claimed a few at a time with a
+    short lease, so a sender killed mid-run
     holds back at most :data:`CLAIM_BATCH` messages for at most one lease; of those only the
     one in flight may go out twice, with the same Message-ID.
 
@@ -256,68 +246,50 @@ def send_due(limit: int = 200, now: datetime | None = None) -> SendStats:
     with acting_as(MAILER):
         smtp = SmtpConnection(cfg)
         try:
-            while stats.claimed < limit:
+            while stats.claimed < limit and (deadline is None or time.monotonic() < deadline):
                 at = now or utcnow()
                 claim = claim_due(session, OutboxMessage, now=at, lease_seconds=lease,
                                   limit=min(CLAIM_BATCH, limit - stats.claimed))
                 stats.claimed += len(claim.rows)
                 stats.resent += claim.reclaimed
-                if not claim.rows or not _send_claimed(session, cfg, smtp, claim, stats, at):
+                if not claim.rows or not send_claimed(
+                        session, OutboxMessage, claim, _sender(cfg, smtp), stats=stats,
+                        now=at, lease_seconds=lease, max_attempts=int(cfg["MAIL_MAX_ATTEMPTS"]),
+                        retry_base=int(cfg["MAIL_RETRY_SECONDS"]), on_sent=_sent,
+                        on_failed=_failed, deadline=deadline):
                     break
         finally:
             smtp.close()
     return stats
 
 
-def _send_claimed(session, cfg, smtp: SmtpConnection, claim, stats: SendStats,
-                  now: datetime) -> bool:
-    """Send one claim's rows; False when the run should stop (the server cannot be reached,
-    or the lease was nearly over)."""
-    lease = int(cfg["MAIL_LEASE_SECONDS"])
-    started = time.monotonic()
-    down: str | None = None  # set when the server cannot be reached: fail the rest fast
-    for index, row in enumerate(claim.rows):
-        if time.monotonic() - started > lease * 0.8:
-            stats.released += release(session, OutboxMessage, claim.rows[index:],
-                                      claim.lease_until, now)
-            session.commit()
-            log.warning("mail batch stopped before its lease ran out; %d released",
-                        stats.released)
-            return False
-        error, permanent = down, False
-        if error is None:
-            try:
-                message = build_message(row, cfg["MAIL_FROM"])
-            except (ValueError, TypeError, LookupError) as exc:  # a row no retry fixes
-                error, permanent = f"cannot build the message: {exc}", True
-        if error is None:
-            try:
-                smtp.send(message)
-            except _ConnectError as exc:
-                error = down = str(exc)
-            except (OSError, smtplib.SMTPException) as exc:
-                error, permanent = smtp.redact(_describe(exc)), _is_permanent(exc)
-                if not isinstance(exc, smtplib.SMTPResponseException):
-                    smtp.close()
-        if error is None:
-            if mark_sent(session, OutboxMessage, row, claim.lease_until, utcnow()):
-                record("mail.sent", object_type="outbox_message", object_id=row.id,
-                       org_id=row.org_id, summary=_summary(row))
-                stats.sent += 1
-            session.commit()
-            log.info("mail %s sent (%s)", row.idem_key, row.message_id)
-            continue
-        status = mark_failed_attempt(
-            session, OutboxMessage, row, claim.lease_until, now=now, error=error,
-            max_attempts=int(cfg["MAIL_MAX_ATTEMPTS"]),
-            retry_base=int(cfg["MAIL_RETRY_SECONDS"]), permanent=permanent)
-        if status == "failed":
-            record("mail.failed", object_type="outbox_message", object_id=row.id,
-                   org_id=row.org_id,
-                   summary=_summary(row, attempts=row.attempts, error=error[:300]))
-            stats.failed += 1
-        elif status == "pending":
-            stats.retried += 1
-        session.commit()
-        log.warning("mail %s attempt %d failed: %s", row.idem_key, row.attempts, error)
-    return down is None
+def _sender(cfg, smtp: SmtpConnection):
+    """``send(row)`` for :func:`send_claimed`: build the message and hand it to the server."""
+
+    def send(row: OutboxMessage) -> Failure | None:
+        try:
+            message = build_message(row, cfg["MAIL_FROM"])
+        except (ValueError, TypeError, LookupError) as exc:  # a row no retry fixes
+            return Failure(f"cannot build the message: {exc}", permanent=True)
+        try:
+            smtp.send(message)
+        except _ConnectError as exc:
+            return Failure(str(exc), down=True)
+        except (OSError, smtplib.SMTPException) as exc:
+            if not isinstance(exc, smtplib.SMTPResponseException):
+                smtp.close()
+            return Failure(smtp.redact(_describe(exc)), permanent=_is_permanent(exc))
+        log.info("mail %s sent (%s)", row.idem_key, row.message_id)
+        return None
+
+    return send
+
+
+def _sent(row: OutboxMessage) -> None:
+    record("mail.sent", object_type="outbox_message", object_id=row.id, org_id=row.org_id,
+           summary=_summary(row))
+
+
+def _failed(row: OutboxMessage, error: str) -> None:
+    record("mail.failed", object_type="outbox_message", object_id=row.id, org_id=row.org_id,
+           summary=_summary(row, attempts=row.attempts, error=error[:300]))

@@ -238,7 +238,8 @@ class MaxClient:
     ) -> Any:
         """Send one API call with limiter, retries and the ``on_call`` hook; return its JSON.
 
-        ``idempotent=False`` (sending a message) retries only what surely was not processed
+        ``idempotent=False`` (sending a message, adding members, pinning: a second call
+        would act twice) retries only what surely was not processed
         (429, 503, connection failures), never a read timeout or another 5xx. ``result=True``:
         the answer is a result body (``SimpleQueryResult``, ``ModifyMembersResult``) and
         ``success: false`` in it is a :class:`MaxSoftFailure`.
@@ -448,6 +449,7 @@ class MaxClient:
                 json={"user_ids": batch},
                 chat_id=chat_id,
                 result=True,
+                idempotent=False,  # a lost answer: the caller reads the members first
             )
             result.calls += 1
             if data.get("success") is False:
@@ -578,6 +580,7 @@ class MaxClient:
             json={"message_id": str(message_id), "notify": notify},
             chat_id=chat_id,
             result=True,
+            idempotent=False,  # a lost answer is checked by reading the pin, not retried
         )
 
     def unpin(self, chat_id: int) -> JSON:

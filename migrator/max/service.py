@@ -16,7 +16,12 @@ transaction of the same process it would wait on itself until the busy timeout. 
   exceed the shared budget, but nothing deadlocks;
 * ``on_call`` writes the ``max.call`` audit event into the caller's transaction when one is
   open (no second writer needed; it commits or rolls back with the caller's work), else in
-  its own short transaction, committed at once.
+  its own short transaction, committed at once;
+* a sender that records each call's outcome right after it (the bot message outbox) wraps
+  its calls in :func:`calls_audited_with_outcome`: the events wait in memory and go into the
+  transaction that records the outcome (:func:`record_calls`), one commit per call instead
+  of two. A crash between the answer and that commit loses both: the message is sent
+  again, and that call is audited.
 
 On PostgreSQL the limiter uses an advisory lock on its own connection and none of this
 can block, but the same rules keep transactions short while waiting for the network.
@@ -27,6 +32,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import sqlalchemy as sa
 from blinker import Namespace
@@ -159,6 +167,37 @@ def _chat_org_id(session, chat_id) -> int | None:
                               .order_by(SourceGroup.id).limit(1))
 
 
+_DEFERRED: ContextVar[list[dict] | None] = ContextVar("max_calls_deferred", default=None)
+
+
+@contextmanager
+def calls_audited_with_outcome() -> Iterator[None]:
+    """Inside, the ``max.call`` events wait for :func:`record_calls` (see the module doc)."""
+    token = _DEFERRED.set([])
+    try:
+        yield
+    finally:
+        left = _DEFERRED.get()
+        _DEFERRED.reset(token)
+        if left:  # a caller that never recorded them: audit them now, each on its own
+            with Session(get_engine(), expire_on_commit=False) as own:
+                for event in left:
+                    record(**event, org_id=_chat_org_id(own, event["object_id"]), session=own)
+                own.commit()
+
+
+def record_calls() -> None:
+    """The waiting ``max.call`` events into the context session's transaction (the one that
+    records the calls' outcome; the caller commits it)."""
+    waiting = _DEFERRED.get()
+    if not waiting:
+        return
+    session = get_session()
+    for event in waiting:
+        record(**event, org_id=_chat_org_id(session, event["object_id"]))
+    waiting.clear()
+
+
 def _call_recorder(app):
     """The ``on_call`` hook: one ``max.call`` audit event per attempt (no token, no text)."""
     engine = get_engine(app)
@@ -167,6 +206,11 @@ def _call_recorder(app):
         instruments.max_call(method, status)
         summary = {"method": method, "path": template, "status": status,
                    "latency_ms": round(latency_ms, 1), "chat_id": chat_id}
+        waiting = _DEFERRED.get()
+        if waiting is not None:
+            waiting.append({"action": "max.call", "object_type": "max_chat",
+                            "object_id": chat_id, "summary": summary})
+            return
         if has_app_context() and _session_in_transaction():
             session = get_session()
             record("max.call", object_type="max_chat", object_id=chat_id,
@@ -516,9 +560,10 @@ def link_group(group: SourceGroup, chat: MaxChat, user) -> SourceGroup:
     return group
 
 
-def unlink_group(group: SourceGroup, user) -> SourceGroup:
+def unlink_group(group: SourceGroup, user, reason: str = "") -> SourceGroup:
     """Remove the group's mapping (not committed); the chat goes back to discovered when it
-    serves no other group. A no-op for an unlinked group."""
+    serves no other group. A no-op for an unlinked group. ``reason`` goes to the audit
+    trail."""
     session = get_session()
     if group.max_chat_id is None:
         return group
@@ -536,7 +581,8 @@ def unlink_group(group: SourceGroup, user) -> SourceGroup:
         session.add(chat)
     record("group.unlink", object_type="group", object_id=group.key, org_id=group.org_id,
            summary={"before": {"max_chat_id": chat.chat_id},
-                    "after": {"max_chat_id": None, "chat_status": chat.status}})
+                    "after": {"max_chat_id": None, "chat_status": chat.status},
+                    **({"reason": reason.strip()[:500]} if reason and reason.strip() else {})})
     log.info("group %r unlinked from chat %s by %s", group, chat.chat_id, _who(user))
     return group
 
@@ -552,7 +598,32 @@ def linkable_groups(chat: MaxChat, user, limit: int = 500) -> list[SourceGroup]:
     return list(get_session().exec(query.order_by(SourceGroup.name).limit(limit)).all())
 
 
-def linkable_chats(user, limit: int = 500) -> list[MaxChat]:
-    """Chats the user may see and link a group to (the bot is still in them)."""
-    query = visible_chats_query(user).where(MaxChat.status != "removed")
-    return list(get_session().exec(query.order_by(MaxChat.title).limit(limit)).all())
+def title_contains(text: str):
+    """The chat's title contains ``text`` in any case. SQLite's ``lower()`` knows no Cyrillic:
+    there the usual capitalisations of the text are tried."""
+    if is_sqlite(get_engine()):
+        variants = sorted({text, text.lower(), text.upper(), text.capitalize(), text.title()})
+        return sa.or_(*[MaxChat.title.contains(v, autoescape=True) for v in variants])
+    return MaxChat.title.icontains(text, autoescape=True)
+
+
+def chats_for_group(group: SourceGroup, user, text: str = "", limit: int = 50
+                    ) -> list[MaxChat]:
+    """The chats the link picker offers for ``group``: ``user`` may see them, the bot is
+    still in them, and :func:`link_group` would accept the pair - a chat serves the groups
+    of one organisation subtree, so one already serving groups is offered only when its
+    organisation is the group's or one above it. ``text``: part of the title, or the chat's
+    Max id. At most ``limit`` chats, by title."""
+    group_org = _org(group.org_id)
+    ancestors = [int(p) for p in (group_org.path if group_org else "").split("/") if p]
+    serves_any = sa.exists().where(SourceGroup.max_chat_id == MaxChat.id)
+    query = visible_chats_query(user).where(
+        MaxChat.status != "removed",
+        sa.or_(~serves_any, MaxChat.org_id.in_(ancestors or [-1])))
+    text = (text or "").strip()
+    if text:
+        cond = title_contains(text)
+        if text.lstrip("-").isdigit() and len(text) < 19:
+            cond = sa.or_(cond, MaxChat.chat_id == int(text))
+        query = query.where(cond)
+    return list(get_session().exec(query.order_by(MaxChat.title, MaxChat.id).limit(limit)).all())

@@ -417,6 +417,16 @@ def bot_stopped(max_user_id: int) -> bool:
     return person is not None and person.stopped
 
 
+def stopped_among(max_user_ids: set[int]) -> set[int]:
+    """Those of these Max users who stopped the bot, in one query."""
+    if not max_user_ids:
+        return set()
+    return set(get_session().scalars(
+        sa.select(MaxDialogUser.max_user_id).where(
+            MaxDialogUser.max_user_id.in_(max_user_ids),
+            MaxDialogUser.stopped_ts > MaxDialogUser.started_ts)))
+
+
 def on_bot_stopped(update: dict, row: MaxUpdate) -> None:
     """The person stopped the bot: no more bot messages go to them (until they Start)."""
     user_id = _int(_user(update).get("user_id"))

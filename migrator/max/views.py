@@ -19,16 +19,21 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from sqlmodel import select
 
 from migrator.auth.service import can_see_org, can_write, roles_required
+from migrator.core.confirm import confirm_action
 from migrator.core.pagination import paginate
 from migrator.core.params import parse_int
+from migrator.core.urls import local_path
 from migrator.db import get_session
+from migrator.engine.models import Step
 from migrator.groups.service import get_group_by_key
 from migrator.max import breaker, service
-from migrator.max.forms import LinkChatForm, LinkGroupForm, RegisterChatForm
+from migrator.max.forms import LinkChatForm, LinkGroupForm, RegisterChatForm, UnlinkGroupForm
 from migrator.max.models import CHAT_STATUSES, PERMISSION_LABELS, MaxChat
 from migrator.org.models import Organisation
+from migrator.waves.models import Wave
 
 log = logging.getLogger("migrator.max")
 
@@ -68,7 +73,36 @@ def max_permission_label(name: str) -> str:
     return str(PERMISSION_LABELS.get(name, name))
 
 
-bp.add_app_template_filter(max_permission_label, "max_permission")
+bp.add_app_template_filter(max_permission_label, "permission_label")
+
+
+def rights_problem(chat: MaxChat) -> str | None:
+    """What keeps the bot from doing the migration in ``chat``, in the reader's language
+    (the missing rights named); ``None`` when it is ready or was not checked yet."""
+    if chat.status == "removed":
+        return _("the bot was removed from the chat")
+    if chat.checked_at is None:
+        return None
+    missing = chat.missing_permissions
+    if not missing:
+        return None
+    rights = ", ".join(max_permission_label(p) for p in missing)
+    if not chat.bot_is_admin:
+        return _("the bot is not an administrator of the chat (it needs the rights: "
+                 "%(rights)s)", rights=rights)
+    return _("the bot lacks the rights: %(rights)s", rights=rights)
+
+
+def _warn_rights(chat: MaxChat) -> None:
+    """After a link: say at once when the bot cannot work in the chat yet."""
+    problem = rights_problem(chat)
+    if problem is None and chat.checked_at is None:
+        problem = _("the bot's rights in the chat were not checked yet")
+    if problem:
+        flash(_("Attention: %(problem)s. Until this is fixed, the group's steps that need "
+                "the chat wait. Make the bot an administrator of the chat in Max with these "
+                "rights, then press «Re-check title and rights» on the chat's page.",
+                problem=problem), "warning")
 
 
 REGISTER_ERRORS = {
@@ -94,7 +128,7 @@ def _chats_page(form: RegisterChatForm, status_code: int = 200):
         query = query.where(MaxChat.status == status)
     text = request.args.get("q", "").strip()
     if text:
-        cond = MaxChat.title.icontains(text, autoescape=True)
+        cond = service.title_contains(text)
         if text.lstrip("-").isdigit():
             cond = sa.or_(cond, MaxChat.chat_id == int(text))
         query = query.where(cond)
@@ -182,7 +216,7 @@ def refresh(chat_pk: int):
     target = request.form.get("next", "")
     if target == "list":
         return redirect(url_for("max.chats"))
-    return redirect(url_for("max.chat", chat_pk=chat_pk))
+    return redirect(local_path(target) or url_for("max.chat", chat_pk=chat_pk))
 
 
 @bp.post("/chats/<int:chat_pk>/link")
@@ -201,6 +235,7 @@ def link_from_chat(chat_pk: int):
     get_session().commit()
     flash(_("Group «%(name)s» is linked to the Max chat «%(title)s».", name=group.name,
             title=chat.title or chat.chat_id), "success")
+    _warn_rights(chat)
     return redirect(url_for("max.chat", chat_pk=chat.id))
 
 
@@ -225,16 +260,49 @@ def link_from_group(key: str):
     get_session().commit()
     flash(_("Group «%(name)s» is linked to the Max chat «%(title)s».", name=group.name,
             title=chat.title or chat.chat_id), "success")
+    _warn_rights(chat)
     return redirect(target)
 
 
-@bp.post("/groups/<key>/unlink")
+class _NotLinked(Exception):
+    pass
+
+
+OPEN_WAVE = ("planned", "active", "paused")
+FINISHED_STEPS = ("succeeded", "skipped")
+
+
+@bp.route("/groups/<key>/unlink", methods=["GET", "POST"])
 @roles_required("admin", "coordinator")
 def unlink_from_group(key: str):
+    """Unlink the group from its Max chat: what will happen, the reason (required while the
+    group's wave still has steps to run), then the unlink."""
     group = get_group_by_key(key)
-    if group.max_chat_id is not None:
-        service.unlink_group(group, current_user)
-        get_session().commit()
-        flash(_("Group «%(name)s» is no longer linked to a Max chat.", name=group.name),
-              "success")
-    return redirect(url_for("groups.detail", key=group.key) + "#max-link")
+    db = get_session()
+    chat = db.get(MaxChat, group.max_chat_id) if group.max_chat_id else None
+    wave = db.get(Wave, group.wave_id) if group.wave_id else None
+    open_steps = [s for s in db.exec(select(Step).where(Step.group_id == group.id)).all()
+                  if s.status not in FINISHED_STEPS]
+    in_wave = wave is not None and wave.status in OPEN_WAVE and bool(open_steps)
+    form = UnlinkGroupForm()
+    if not in_wave:
+        form.reason_optional()
+    target = url_for("groups.detail", key=group.key) + "#max-link"
+
+    def check() -> None:
+        if chat is None:
+            raise _NotLinked(_("The group is not linked to a Max chat."))
+
+    def act() -> str:
+        service.unlink_group(group, current_user, form.reason_text)
+        return _("The group «%(name)s» is no longer linked to the Max chat “%(title)s”.",
+                 name=group.name, title=chat.title or chat.chat_id)
+
+    outcome = confirm_action(form, check=check, act=act, done=target, refusals=(_NotLinked,))
+    if outcome.response is not None:
+        return outcome.response
+    return render_template("max/unlink.html", group=group, chat=chat, wave=wave,
+                           in_wave=in_wave, open_steps=open_steps, form=form,
+                           refused=outcome.refused,
+                           others=[g for g in service.groups_of_chat(chat) if g.id != group.id]
+                           if chat else []), outcome.status

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import RadioField, SubmitField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired
 
-_REASON = [DataRequired(message=_l("A reason is required.")), Length(max=2000)]
+from migrator.core.confirm import ConfirmForm, reason_validators
+
+_REASON = reason_validators()
 
 
-class UnlinkForm(FlaskForm):
+class UnlinkForm(ConfirmForm):
     """Unlink the employee's Max account, or unlink and invite them again (rebind)."""
 
     action = RadioField(
@@ -26,7 +27,7 @@ class UnlinkForm(FlaskForm):
     submit = SubmitField(_l("Unlink the Max account"))
 
 
-class KeepForm(FlaskForm):
+class KeepForm(ConfirmForm):
     """The coordinator checked the link: it is the employee's own account."""
 
     reason = TextAreaField(

@@ -17,7 +17,6 @@ import hashlib
 import logging
 import re
 import secrets
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,11 +30,12 @@ from migrator.db import get_session, utcnow
 from migrator.groups import states
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.mail.models import OutboxMessage
-from migrator.mail.outbox import claim_due, mark_failed_attempt, mark_sent, release
+from migrator.mail.outbox import Failure, SendStats, claim_due, send_claimed
 from migrator.mail.service import queue_email_ex, valid_address
 from migrator.mail.templates import render_email
 from migrator.max.errors import MaxError
-from migrator.max.updates import bot_stopped
+from migrator.max.service import calls_audited_with_outcome, record_calls
+from migrator.max.updates import stopped_among
 from migrator.org.models import Organisation
 from migrator.people import identity
 from migrator.people.invite_models import BotMessage
@@ -424,50 +424,46 @@ def handle_bot_started(payload: str | None, max_user_id: int, user_name: str | N
     return result
 
 
-def send_bot_messages(client, limit: int = 100, now: datetime | None = None) -> int:
+def send_bot_messages(client, limit: int = 100, now: datetime | None = None,
+                      deadline: float | None = None) -> int:
     """Send due bot messages with ``client.send_message(text, user_id=...)``; the number sent.
 
-    Claim → commit → call → mark sent (commit), like the e-mail sender: at-least-once, the
-    window is one message. Retryable Max errors back off and retry; others (the person
-    blocked the bot, unknown user) and exhausted attempts end as ``failed``.
+    Claim → commit → call → mark sent (commit), like the e-mail sender
+    (:func:`~migrator.mail.outbox.send_claimed`): at-least-once, the window is one message.
+    Retryable Max errors back off and retry; others (the person blocked the bot, unknown
+    user) and exhausted attempts end as ``failed``. Nothing is read between two calls, so
+    no transaction is open while the shared rate limiter is waited on. ``deadline`` (a
+    ``time.monotonic()``): no new message after it, the claimed rest is due again at once.
     """
     cfg = current_app.config
     session = get_session()
     now = now or utcnow()
     lease = int(cfg["MAIL_LEASE_SECONDS"])
-    max_attempts = int(cfg.get("BOT_MESSAGE_MAX_ATTEMPTS", 8))
-    retry_base = int(cfg.get("MAIL_RETRY_SECONDS", 60))
-    sent = 0
-    with acting_as(BOT_SENDER):
+    stats = SendStats()
+    with acting_as(BOT_SENDER), calls_audited_with_outcome():
         claim = claim_due(session, BotMessage, limit=limit, now=now, lease_seconds=lease)
-        started = time.monotonic()
-        for index, row in enumerate(claim.rows):
-            if time.monotonic() - started > lease * 0.8:
-                release(session, BotMessage, claim.rows[index:], claim.lease_until, now)
-                session.commit()
-                break
-            if bot_stopped(row.max_user_id):  # they stopped the bot: nothing more goes out
-                mark_failed_attempt(session, BotMessage, row, claim.lease_until, now=now,
-                                    error="the person stopped the bot", max_attempts=1,
-                                    retry_base=retry_base, permanent=True)
-                session.commit()
-                continue
+        stopped = stopped_among({row.max_user_id for row in claim.rows})
+        session.commit()  # end the read before the first call
+
+        def send(row: BotMessage) -> Failure | None:
+            if row.max_user_id in stopped:  # they stopped the bot: nothing more goes out
+                return Failure("the person stopped the bot", permanent=True)
             try:
                 client.send_message(row.text, user_id=row.max_user_id)
             except MaxError as exc:
-                status = mark_failed_attempt(
-                    session, BotMessage, row, claim.lease_until, now=now, error=str(exc),
-                    max_attempts=max_attempts, retry_base=retry_base,
-                    permanent=not exc.retryable)
-                if status == "failed":
-                    record("bot_message.failed", object_type="bot_message", object_id=row.id,
-                           summary={"max_user_id": row.max_user_id, "idem_key": row.idem_key,
-                                    "attempts": row.attempts, "error": str(exc)[:300]})
-                session.commit()
-                log.warning("bot message %s failed (attempt %d): %s", row.idem_key,
-                            row.attempts, exc)
-                continue
-            if mark_sent(session, BotMessage, row, claim.lease_until, utcnow()):
-                sent += 1
-            session.commit()
-    return sent
+                return Failure(str(exc), permanent=not exc.retryable)
+            finally:  # into the transaction that records the outcome
+                record_calls()
+            return None
+
+        def failed(row: BotMessage, error: str) -> None:
+            if error != "the person stopped the bot":
+                record("bot_message.failed", object_type="bot_message", object_id=row.id,
+                       summary={"max_user_id": row.max_user_id, "idem_key": row.idem_key,
+                                "attempts": row.attempts, "error": error[:300]})
+
+        send_claimed(session, BotMessage, claim, send, stats=stats, now=now,
+                     lease_seconds=lease, max_attempts=int(cfg.get("BOT_MESSAGE_MAX_ATTEMPTS", 8)),
+                     retry_base=int(cfg.get("MAIL_RETRY_SECONDS", 60)), on_failed=failed,
+                     deadline=deadline)
+    return stats.sent

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from migrator.attention.service import text_of
 from migrator.auth.service import require_org, roles_required, scoped
+from migrator.core.confirm import confirm_action
 from migrator.core.pagination import paginate
 from migrator.core.panels import panels_for
 from migrator.core.urls import local_path
@@ -143,34 +144,30 @@ def unlink_account(employee_id: int):
     the reason, then the decision."""
     emp = _employee_in_scope(employee_id)
     form = UnlinkForm()
-    refused, status = None, 200
-    try:
-        unlink.check(emp, current_user)
-    except unlink.UnlinkRefused as exc:
-        refused = exc.message
-    if request.method == "POST":
-        if refused is not None:
-            status = 409
-        elif form.validate_on_submit():
-            try:
-                unlink.request_unlink(emp, current_user, form.reason.data,
-                                      rebind=form.action.data == "rebind")
-                get_session().commit()
-                flash(_("The Max account was unlinked. It is removed from the chats the tool "
-                        "added it to at the next run.") if form.action.data == "unlink" else
-                      _("The Max account was unlinked and a new invitation is sent to the "
-                        "employee's e-mail. The account is removed from the chats the tool "
-                        "added it to at the next run."), "success")
-                return redirect(_back(emp))
-            except unlink.UnlinkRefused as exc:
-                get_session().rollback()
-                refused, status = exc.message, 409
-        else:
-            status = 400
+
+    def act() -> str:
+        rebind = form.action.data == "rebind"
+        unlink.request_unlink(emp, current_user, form.reason_text, rebind=rebind)
+        if rebind:
+            return _("The Max account was unlinked and a new invitation is sent to the "
+                     "employee's e-mail. The account is removed from the chats the tool "
+                     "added it to at the next run.")
+        return _("The Max account was unlinked. It is removed from the chats the tool added "
+                 "it to at the next run.")
+
+    outcome = confirm_action(form, check=lambda: unlink.check(emp, current_user), act=act,
+                             done=lambda: _back(emp), refusals=(unlink.UnlinkRefused,))
+    if outcome.response is not None:
+        return outcome.response
+    refused = outcome.refused
     return render_template("people/unlink.html", emp=emp, form=form, refused=refused,
                            chats=unlink.chats_to_leave(emp) if refused is None else [],
                            items=[(item, text_of(item)) for item in identity.open_items(emp)],
-                           next=local_path(request.values.get("next"))), status
+                           next=local_path(request.values.get("next"))), outcome.status
+
+
+class _NothingToReview(Exception):
+    pass
 
 
 @bp.route("/<int:employee_id>/keep", methods=["GET", "POST"])
@@ -181,22 +178,20 @@ def keep_link(employee_id: int):
     emp = _employee_in_scope(employee_id)
     form = KeepForm()
     items = [(item, text_of(item)) for item in identity.open_items(emp)]
-    refused, status = None, 200
-    if not items:
-        refused = _("There is nothing to review for this employee's Max account.")
-    if request.method == "POST":
-        if refused is not None:
-            status = 409
-        elif form.validate_on_submit():
-            try:
-                identity.keep_link(emp, form.reason.data, current_user)
-                get_session().commit()
-                flash(_("The link is kept; the review is closed."), "success")
-                return redirect(_back(emp))
-            except identity.KeepRefused as exc:
-                get_session().rollback()
-                refused, status = exc.message, 409
-        else:
-            status = 400
-    return render_template("people/keep.html", emp=emp, form=form, refused=refused,
-                           items=items, next=local_path(request.values.get("next"))), status
+
+    def check() -> None:
+        if not items:
+            raise _NothingToReview(_("There is nothing to review for this employee's Max "
+                                     "account."))
+
+    def act() -> str:
+        identity.keep_link(emp, form.reason_text, current_user)
+        return _("The link is kept; the review is closed.")
+
+    outcome = confirm_action(form, check=check, act=act, done=lambda: _back(emp),
+                             refusals=(_NothingToReview, identity.KeepRefused))
+    if outcome.response is not None:
+        return outcome.response
+    return render_template("people/keep.html", emp=emp, form=form, refused=outcome.refused,
+                           items=items, next=local_path(request.values.get("next"))
+                           ), outcome.status

@@ -92,7 +92,8 @@ Control surface (JSON, no auth, not rate limited, not in the request log):
          "reorder_delivery": {"next": 1, "hold_ms": 400},
          "not_found": {"probability": 1.0, "method": "GET", "path": "/messages"},
          "soft_fail": {"probability": 0.15, "method": "PUT",
-                       "path": "/chats/{chatId}/pin"}}
+                       "path": "/chats/{chatId}/pin"},
+         "drop_answer": {"next": 1, "method": "POST", "path": "/chats/{chatId}/members"}}
                                            (``not_found``: 404 for the requests matching
                                            method and path - a method the platform
                                            lacks; without them, for any request;
@@ -100,7 +101,10 @@ Control surface (JSON, no auth, not rate limited, not in the request log):
                                            nothing done, for the calls answering a result
                                            body - add/remove members, pin/unpin,
                                            subscribe/unsubscribe - matched by method and
-                                           path template)
+                                           path template; ``drop_answer``: the request is
+                                           carried out, then the connection is closed
+                                           before the answer - the caller cannot tell
+                                           whether it happened)
     GET    /_sandbox/bot                   the bot's user_id and username
 
 Run it with ``flask --app app sandbox`` (:mod:`migrator.sandbox.cli`) or, in tests,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 import time
 from collections import deque
 from typing import Any
@@ -174,10 +175,25 @@ def _gate() -> Response | None:
     return None
 
 
+def _drop_connection() -> None:
+    """Close the client's connection before the answer is written: the request was carried
+    out, the caller never learns it (a lost answer; the client sees a disconnect)."""
+    sock = request.environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 @bp.after_app_request
 def _log(response: Response) -> Response:
     if not request.path.startswith("/_sandbox") and "max_arrived_at" in g:
         st = _state()
+        if (200 <= response.status_code < 300 and g.get("max_fault") in (None, "slow")
+                and st.fire("drop_answer", request.method, _template())):
+            g.max_fault = "drop_answer"
+            _drop_connection()
         with st.lock:
             st.request_log.append(
                 {

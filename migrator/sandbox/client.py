@@ -73,6 +73,15 @@ class SandboxControl:
     def updates(self) -> list[dict]:
         return self.call("GET", "/updates")["updates"]
 
+    def webhooks(self) -> dict:
+        """The webhook settings (``retry_base``, ..., ``dev_webhooks``) and ``subscriptions``."""
+        return self.call("GET", "/webhooks")
+
+    def set_webhooks(self, **settings: float) -> dict:
+        """Compress webhook time: any of ``retry_base``, ``retry_factor``, ``retry_cap``,
+        ``give_up_after``, ``unsubscribe_after`` (seconds); returns :meth:`webhooks`."""
+        return self.call("POST", "/webhooks", settings)
+
     # --- users ----------------------------------------------------------------------------------
 
     def users(self) -> list[dict]:
@@ -94,6 +103,10 @@ class SandboxControl:
 
     def stop(self, user_id: int) -> dict:
         return self.call("POST", f"/users/{user_id}/stop")
+
+    def write_to_bot(self, user_id: int, text: str) -> dict:
+        """The user writes ``text`` to the bot in their dialog (``message_created``)."""
+        return self.call("POST", f"/users/{user_id}/write", {"text": text})
 
     def user_messages(self, user_id: int) -> list[dict]:
         return self.call("GET", f"/users/{user_id}/messages")["messages"]
@@ -122,6 +135,12 @@ class SandboxControl:
         if permissions is not None:
             body["permissions"] = list(permissions)
         return self.call("POST", f"/chats/{chat_id}/bot", body)
+
+    def set_bot_rights(self, chat_id: int, permissions: list[str],
+                       is_admin: bool = True) -> dict:
+        """Promote or demote the bot in a chat it is in (Max sends no update for this)."""
+        return self.call("PATCH", f"/chats/{chat_id}/bot",
+                         {"permissions": list(permissions), "is_admin": is_admin})
 
     def remove_bot(self, chat_id: int, by_user_id: int | None = None) -> dict:
         body = {} if by_user_id is None else {"by_user_id": by_user_id}

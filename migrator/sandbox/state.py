@@ -38,7 +38,7 @@ BOT_USER_ID = 100_000  # the sandbox bot's own user_id
 DIALOG_ID_BASE = 10_000_000_000  # dialog chat_id = base + user_id (positive, unlike chats)
 FAULT_KINDS = (
     "fail_503", "fail_429", "slow", "duplicate_delivery", "reorder_delivery", "not_found",
-    "soft_fail",
+    "soft_fail", "drop_answer",
 )
 EIGHT_HOURS = 8 * 3600.0  # Max drops a webhook that failed every delivery for this long
 

@@ -23,6 +23,22 @@ from migrator.groups.models import PLATFORMS
 DT_FORMAT = "%Y-%m-%dT%H:%M"
 PLATFORM_LABELS = {"whatsapp": "WhatsApp", "telegram": "Telegram", "viber": "Viber",
                    "vk": "VK", "other": _l("other messengers")}
+CHAT_STATE_LABELS = {"ready": _l("linked, the bot has its rights"),
+                     "no_rights": _l("linked, the bot lacks rights or was removed"),
+                     "no_chat": _l("no Max chat yet"),
+                     "attention": _l("the group needs attention")}
+# The planner's member filter: groups with at least one member in the state.
+MEMBER_FILTER_LABELS = {
+    "in_chat": _l("someone is in the Max chat"),
+    "left": _l("someone left the Max chat"),
+    "unaddable": _l("someone cannot be added"),
+    "invited_by_link": _l("someone was sent the chat's join link"),
+    "retrying": _l("someone is being added again"),
+    "linked": _l("someone linked to Max is not added yet"),
+    "reminded": _l("someone was reminded"),
+    "invited": _l("someone was invited and has not pressed Start"),
+    "not_invited": _l("someone is not invited yet"),
+}
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -44,14 +60,22 @@ class DatesMixin:
 
 
 class WaveForm(DatesMixin, FlaskForm):
+    """The planner: name and dates, the group filter, the picked groups (hidden ``picked``
+    keys carried from page to page, ``check`` boxes of the page shown) and the actions."""
+
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=300)])
     org = SelectField(_l("Organisation (with its subordinates)"), validators=[Optional()])
     platforms = MultiCheckboxField(_l("Platforms"),
                                    choices=[SelectChoice(p, PLATFORM_LABELS[p]) for p in PLATFORMS],
                                    validators=[Optional()])
-    group_keys = TextAreaField(_l("Groups (keys, one per line)"), validators=[Optional()],
-                               description=_l("Fill it with “Select groups” or type keys."))
-    select = SubmitField(_l("Select groups"))
+    chat_state = SelectField(_l("Max chat"), validators=[Optional()],
+                             choices=[SelectChoice("", _l("any")),
+                                      *(SelectChoice(k, v) for k, v in CHAT_STATE_LABELS.items())])
+    member_state = SelectField(_l("Members"), validators=[Optional()])
+    q = StringField(_l("Name or key contains"), validators=[Optional(), Length(max=200)])
+    find = SubmitField(_l("Find groups"))
+    pick_all = SubmitField(_l("Pick every group found"))
+    clear = SubmitField(_l("Clear the selection"))
     preview = SubmitField(lazy_pgettext("verb", "Check"))
     submit = SubmitField(_l("Create the wave"))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -16,9 +16,12 @@ from migrator.db import get_session, utcnow
 from migrator.engine import lifecycle
 from migrator.engine.models import STEP_KINDS, GroupRollback, Step
 from migrator.groups import states
-from migrator.groups.models import SourceGroup
+from migrator.groups.models import PLATFORMS, GroupMember, SourceGroup
+from migrator.groups.service import MEMBER_STATES, member_state_condition
 from migrator.max.models import MaxChat
+from migrator.org.filters import text_filter
 from migrator.org.models import Organisation
+from migrator.progress.service import missing_rights_condition
 from migrator.waves.models import Wave
 from migrator.waves.settings import get_setting
 
@@ -60,9 +63,26 @@ class WriteForbidden(Exception):
 
 @dataclass
 class GroupPreview:
+    """A group in the planner's preview; the template words the flags."""
+
     group: SourceGroup
+    org: Organisation
     chat: MaxChat | None
-    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def bot_removed(self) -> bool:
+        return self.chat is not None and self.chat.status == "removed"
+
+    @property
+    def missing_rights(self) -> list[str]:
+        if self.chat is None or self.bot_removed:
+            return []
+        return list(self.chat.missing_permissions)
+
+    @property
+    def ready(self) -> bool:
+        return (self.chat is not None and not self.bot_removed and not self.missing_rights
+                and bool(self.group.member_count))
 
 
 def validate_dates(dates: dict[str, datetime | None]) -> dict[str, str]:
@@ -105,38 +125,64 @@ def groups_by_keys(keys: list[str], user) -> list[SourceGroup]:
     return [found[k] for k in wanted]
 
 
-def select_groups(user, org: Organisation | None = None, platforms=(),
-                  only_free: bool = True) -> list[SourceGroup]:
-    """Bulk selection: every group of ``org``'s subtree (and platforms), visible to the user."""
-    q = select(SourceGroup).join(Organisation, Organisation.id == SourceGroup.org_id)
+# The planner's filters: the group's Max chat, and the state of its members (a group with at
+# least one member in that state, :data:`migrator.groups.service.MEMBER_STATES`).
+PLANNER_CHAT_STATES = ("ready", "no_rights", "no_chat", "attention")
+
+
+def planner_query(user, org: Organisation | None = None, platforms=(), chat_state: str = "",
+                  member_state: str = "", text: str = ""):
+    """``(SourceGroup, Organisation, MaxChat | None)`` rows of the groups the planner offers:
+    visible to ``user``, not in an open wave, in ``org``'s subtree, on ``platforms``, in
+    ``chat_state`` (:data:`PLANNER_CHAT_STATES`), with a member in ``member_state``, whose
+    name or key contains ``text``. Unknown filter values are ignored."""
+    q = (sa.select(SourceGroup, Organisation, MaxChat)
+         .join(Organisation, Organisation.id == SourceGroup.org_id)
+         .outerjoin(MaxChat, MaxChat.id == SourceGroup.max_chat_id))
+    busy = sa.select(Wave.id).where(Wave.status.in_(OPEN_WAVE_STATUSES))
+    q = q.where(sa.or_(SourceGroup.wave_id.is_(None), SourceGroup.wave_id.not_in(busy)))
     if org is not None:
         q = q.where(Organisation.path.startswith(org.path))
+    platforms = [p for p in platforms or () if p in PLATFORMS]
     if platforms:
-        q = q.where(SourceGroup.platform.in_(list(platforms)))
-    if only_free:
-        busy = select(Wave.id).where(Wave.status.in_(OPEN_WAVE_STATUSES))
-        q = q.where(sa.or_(SourceGroup.wave_id.is_(None), SourceGroup.wave_id.not_in(busy)))
-    q = scoped(q, SourceGroup.org_id, user).order_by(SourceGroup.key).limit(5000)
-    return list(get_session().exec(q).all())
+        q = q.where(SourceGroup.platform.in_(platforms))
+    if chat_state == "ready":
+        q = q.where(SourceGroup.max_chat_id.is_not(None), MaxChat.status != "removed",
+                    sa.not_(missing_rights_condition()))
+    elif chat_state == "no_rights":
+        q = q.where(sa.or_(MaxChat.status == "removed", missing_rights_condition()))
+    elif chat_state == "no_chat":
+        q = q.where(SourceGroup.max_chat_id.is_(None))
+    elif chat_state == "attention":
+        q = q.where(SourceGroup.needs_attention.is_(True))
+    if member_state in MEMBER_STATES:
+        q = q.where(sa.exists().where(GroupMember.group_id == SourceGroup.id,
+                                      member_state_condition(member_state)))
+    text = (text or "").strip()
+    if text:
+        q = q.where(text_filter(text, SourceGroup.name, SourceGroup.key))
+    return scoped(q, SourceGroup.org_id, user)
 
 
-def preview_groups(groups: list[SourceGroup]) -> list[GroupPreview]:
-    """What each group still lacks before its steps can run (flags, not errors)."""
-    session = get_session()
-    out = []
-    for group in groups:
-        chat = session.get(MaxChat, group.max_chat_id) if group.max_chat_id else None
-        p = GroupPreview(group, chat)
-        if chat is None:
-            p.warnings.append(str(_l("not linked to a Max chat yet (needed before adding "
-                                     "members)")))
-        elif not chat.preflight_ok:
-            p.warnings.append(str(_l("the bot lacks rights in the chat: %(perms)s",
-                                     perms=", ".join(chat.missing_permissions) or "-")))
-        if not group.member_count:
-            p.warnings.append(str(_l("no members imported")))
-        out.append(p)
-    return out
+def preview_groups(rows) -> list[GroupPreview]:
+    """What each group of ``rows`` (``(group, organisation, chat)``, as :func:`planner_query`
+    gives them) still lacks before its steps can run: flags, not errors."""
+    return [GroupPreview(group, org, chat) for group, org, chat in rows]
+
+
+def picked_rows(keys: list[str], user, limit: int | None = None) -> list:
+    """``(group, organisation, chat)`` of the groups with ``keys`` that ``user`` may see, in
+    the order of ``keys`` (at most ``limit``)."""
+    wanted = list(dict.fromkeys(keys))[:limit] if limit else list(dict.fromkeys(keys))
+    if not wanted:
+        return []
+    q = (sa.select(SourceGroup, Organisation, MaxChat)
+         .join(Organisation, Organisation.id == SourceGroup.org_id)
+         .outerjoin(MaxChat, MaxChat.id == SourceGroup.max_chat_id)
+         .where(SourceGroup.key.in_(wanted)))
+    found = {g.key: (g, o, c) for g, o, c in get_session().execute(scoped(q, SourceGroup.org_id,
+                                                                         user)).all()}
+    return [found[k] for k in wanted if k in found]
 
 
 def _busy_groups(groups: list[SourceGroup]) -> list[str]:

@@ -24,10 +24,17 @@ from migrator.core.pagination import paginate
 from migrator.db import get_session, utcnow
 from migrator.engine.models import STEP_KINDS, Step
 from migrator.groups.models import SourceGroup
+from migrator.groups.service import MEMBER_STATES
 from migrator.org.models import Organisation
 from migrator.progress.service import wave_rows
 from migrator.waves import service
-from migrator.waves.forms import RescheduleForm, SettingsForm, WaveForm
+from migrator.waves.forms import (
+    MEMBER_FILTER_LABELS,
+    PLATFORM_LABELS,
+    RescheduleForm,
+    SettingsForm,
+    WaveForm,
+)
 from migrator.waves.models import Wave
 from migrator.waves.settings import DEFAULTS, all_settings, save_settings
 
@@ -87,53 +94,103 @@ def _org_choices() -> list:
         SelectChoice(str(o.id), "· " * o.depth + o.name) for o in orgs]
 
 
+PLANNER_PER_PAGE = 25
+PICK_ALL_LIMIT = 5000  # "pick every group found" takes at most this many
+PREVIEW_ROWS = 200  # the preview lists this many picked groups, then counts the rest
+
+
+def _member_state_choices() -> list:
+    from wtforms.fields.choices import SelectChoice
+
+    return [SelectChoice("", _("any")),
+            *(SelectChoice(s, MEMBER_FILTER_LABELS[s]) for s in MEMBER_STATES)]
+
+
+def _picked(form_data) -> list[str]:
+    """The picked keys: those carried from earlier pages, less the boxes of the page shown
+    that were unticked, plus the ticked ones (order kept, duplicates dropped)."""
+    shown = set(form_data.getlist("shown"))
+    carried = [k for k in form_data.getlist("picked") if k not in shown]
+    return list(dict.fromkeys([*carried, *form_data.getlist("check")]))
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 @roles_required("admin", "coordinator")
 def new():
+    """The wave planner: filter the free groups in scope (organisation subtree, platform, the
+    state of the chat and of the members, text), tick them page by page or take every group
+    found, check the picked groups by name, then create the wave. No JavaScript needed."""
     form = WaveForm()
     form.org.choices = _org_choices()
+    form.member_state.choices = _member_state_choices()
+    number, picked, group_errors = 1, [], []
     if request.method == "GET":
         start = datetime.combine(datetime.now(_tz()).date() + timedelta(days=1), time(9, 0),
                                  tzinfo=_tz())
         for k, v in service.default_dates(start).items():
             getattr(form, k).data = _local(v)
-    previews = []
+    else:
+        picked = _picked(request.form)
+        goto = request.form.get("goto", "")
+        number = int(goto) if goto.isdigit() and 0 < int(goto) < 100_000 else 1
+    org = None
+    if form.org.data:
+        org = get_session().get(Organisation, int(form.org.data)) if form.org.data.isdigit() \
+            else None
+        if org is None or not can_see_org_id(org.id):
+            abort(404)
+    query = service.planner_query(current_user, org, form.platforms.data or (),
+                                  form.chat_state.data or "", form.member_state.data or "",
+                                  form.q.data or "")
     if request.method == "POST":
-        if form.select.data:
-            org = None
-            if form.org.data:
-                org = get_session().get(Organisation, int(form.org.data))
-                if org is None or not can_see_org_id(org.id):
-                    abort(404)
-            groups = service.select_groups(current_user, org, form.platforms.data or ())
-            form.group_keys.data = "\n".join(g.key for g in groups)
-            previews = service.preview_groups(groups)
-            if not groups:
-                flash(_("No free groups match the selection."), "warning")
-        elif form.validate():
-            keys = _keys(form.group_keys.data)
+        if form.clear.data:
+            picked = []
+        elif form.pick_all.data:
+            found = get_session().scalars(
+                query.with_only_columns(SourceGroup.key).order_by(SourceGroup.key)
+                .limit(PICK_ALL_LIMIT)).all()
+            picked = list(dict.fromkeys([*picked, *found]))
+        try:  # every key must be a group the user may see: a forged one changes nothing
+            service.groups_by_keys(picked, current_user)
+        except service.GroupsNotFound as exc:
+            group_errors.append(_("Groups not found or not in your scope: %(keys)s",
+                                  keys=", ".join(exc.keys[:20])))
+            picked = [k for k in picked if k not in set(exc.keys)]
+        if form.submit.data and form.validate() and not group_errors:
             try:
-                groups = service.groups_by_keys(keys, current_user)
-                previews = service.preview_groups(groups)
-                if form.submit.data:
-                    wave = service.create_wave(form.name.data, keys, **_dates(form),
-                                               user=current_user)
-                    get_session().commit()
-                    flash(ngettext("Wave «%(name)s» is planned: %(num)d group.",
-                                   "Wave «%(name)s» is planned: %(num)d groups.", len(keys),
-                                   name=wave.name), "success")
-                    return redirect(url_for("waves.detail", wave_id=wave.id))
-            except service.GroupsNotFound as exc:
-                form.group_keys.errors = [_("Unknown groups: %(keys)s",
-                                            keys=", ".join(exc.keys[:20]))]
+                wave = service.create_wave(form.name.data, picked, **_dates(form),
+                                           user=current_user)
+                get_session().commit()
+                flash(ngettext("Wave «%(name)s» is planned: %(num)d group.",
+                               "Wave «%(name)s» is planned: %(num)d groups.", len(picked),
+                               name=wave.name), "success")
+                return redirect(url_for("waves.detail", wave_id=wave.id))
             except service.WaveError as exc:
+                get_session().rollback()
+                if "group_keys" in exc.details:
+                    group_errors.append(exc.details.pop("group_keys"))
                 _field_errors(form, exc.details)
-        else:  # report the order of the dates together with the other errors
-            dates = _dates(form)
+        elif form.submit.data and not form.errors.get("csrf_token"):
+            dates = _dates(form)  # the order of the dates, with the other errors
             if all(dates.values()):
                 _field_errors(form, service.validate_dates(dates))
-    return render_template("waves/new.html", form=form, previews=previews)
+            if not picked and not group_errors:
+                group_errors.append(_("Choose at least one group."))
+    total = get_session().scalar(sa.select(sa.func.count()).select_from(
+        query.order_by(None).subquery())) or 0
+    pages = max(1, -(-total // PLANNER_PER_PAGE))
+    number = min(number, pages)
+    rows = get_session().execute(query.order_by(Organisation.path, SourceGroup.name,
+                                                SourceGroup.key)
+                                 .limit(PLANNER_PER_PAGE)
+                                 .offset((number - 1) * PLANNER_PER_PAGE)).all()
+    previews = service.preview_groups(service.picked_rows(picked, current_user, PREVIEW_ROWS))
+    return render_template("waves/new.html", form=form, rows=rows, total=total, number=number,
+                           pages=pages, picked=picked, picked_set=set(picked),
+                           shown_keys={g.key for g, _o, _c in rows},
+                           previews=previews, group_errors=group_errors,
+                           platforms=PLATFORM_LABELS, pick_all_limit=PICK_ALL_LIMIT)
 
 
 def _field_errors(form, details: dict) -> None:
@@ -141,10 +198,6 @@ def _field_errors(form, details: dict) -> None:
         field = getattr(form, name, None)
         if field is not None:
             field.errors = [*field.errors, message]
-
-
-def _keys(text: str | None) -> list[str]:
-    return [k.strip() for k in (text or "").replace(",", "\n").splitlines() if k.strip()]
 
 
 @bp.route("/<int:wave_id>")

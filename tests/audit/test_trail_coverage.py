@@ -43,13 +43,6 @@ def app_config(app_config, shared_sandbox, smtp):
     return app_config
 
 
-def _sandbox_chat_with_bot(sandbox) -> int:
-    owner = sandbox.create_user("Owner")
-    chat_id = sandbox.create_chat("Отдел образования", owner["user_id"])["chat_id"]
-    sandbox.add_bot(chat_id)
-    return chat_id
-
-
 def _events(app, action: str) -> list[AuditEvent]:
     # A fresh app context per read: one shared with the requests would keep their user.
     with app.app_context():
@@ -137,7 +130,7 @@ def test_a_campaign_leaves_a_complete_verifiable_trail(app, runner, client, tmp_
     assert not {"import.organisations", "user.create"} & {e["action"] for e in scoped["events"]}
 
     # --- Max: the bot is added to a chat (webhook), an admin links the group (API) ------
-    chat_id = _sandbox_chat_with_bot(sandbox)
+    chat_id = sandbox.chat_with_bot("Отдел образования")
     update = {"update_type": "bot_added", "timestamp": int(time.time() * 1000),
               "chat_id": chat_id, "is_channel": False,
               "user": {"user_id": 1, "first_name": "Owner", "name": "Owner", "is_bot": False,

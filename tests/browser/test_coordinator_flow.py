@@ -101,7 +101,7 @@ def test_link_chat_plan_wave_confirm_step_watch_progress_export_report(
     page.get_by_role("link", name="Запланировать волну").click()
     tz = app.config["MIGRATOR_TZ"]
     now = datetime.now(ZoneInfo(tz))
-    page.get_by_label("Название").fill("Школа №1 — первая волна")
+    page.get_by_label("Название", exact=True).fill("Школа №1 — первая волна")
     for label, when in (("Приглашения", now - timedelta(hours=3)),
                         ("Добавление участников", now - timedelta(hours=2)),
                         ("Объявление", now - timedelta(hours=1)),
@@ -112,11 +112,12 @@ def test_link_chat_plan_wave_confirm_step_watch_progress_export_report(
         label="· Школа №1")
     platforms = page.get_by_role("group", name="Платформы")
     platforms.get_by_role("checkbox", name="WhatsApp").check()
-    page.get_by_role("button", name="Выбрать группы").click()
-    expect(page.get_by_label("Группы (ключи, по одному в строке)")).to_have_value(
-        "sch1-teachers")
-    expect(page.get_by_label("Название")).to_have_value("Школа №1 — первая волна")
-    preflight = page.get_by_role("row", name=re.compile("sch1-teachers"))
+    page.get_by_role("button", name="Найти группы").click()
+    page.get_by_role("checkbox", name="Учителя школы №1").check()
+    page.get_by_role("button", name="Проверить").click()
+    expect(page.get_by_label("Название", exact=True)).to_have_value("Школа №1 — первая волна")
+    preflight = page.locator("table.preview").get_by_role(
+        "row", name=re.compile("Учителя школы №1"))
     expect(preflight).to_contain_text(CHAT_TITLE)
     expect(preflight).to_contain_text("готово")
     page.get_by_role("button", name="Создать волну").click()
@@ -163,8 +164,9 @@ def test_link_chat_plan_wave_confirm_step_watch_progress_export_report(
     expect(announce).to_contain_text("ждёт подтверждения")
     expect(steps.get_by_role("row", name=re.compile("^Приглашения"))).to_contain_text(
         "выполнен")
-    announce.get_by_label("Примечание").fill("Объявление в WhatsApp размещено")
-    announce.get_by_role(
+    actions = steps.get_by_role("group", name="Действия: Объявление")  # under the step's row
+    actions.get_by_label("Примечание").fill("Объявление в WhatsApp размещено")
+    actions.get_by_role(
         "button", name="Подтвердить: объявление о переходе размещено в старой группе").click()
     expect(page.get_by_role("status")).to_have_text(
         "Подтверждён шаг «Объявление», группа «Учителя школы №1».")
@@ -172,7 +174,8 @@ def test_link_chat_plan_wave_confirm_step_watch_progress_export_report(
         "row", name=re.compile("^Объявление"))
     expect(announce).to_contain_text("выполнен")
     expect(announce).to_contain_text("Объявление в WhatsApp размещено")
-    expect(announce.get_by_role("button", name=re.compile("^Подтвердить"))).to_have_count(0)
+    expect(page.get_by_role("region", name="Шаги перехода").get_by_role(
+        "button", name=re.compile("^Подтвердить"))).to_have_count(0)
 
     # -- export the report -------------------------------------------------------------
     nav.get_by_role("link", name="Сводка").click()

@@ -32,7 +32,7 @@ def _bot(chat: dict) -> dict | None:
 
 def test_stage_sandbox_mirrors_the_demo_and_is_idempotent(app, runner, sandbox):
     assert runner.invoke(args=["demo", "seed"]).exit_code == 0
-    assert "chats 13" in _stage(runner, sandbox.url)
+    assert "chats 14" in _stage(runner, sandbox.url)
     world = _world(sandbox.url)
 
     with app.app_context():
@@ -54,10 +54,12 @@ def test_stage_sandbox_mirrors_the_demo_and_is_idempotent(app, runner, sandbox):
     assert all(world["users"][uid]["bot_started"] for uid in linked)
     assert any(not u["allow_add"] for u in world["users"].values())  # the privacy refusals
 
+    # Every chat, the one the bot was removed from too (added once, then removed).
+    assert {c.chat_id for c in chats} == set(world["chats"])
     removed = [c for c in chats if c.status == "removed"]
-    assert removed and all(c.chat_id not in world["chats"] for c in removed)
+    assert removed and all(world["chats"][c.chat_id]["bot_status"] == "removed"
+                           and _bot(world["chats"][c.chat_id]) is None for c in removed)
     kept = [c for c in chats if c.status != "removed"]
-    assert {c.chat_id for c in kept} == set(world["chats"])
     seen_missing = False
     for chat in kept:
         box = world["chats"][chat.chat_id]
@@ -91,3 +93,28 @@ def test_stage_sandbox_mirrors_the_demo_and_is_idempotent(app, runner, sandbox):
         assert set(_bot(box)["permissions"]) == set(REQUIRED_PERMISSIONS)
     assert "new_chats 0" in _stage(runner, sandbox.url, "--new-chats")
     assert _world(sandbox.url) == after
+
+
+def test_seed_stages_every_chat_when_a_sandbox_answers(sandbox, app, runner):
+    first = runner.invoke(args=["demo", "seed"])
+    assert first.exit_code == 0, first.output
+    assert "Sandbox staged: users" in first.output and "chats 14" in first.output
+    with app.app_context():
+        chats = get_session().exec(select(MaxChat)).all()
+        titles = {c.chat_id: c.title for c in chats}
+        removed = {c.chat_id for c in chats if c.status == "removed"}
+    world = _world(sandbox.url)
+    assert {cid: c["title"] for cid, c in world["chats"].items()} == titles
+    assert removed and {cid for cid, c in world["chats"].items()
+                        if c["bot_status"] == "removed"} == removed
+    # a second seed (the region already there) creates nothing more in the sandbox
+    again = runner.invoke(args=["demo", "seed"])
+    assert again.exit_code == 0, again.output
+    assert "users 0, chats 0, members 0, bots 0" in again.output
+    assert _world(sandbox.url) == world
+
+
+def test_seed_without_a_sandbox_says_so(runner):
+    result = runner.invoke(args=["demo", "seed"])
+    assert result.exit_code == 0, result.output
+    assert "No Max sandbox answers" in result.output

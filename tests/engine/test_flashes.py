@@ -75,5 +75,6 @@ def test_wave_and_chat_flashes_quote_names(setting, client, ctx):
     group.max_chat_id = chat.id
     ctx.add(group)
     ctx.commit()
-    assert _flash(client, f"/max/groups/{group.key}/unlink") == (
-        f"Сопоставление группы «{GROUP}» с чатом Max отменено.")
+    assert _flash(client, f"/max/groups/{group.key}/unlink",
+                  {"confirmed": "1", "reason": "Чат создан заново"}) == (
+        f"Сопоставление группы «{GROUP}» с чатом Max «Учителя (Max)» отменено.")

@@ -201,3 +201,34 @@ def test_refused_members_are_visible_and_retried_alone_or_in_bulk(world, sandbox
     resp = client.post(f"/engine/groups/{group.key}/members/retry",
                        data={"employee_id": str(refused[0].id)}, follow_redirects=True)
     assert "Повторять некого" in resp.get_data(as_text=True)
+
+
+def test_lost_answers_never_add_or_pin_twice(world, sandbox, app):
+    """Max carries out the add call and the pin, and the answers are lost (the connection
+    drops): the retry reads the chat's members and the pin instead of calling again."""
+    org, group, emps, chat_id, admin = world(n=3)
+    past_wave([group], admin)
+    set_status(group, "invite", "skipped")
+    sandbox.faults(drop_answer={"next": 1, "method": "POST", "path": "/chats/{chatId}/members"})
+    run_due(send_mail=False)
+    assert {e.max_user_id for e in emps} <= set(sandbox.members(chat_id))
+    assert {member(group, e).state for e in emps} == {states.ADDED}
+    calls = [(r["method"], r["path"].rsplit("/", 1)[-1], r["fault"])
+             for r in sandbox.request_log() if r["path"].startswith(f"/chats/{chat_id}/")]
+    dropped = calls.index(("POST", "members", "drop_answer"))
+    assert ("GET", "members", None) in calls[dropped:]
+    assert [c for c in calls if c[:2] == ("POST", "members")] == [
+        ("POST", "members", "drop_answer")]
+
+    other = world(n=2)
+    past_wave([other[1]], other[4], name="Волна 2")
+    set_status(other[1], "invite", "skipped")
+    sandbox.faults(drop_answer={"next": 1, "method": "PUT", "path": "/chats/{chatId}/pin"})
+    for _ in range(3):
+        run_due(send_mail=False)
+    pins = [r["fault"] for r in sandbox.request_log()
+            if r["method"] == "PUT" and r["path"] == f"/chats/{other[3]}/pin"
+            and r["status"] == 200]
+    assert pins == ["drop_answer"]
+    assert sandbox.chat(other[3])["pinned_message"]
+    assert step(other[1], "announce").status == "waiting"

@@ -223,3 +223,31 @@ def test_a_dropped_session_is_reopened_for_the_rest_of_the_batch(ctx, smtp_serve
     smtp_server.wait_for(2)
     assert len(set(smtp_server.peers)) == 2  # a new session after the 421
     assert "421" in [r for r in _rows(ctx) if r.status == "pending"][0].last_error
+
+
+def test_a_run_gives_the_outbox_only_its_time(ctx, smtp_server):
+    """With the run's time for the outbox up, nothing more is started: claimed messages go
+    back to the outbox, due at once, and the next run sends them (each exactly once)."""
+    import time
+
+    from migrator.mail.outbox import SendStats, send_claimed
+
+    _queue(5)
+    ctx.commit()
+    assert send_due(deadline=time.monotonic() - 1).claimed == 0  # time already up
+    now = utcnow()
+    claim = claim_due(ctx, OutboxMessage, limit=5, now=now, lease_seconds=30)
+
+    def slow_send(row):  # the first message takes longer than the time left
+        time.sleep(0.3)
+
+    stats = SendStats()
+    more = send_claimed(ctx, OutboxMessage, claim, slow_send, stats=stats, now=now,
+                        lease_seconds=30, max_attempts=3, retry_base=1,
+                        deadline=time.monotonic() + 0.1)
+    assert more is False and stats.sent == 1 and stats.released == 4
+    rows = _rows(ctx)
+    assert [r.status for r in rows] == ["sent"] + ["pending"] * 4
+    assert all(r.next_attempt_at <= utcnow() for r in rows[1:])
+    assert send_due().sent == 4
+    assert len(smtp_server.wait_for(4)) == 4

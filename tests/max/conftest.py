@@ -10,35 +10,38 @@ from typing import Any
 
 import pytest
 import yaml
-from maxtest_support import OPENAPI_PATH, TOKEN, Sandbox
+from enginetest import SandboxCtl
+from maxtest_support import OPENAPI_PATH, TOKEN
 
 from migrator.sandbox import create_sandbox_app, run_in_thread
 from migrator.sandbox.state import SandboxState
 
 
 @pytest.fixture
-def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
-    """Start sandboxes (``rps=None``: unlimited unless given; loopback webhooks allowed unless
-    ``dev_webhooks=False``) on free ports; stop them after."""
-    started: list[Sandbox] = []
+def make_sandbox() -> Iterator[Callable[..., SandboxCtl]]:
+    """Start sandboxes of their own (token ``TOKEN``; ``rps=None``: unlimited unless given;
+    loopback webhooks allowed unless ``dev_webhooks=False``) on free ports, as their control
+    clients; stop them after."""
+    started: list[SandboxCtl] = []
 
     def make(
         *, rps: int | None = None, dev_webhooks: bool = True, **state_kwargs: Any
-    ) -> Sandbox:
+    ) -> SandboxCtl:
         state = SandboxState(bot_username="migrator_bot", **state_kwargs)
         app = create_sandbox_app(token=TOKEN, rps=rps, state=state,
                                  dev_webhooks=dev_webhooks)
-        sb = Sandbox(run_in_thread(app), state)
+        sb = SandboxCtl(run_in_thread(app), token=TOKEN)
         started.append(sb)
         return sb
 
     yield make
     for sb in started:
         sb.close()
+        sb.handle.shutdown()
 
 
 @pytest.fixture
-def sandbox(make_sandbox) -> Sandbox:
+def sandbox(make_sandbox) -> SandboxCtl:
     return make_sandbox()
 
 

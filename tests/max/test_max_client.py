@@ -14,9 +14,9 @@ from migrator.max.errors import MaxBadRequest, MaxRateLimited, MaxUnavailable
 
 
 def test_adding_250_ids_takes_three_calls_and_collects_failures(sandbox):
-    _, chat_id = sandbox.chat_with_bot()
-    real = [sandbox.user(f"User{i}")["user_id"] for i in range(230)]
-    private = [sandbox.user(f"Private{i}", allow_add=False)["user_id"] for i in range(5)]
+    chat_id = sandbox.chat_with_bot()
+    real = [sandbox.user(f"User{i}") for i in range(230)]
+    private = [sandbox.user(f"Private{i}", allow_add=False) for i in range(5)]
     unknown = list(range(900_000, 900_015))
     ids = real + private + unknown
     assert len(ids) == 250
@@ -128,7 +128,7 @@ def test_network_errors_are_unavailable_with_no_status():
 
 def test_message_send_is_not_repeated_after_a_read_timeout(sandbox):
     """A timed-out POST /messages may have been delivered: no blind retry (no duplicates)."""
-    _, chat_id = sandbox.chat_with_bot()
+    chat_id = sandbox.chat_with_bot()
     c = sandbox.client(timeout=0.2, max_retries=3)
     sandbox.ctl("POST", "/faults", {"slow": {"next": 1, "ms": 600}})
     with pytest.raises(MaxUnavailable) as exc:
@@ -154,12 +154,12 @@ def test_client_side_checks_send_nothing(sandbox):
 
 
 def test_bot_rights_report_missing_permissions(sandbox):
-    _, chat_id = sandbox.chat_with_bot(permissions=["write", "post_edit_delete_message"])
+    chat_id = sandbox.chat_with_bot(perms=["write", "post_edit_delete_message"])
     c = sandbox.client()
     rights = c.bot_rights(chat_id)
     assert rights.is_admin
     assert rights.missing() == {"read_all_messages", "add_remove_members", "pin_message"}
-    _, plain = sandbox.chat_with_bot(is_admin=False)
+    plain = sandbox.chat_with_bot(is_admin=False)
     assert c.bot_permissions(plain) == set()
     assert c.bot_rights(plain).missing() == {"read_all_messages", "add_remove_members",
                                              "pin_message"}

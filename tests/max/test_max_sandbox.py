@@ -78,17 +78,18 @@ def test_webhook_delivers_bot_added_with_the_secret(sandbox, receiver):
     rcv = receiver()
     c = sandbox.client()
     c.subscribe(rcv.url, ["bot_added", "bot_removed"], SECRET)
-    owner, chat_id = sandbox.chat_with_bot()
+    chat_id = sandbox.chat_with_bot()
+    owner = sandbox.chat(chat_id)["owner_id"]
     got = rcv.wait_for(_oks("bot_added"))
     update = got[0]["update"]
     assert got[0]["secret"] == SECRET
     assert update["update_type"] == "bot_added"
     assert update["chat_id"] == chat_id
-    assert update["user"]["user_id"] == owner["user_id"]
+    assert update["user"]["user_id"] == owner
     assert update["is_channel"] is False
     assert abs(update["timestamp"] - time.time() * 1000) < 10_000  # Unix milliseconds
     # not subscribed to user_added: only the bot_removed follows
-    sandbox.ctl("POST", f"/chats/{chat_id}/members", {"user_id": sandbox.user()["user_id"]})
+    sandbox.ctl("POST", f"/chats/{chat_id}/members", {"user_id": sandbox.user()})
     sandbox.ctl("DELETE", f"/chats/{chat_id}/bot")
     got = rcv.wait_for(_oks("bot_removed"))
     assert [g["update"]["update_type"] for g in got] == ["bot_added", "bot_removed"]
@@ -102,32 +103,36 @@ def test_duplicate_fault_delivers_twice(sandbox, receiver):
     rcv = receiver()
     sandbox.client().subscribe(rcv.url, ["bot_added"], SECRET)
     sandbox.ctl("POST", "/faults", {"duplicate_delivery": {"next": 1}})
-    _, chat_id = sandbox.chat_with_bot()
+    sandbox.chat_with_bot()
     got = rcv.wait_for(lambda g: len(g) >= 2)
     time.sleep(0.2)
     assert len(rcv.received) == 2
     assert got[0]["update"] == got[1]["update"]
     assert all(g["secret"] == SECRET for g in got)
-    assert [d["duplicate"] for d in sandbox.deliveries()] == [False, True]
+    assert [d["duplicate"] for d in sandbox.delivery_log()["deliveries"]] == [False, True]
 
 
 def test_non_200_answers_are_retried(sandbox, receiver):
     rcv = receiver(answers=[500, 404])
     sandbox.state.webhook_retry_base = 0.1
     sandbox.client().subscribe(rcv.url, ["bot_started"], SECRET)
-    uid = sandbox.user()["user_id"]
+    uid = sandbox.user()
     sandbox.ctl("POST", f"/users/{uid}/start", {"payload": "tok-1"})
     got = rcv.wait_for(_oks("bot_started"))
     assert [g["status"] for g in got] == [500, 404, 200]
     assert all(g["update"] == got[0]["update"] for g in got)
-    assert [d["attempt"] for d in sandbox.deliveries()] == [1, 2, 3]
+    # the sandbox logs a delivery once the receiver's answer is in: a moment after it got it
+    deadline = time.monotonic() + 5
+    while len(sandbox.delivery_log()["deliveries"]) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [d["attempt"] for d in sandbox.delivery_log()["deliveries"]] == [1, 2, 3]
 
 
 def test_reorder_fault_lets_a_later_update_overtake(sandbox, receiver):
     rcv = receiver()
     sandbox.client().subscribe(rcv.url, None, SECRET)
     sandbox.ctl("POST", "/faults", {"reorder_delivery": {"next": 1, "hold_ms": 300}})
-    _, chat_id = sandbox.chat_with_bot()  # bot_added is held back
+    chat_id = sandbox.chat_with_bot()  # bot_added is held back
     sandbox.ctl("POST", f"/chats/{chat_id}/title", {"title": "Renamed"})
     got = rcv.wait_for(lambda g: len(g) >= 2)
     assert [g["update"]["update_type"] for g in got] == ["chat_title_changed", "bot_added"]
@@ -159,8 +164,8 @@ def test_long_polling_returns_queued_updates_and_advances_the_marker(sandbox):
     c = sandbox.client()
     start = c.get_updates(timeout=0)
     assert start.updates == []
-    owner, chat_id = sandbox.chat_with_bot()
-    uid = sandbox.user("Олег")["user_id"]
+    chat_id = sandbox.chat_with_bot()
+    uid = sandbox.user("Олег")
     sandbox.ctl(
         "POST", "/deeplink", {"user_id": uid, "url": "https://max.ru/migrator_bot?start=abc_123"}
     )
@@ -195,7 +200,7 @@ def test_long_polling_returns_queued_updates_and_advances_the_marker(sandbox):
 
 
 def test_deeplink_must_name_the_bot(sandbox):
-    uid = sandbox.user()["user_id"]
+    uid = sandbox.user()
     r = httpx.post(
         sandbox.url + "/_sandbox/deeplink",
         json={"user_id": uid, "url": "https://max.ru/other_bot?start=x"},
@@ -215,7 +220,7 @@ def test_sandbox_enforces_its_rate_limit_with_429(make_sandbox):
 
 def test_bot_messages_land_in_the_users_dialog(sandbox):
     c = sandbox.client()
-    uid = sandbox.user()["user_id"]
+    uid = sandbox.user()
     with pytest.raises(MaxError) as exc:
         c.send_message("Здравствуйте", user_id=uid)  # has not pressed Start yet
     assert exc.value.status == 403
@@ -234,9 +239,9 @@ def test_cli_command_is_a_click_command():
 
 def test_the_control_client_raises_on_a_refused_request(sandbox):
     with pytest.raises(SandboxControlError) as refused:
-        sandbox.control.chat(-1)
+        sandbox.chat(-1)
     assert refused.value.status == 404
-    user = sandbox.control.create_user("Анна", "Петрова", allow_add=False)
-    assert sandbox.control.get_user(user["user_id"])["allow_add"] is False
-    sandbox.control.reset()
-    assert sandbox.control.users() == [] and sandbox.control.chats() == []
+    user = sandbox.create_user("Анна", "Петрова", allow_add=False)
+    assert sandbox.get_user(user["user_id"])["allow_add"] is False
+    sandbox.reset()
+    assert sandbox.users() == [] and sandbox.chats() == []

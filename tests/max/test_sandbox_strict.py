@@ -34,8 +34,8 @@ def test_soft_failures_change_nothing_and_raise_a_retryable_error(sandbox, check
     rec, used = checked
     used["url"] = sandbox.url
     c = sandbox.client(transport=rec, max_retries=0)
-    _, chat_id = sandbox.chat_with_bot()
-    uid = sandbox.user("Анна")["user_id"]
+    chat_id = sandbox.chat_with_bot()
+    uid = sandbox.user("Анна")
     sandbox.ctl("POST", "/faults", {"soft_fail": {"next": 1}})
     with pytest.raises(MaxSoftFailure) as exc:
         c.add_members(chat_id, [uid])
@@ -60,8 +60,8 @@ def test_soft_failures_change_nothing_and_raise_a_retryable_error(sandbox, check
 
 def test_the_client_retries_a_soft_failure_by_itself(sandbox):
     c = sandbox.client(max_retries=2)
-    _, chat_id = sandbox.chat_with_bot()
-    uid = sandbox.user()["user_id"]
+    chat_id = sandbox.chat_with_bot()
+    uid = sandbox.user()
     sandbox.ctl("POST", "/faults", {"soft_fail": {"next": 2}})
     assert c.add_members(chat_id, [uid]).failed_user_ids == []
     adds = [r for r in sandbox.requests() if r["method"] == "POST"]
@@ -69,8 +69,8 @@ def test_the_client_retries_a_soft_failure_by_itself(sandbox):
 
 
 def test_user_ids_must_be_unique(sandbox, openapi_raw):
-    _, chat_id = sandbox.chat_with_bot()
-    uid = sandbox.user()["user_id"]
+    chat_id = sandbox.chat_with_bot()
+    uid = sandbox.user()
     rec = RecordingTransport()
     with httpx.Client(base_url=sandbox.url, transport=rec, headers={"Authorization": TOKEN}) as h:
         add = h.post(f"/chats/{chat_id}/members", json={"user_ids": [uid, uid]})
@@ -130,7 +130,8 @@ def test_a_failing_webhook_is_unsubscribed_after_the_compressed_eight_hours(sand
         while c.get_subscriptions() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert c.get_subscriptions() == []
-        assert any(d["error"] == "unsubscribed after failures" for d in sandbox.deliveries())
+        assert any(d["error"] == "unsubscribed after failures"
+                   for d in sandbox.delivery_log()["deliveries"])
         assert len(rcv.received) >= 2
         # polling works again once the webhook is gone
         assert c.get_updates(timeout=0).updates is not None
@@ -164,8 +165,8 @@ def test_silent_rights_changes_send_no_update(sandbox, checked):
     used["url"] = sandbox.url
     c = sandbox.client(transport=rec, max_retries=0)
     start = c.get_updates(timeout=0)
-    _, chat_id = sandbox.chat_with_bot(permissions=[], is_admin=False)
-    uid = sandbox.user()["user_id"]
+    chat_id = sandbox.chat_with_bot(perms=[], is_admin=False)
+    uid = sandbox.user()
     with pytest.raises(MaxForbidden):
         c.add_members(chat_id, [uid])
     sandbox.ctl("PATCH", f"/chats/{chat_id}/bot",
@@ -174,7 +175,7 @@ def test_silent_rights_changes_send_no_update(sandbox, checked):
     assert c.add_members(chat_id, [uid]).failed_user_ids == []
     sandbox.ctl("PATCH", f"/chats/{chat_id}/bot", {"permissions": [], "is_admin": False})
     with pytest.raises(MaxForbidden):
-        c.add_members(chat_id, [sandbox.user()["user_id"]])
+        c.add_members(chat_id, [sandbox.user()])
     kinds = [u["update_type"] for u in c.get_updates(marker=start.marker, timeout=0).updates]
     assert kinds == ["bot_added", "user_added"]  # no update for the promotion or demotion
 
@@ -183,9 +184,10 @@ def test_chats_with_a_link(sandbox, checked):
     rec, used = checked
     used["url"] = sandbox.url
     c = sandbox.client(transport=rec)
-    owner = sandbox.user("Owner")["user_id"]
-    linked = sandbox.chat(owner, link="https://max.ru/join/AbCdEf123")["chat_id"]
-    plain = sandbox.chat(owner)["chat_id"]
+    owner = sandbox.user("Owner")
+    linked = sandbox.create_chat("Школа №1 — учителя", owner,
+                                 link="https://max.ru/join/AbCdEf123")["chat_id"]
+    plain = sandbox.create_chat("Школа №1 — учителя", owner)["chat_id"]
     for cid in (linked, plain):
         sandbox.ctl("POST", f"/chats/{cid}/bot", {})
     assert c.get_chat(linked)["link"] == "https://max.ru/join/AbCdEf123"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from maxapp_support import SECRET, TOKEN, Sandbox
+from maxapp_support import SECRET, TOKEN
 
 
 @pytest.fixture
-def sandbox(shared_sandbox, sandbox_server):
-    return Sandbox(shared_sandbox, sandbox_server)
+def sandbox(shared_sandbox):
+    """The shared sandbox, reset (the app is pointed at it by ``app_config`` below)."""
+    return shared_sandbox
 
 
 @pytest.fixture

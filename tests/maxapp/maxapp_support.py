@@ -1,39 +1,14 @@
-"""Helpers for the Max app-side tests: a sandbox handle and update builders."""
+"""Helpers for the Max app-side tests: waiting, and update builders."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from enginetest import SANDBOX_TOKEN as TOKEN
 
-from migrator.sandbox import ServerHandle
-from migrator.sandbox.client import SandboxControl
-
-__all__ = ["SECRET", "TOKEN", "Sandbox", "wait_for"]
+__all__ = ["SECRET", "TOKEN", "wait_for"]
 
 SECRET = "maxapp-webhook-secret-42"  # noqa: S105
-
-
-class Sandbox:
-    """The shared Max sandbox (reset) and shortcuts to its control surface."""
-
-    def __init__(self, control: SandboxControl, handle: ServerHandle) -> None:
-        self.control = control
-        self.state = handle.app.extensions["max_sandbox"]
-        self.url = control.url
-
-    def ctl(self, method: str, path: str, json: Any = None) -> Any:
-        return self.control.call(method, path, json)
-
-    def user(self, first_name: str = "Ivan", **fields: Any) -> dict:
-        return self.control.create_user(first_name, **fields)
-
-    def chat(self, owner_id: int, title: str = "Школа №1 — учителя") -> int:
-        return self.control.create_chat(title, owner_id)["chat_id"]
-
-    def add_bot(self, chat_id: int, permissions: list[str] | None = None, **body: Any) -> dict:
-        return self.control.add_bot(chat_id, permissions, **body)
 
 
 def wait_for(check, timeout: float = 5.0, interval: float = 0.05):

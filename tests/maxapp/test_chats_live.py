@@ -60,7 +60,7 @@ def test_adding_the_bot_makes_the_chat_appear_in_the_ui_and_the_api(
     ctx.rollback()
     _subscribe(runner, ctx)
     owner = sandbox.user("Ольга", last_name="Смирнова")
-    chat_id = sandbox.chat(owner["user_id"], "Школа №5 — учителя")
+    chat_id = sandbox.create_chat("Школа №5 — учителя", owner)["chat_id"]
     sandbox.add_bot(chat_id, FULL)
 
     def listed():
@@ -92,7 +92,7 @@ def test_preflight_lists_missing_rights_and_recheck_updates_them(
     ctx.rollback()
     _subscribe(runner, ctx)
     owner = sandbox.user("Owner")
-    chat_id = sandbox.chat(owner["user_id"], "Без закрепления")
+    chat_id = sandbox.create_chat("Без закрепления", owner)["chat_id"]
     sandbox.add_bot(chat_id, ["read_all_messages", "add_remove_members", "write"])
     chat = wait_for(lambda: (c := _chat(ctx, chat_id)) and c.checked_at and c)
     assert chat.missing_permissions == ["pin_message"]
@@ -124,8 +124,8 @@ def test_link_from_the_chat_page_the_group_page_and_the_api(
     ctx.rollback()
     _subscribe(runner, ctx)
     owner = sandbox.user("Owner")
-    c1 = sandbox.chat(owner["user_id"], "Чат один")
-    c2 = sandbox.chat(owner["user_id"], "Чат два")
+    c1 = sandbox.create_chat("Чат один", owner)["chat_id"]
+    c2 = sandbox.create_chat("Чат два", owner)["chat_id"]
     sandbox.add_bot(c1, FULL)
     sandbox.add_bot(c2, FULL)
     wait_for(lambda: all(_chat(ctx, c) and _chat(ctx, c).checked_at for c in (c1, c2)))
@@ -162,7 +162,14 @@ def test_link_from_the_chat_page_the_group_page_and_the_api(
     ctx.refresh(g3)
     assert g3.max_chat_id == chat2.id
     ctx.rollback()
-    client.post("/max/groups/g-three/unlink")
+    # unlinking asks first: a one-click POST changes nothing, the confirmed one unlinks
+    assert client.post("/max/groups/g-three/unlink").status_code == 400
+    ctx.rollback()
+    ctx.refresh(g3)
+    assert g3.max_chat_id == chat2.id
+    ctx.rollback()
+    assert client.post("/max/groups/g-three/unlink",
+                       data={"confirmed": "1"}).status_code == 302
     ctx.rollback()
     ctx.refresh(g3)
     assert g3.max_chat_id is None and _chat(ctx, c2).status == "discovered"
@@ -207,7 +214,7 @@ def test_a_removed_chat_cannot_be_linked_and_flags_its_groups(
     ctx.rollback()
     _subscribe(runner, ctx)
     owner = sandbox.user("Owner")
-    cid = sandbox.chat(owner["user_id"], "Будет удалён")
+    cid = sandbox.create_chat("Будет удалён", owner)["chat_id"]
     sandbox.add_bot(cid, FULL)
     wait_for(lambda: _chat(ctx, cid))
     assert client.post("/api/v1/groups/g-rm/link", json={"chat_id": cid},
@@ -241,9 +248,9 @@ def test_a_coordinator_sees_and_links_only_their_organisations(
     ua = sandbox.user("Алла", user_id=70001)
     ub = sandbox.user("Борис", user_id=70002)
     stranger = sandbox.user("Никто")
-    ca = sandbox.chat(ua["user_id"], "Чат A")
-    cb = sandbox.chat(ub["user_id"], "Чат B")
-    cx = sandbox.chat(stranger["user_id"], "Чат без хозяина")
+    ca = sandbox.create_chat("Чат A", ua)["chat_id"]
+    cb = sandbox.create_chat("Чат B", ub)["chat_id"]
+    cx = sandbox.create_chat("Чат без хозяина", stranger)["chat_id"]
     for cid in (ca, cb, cx):
         sandbox.add_bot(cid, FULL)
     wait_for(lambda: all(_chat(ctx, c) for c in (ca, cb, cx)))
@@ -305,18 +312,18 @@ def test_poll_once_processes_queued_updates_without_a_webhook(
         sandbox, runner, ctx, live_server):
     # the very first run has no marker: Max gives only the last waiting update
     early = sandbox.user("Owner")
-    sandbox.chat(early["user_id"], "Пропущенный")
+    sandbox.create_chat("Пропущенный", early)
     for name in ("Первый", "Второй"):
-        uid = sandbox.user(name)["user_id"]
+        uid = sandbox.user(name)
         sandbox.ctl("POST", f"/users/{uid}/start", {"payload": "x"})
     result = runner.invoke(args=["max", "poll", "--once"])
     assert result.exit_code == 0, result.output
     assert "Done: 1 update(s)." in result.output
     # from then on the stored marker loses nothing
     owner = sandbox.user("Owner")
-    cid = sandbox.chat(owner["user_id"], "Через опрос")
+    cid = sandbox.create_chat("Через опрос", owner)["chat_id"]
     sandbox.add_bot(cid, ["write"])
-    sandbox.ctl("POST", f"/chats/{cid}/members", {"user_id": sandbox.user("Участник")["user_id"]})
+    sandbox.ctl("POST", f"/chats/{cid}/members", {"user_id": sandbox.user("Участник")})
     result = runner.invoke(args=["max", "poll", "--once"])
     ctx.rollback()
     assert result.exit_code == 0, result.output
@@ -334,7 +341,7 @@ def test_poll_once_processes_queued_updates_without_a_webhook(
     assert "Done: 0 update(s)." in result.output
     # two runs in a row with updates waiting lose none
     sandbox.ctl("POST", f"/chats/{cid}/title", {"title": "Переименован"})
-    sandbox.ctl("POST", f"/chats/{cid}/members", {"user_id": sandbox.user("Ещё")["user_id"]})
+    sandbox.ctl("POST", f"/chats/{cid}/members", {"user_id": sandbox.user("Ещё")})
     first = runner.invoke(args=["max", "poll", "--once"])
     second = runner.invoke(args=["max", "poll", "--once"])
     assert "Done: 2 update(s)." in first.output and "Done: 0 update(s)." in second.output
@@ -354,7 +361,7 @@ def test_poll_once_processes_queued_updates_without_a_webhook(
 def test_duplicated_and_reordered_deliveries_from_the_sandbox(live_server, sandbox, runner, ctx):
     _subscribe(runner, ctx)
     owner = sandbox.user("Owner")
-    cid = sandbox.chat(owner["user_id"], "Дубли")
+    cid = sandbox.create_chat("Дубли", owner)["chat_id"]
     sandbox.ctl("POST", "/faults", {"duplicate_delivery": {"next": 1},
                                     "reorder_delivery": {"next": 1, "hold_ms": 300}})
     sandbox.add_bot(cid, FULL)  # held back 300 ms, then delivered twice
@@ -377,7 +384,7 @@ def test_duplicated_and_reordered_deliveries_from_the_sandbox(live_server, sandb
 def test_a_chat_whose_first_check_failed_is_checked_by_process_pending(
         sandbox, runner, ctx, deliver):
     owner = sandbox.user("Owner")
-    cid = sandbox.chat(owner["user_id"], "Проверка позже")
+    cid = sandbox.create_chat("Проверка позже", owner)["chat_id"]
     update = sandbox.add_bot(cid, ["write"])  # no webhook: we deliver it ourselves
     sandbox.ctl("POST", "/faults", {"fail_503": {"next": 1}})
     assert deliver(update).status_code == 200  # answered although Max failed meanwhile

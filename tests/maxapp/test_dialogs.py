@@ -29,16 +29,16 @@ def _send(ctx):
 
 def _dialog(sandbox, uid):
     """The bot's messages in the user's dialog."""
-    return [m["body"]["text"] for m in sandbox.ctl("GET", f"/users/{uid}/messages")["messages"]
+    return [m["body"]["text"] for m in sandbox.user_messages(uid)
             if m["sender"]["is_bot"]]
 
 
 def test_help_answer_once_a_day_and_nothing_after_stop(sandbox, runner, ctx):
     _poll(runner, ctx)  # the marker: from now on nothing is lost
-    uid = sandbox.user("Вопросов")["user_id"]
+    uid = sandbox.user("Вопросов")
     sandbox.ctl("POST", f"/users/{uid}/start", {"payload": "unknown-token"})
-    sandbox.ctl("POST", f"/users/{uid}/write", {"text": "Что это за бот?"})
-    sandbox.ctl("POST", f"/users/{uid}/write", {"text": "Ау?"})
+    sandbox.write_to_bot(uid, "Что это за бот?")
+    sandbox.write_to_bot(uid, "Ау?")
     assert "3 update(s)" in _poll(runner, ctx)
     keys = ctx.scalars(sa.select(BotMessage.idem_key).order_by(BotMessage.id)).all()
     ctx.rollback()
@@ -68,8 +68,8 @@ def test_help_answer_once_a_day_and_nothing_after_stop(sandbox, runner, ctx):
 
 def test_group_chat_messages_are_not_kept(sandbox, runner, ctx):
     _poll(runner, ctx)
-    owner = sandbox.user("Owner")["user_id"]
-    cid = sandbox.chat(owner, "Рабочий чат")
+    owner = sandbox.user("Owner")
+    cid = sandbox.create_chat("Рабочий чат", owner)["chat_id"]
     sandbox.ctl("POST", f"/chats/{cid}/messages", {"user_id": owner, "text": "Всем привет"})
     _poll(runner, ctx)
     kinds = ctx.scalars(sa.select(MaxUpdate.update_type)).all()
@@ -77,3 +77,33 @@ def test_group_chat_messages_are_not_kept(sandbox, runner, ctx):
     assert "message_created" not in kinds
     assert ctx.scalar(sa.select(sa.func.count()).select_from(BotMessage)) == 0
     ctx.rollback()
+
+
+def test_each_bot_message_is_sent_outside_a_transaction_and_audited_with_its_outcome(
+        sandbox, runner, ctx, caplog):
+    """The shared limiter is never waited on inside an open transaction (on SQLite it would
+    fall back to the in-process limiter, and two runners could exceed the budget together),
+    and every call is in the audit trail: one ``max.call`` per message sent."""
+    from migrator.audit.models import AuditEvent
+
+    _poll(runner, ctx)  # the marker: from now on nothing is lost
+    users = [sandbox.user(f"Получатель{i}") for i in range(3)]
+    stopped = sandbox.user("Остановивший")
+    for uid in [*users, stopped]:
+        sandbox.ctl("POST", f"/users/{uid}/start", {})
+    sandbox.ctl("POST", f"/users/{stopped}/stop")
+    _poll(runner, ctx)
+    _send(ctx)  # the answers to the Start presses
+    for i, uid in enumerate([*users, stopped]):
+        queue_bot_message(f"batch:{i}", uid, f"Сообщение {i}")
+    ctx.commit()
+    service.record_calls()  # nothing waiting outside a sender: a no-op
+    with caplog.at_level("WARNING", logger="migrator.max"):
+        calls_before = ctx.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
+                                  .where(AuditEvent.action == "max.call"))
+        assert _send(ctx) == 3
+    assert not [r for r in caplog.records if "open SQLite transaction" in r.getMessage()]
+    calls = ctx.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
+                       .where(AuditEvent.action == "max.call"))
+    assert calls - calls_before == 3  # the stopped person got no call
+    assert [_dialog(sandbox, uid)[-1] for uid in users] == [f"Сообщение {i}" for i in range(3)]

@@ -29,7 +29,7 @@ def test_cli_registers_a_missed_chat(sandbox, runner, ctx, make_org):
     org = make_org(code="school-7")
     ctx.commit()
     owner = sandbox.user("Owner")
-    cid = sandbox.chat(owner["user_id"], "Пропущенный чат")
+    cid = sandbox.create_chat("Пропущенный чат", owner)["chat_id"]
     sandbox.add_bot(cid, FULL)  # no webhook, nobody polls: the app never hears of it
     assert _chat(ctx, cid) is None
     result = runner.invoke(args=["max", "register-chat", str(cid), "--org", "school-7"])
@@ -46,7 +46,7 @@ def test_cli_registers_a_missed_chat(sandbox, runner, ctx, make_org):
 
 def test_cli_refuses_chats_without_the_bot(sandbox, runner, ctx):
     owner = sandbox.user("Owner")
-    cid = sandbox.chat(owner["user_id"], "Без бота")
+    cid = sandbox.create_chat("Без бота", owner)["chat_id"]
     result = runner.invoke(args=["max", "register-chat", str(cid)])
     assert result.exit_code != 0 and "not in this chat" in result.output
     result = runner.invoke(args=["max", "register-chat", "-99999"])
@@ -68,7 +68,7 @@ def test_the_form_for_coordinators_in_scope(sandbox, client, ctx, login, make_us
     ctx.rollback()
     assert "Добавить чат по номеру" in page
     owner = sandbox.user("Owner")
-    cid = sandbox.chat(owner["user_id"], "Чат школы")
+    cid = sandbox.create_chat("Чат школы", owner)["chat_id"]
     sandbox.add_bot(cid, FULL)
 
     def post(**data):
@@ -84,7 +84,7 @@ def test_the_form_for_coordinators_in_scope(sandbox, client, ctx, login, make_us
     assert resp.status_code == 400 and "Укажите код организации" in resp.get_data(as_text=True)
     resp = post(chat_id="not a number", org="mine")
     assert resp.status_code == 400 and 'aria-invalid="true"' in resp.get_data(as_text=True)
-    no_bot = sandbox.chat(owner["user_id"], "Без бота")
+    no_bot = sandbox.create_chat("Без бота", owner)["chat_id"]
     resp = post(chat_id=str(no_bot), org="mine")
     assert resp.status_code == 400 and "Бота нет в этом чате" in resp.get_data(as_text=True)
     assert _chat(ctx, cid) is None and _chat(ctx, no_bot) is None

@@ -60,9 +60,10 @@ def test_a_call_about_a_known_chat_is_audited_under_the_chats_org(
         ctx, sandbox, make_org, make_group):
     from migrator.max.models import MaxChat
 
-    owner = sandbox.user()["user_id"]
+    owner = sandbox.user()
     own_org, group_org = make_org(code="ORG-A"), make_org(code="ORG-B")
-    with_org, via_group, unknown = (sandbox.chat(owner, f"Чат {i}") for i in range(3))
+    with_org, via_group, unknown = (sandbox.create_chat(f"Чат {i}", owner)["chat_id"]
+                                    for i in range(3))
     for chat_id in (with_org, via_group, unknown):
         sandbox.add_bot(chat_id)
     ctx.add(MaxChat(chat_id=with_org, status="discovered", org_id=own_org.id))

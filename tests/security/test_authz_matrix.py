@@ -58,8 +58,12 @@ RULES: dict[str, dict[str, str]] = {
     "max.refresh": {"POST": "LFOHO"},
     "max.link_from_chat": {"POST": "LFOHO"},
     "max.link_from_group": {"POST": "LFOHO"},
-    "max.unlink_from_group": {"POST": "LFOHO"},
+    # unlinking a group from its chat: the confirmation page (nothing linked here: it says so)
+    "max.unlink_from_group": {"GET": "LFOHO", "POST": "LFOHO"},
     "engine.step_action": {"POST": "LFOHO"},
+    # resetting a step or marking it failed: administrators, on a confirmation page
+    "engine.reset_step": {"GET": "LFFFO", "POST": "LFFFO"},
+    "engine.mark_step_failed": {"GET": "LFFFO", "POST": "LFFFO"},
     "engine.member_retry": {"POST": "LFOHO"},
     # undoing a group's move: the confirmation page; a POST without a reason is a 400
     "engine.rollback_group": {"GET": "LFOHO", "POST": "LFOHO"},
@@ -108,6 +112,14 @@ RULES: dict[str, dict[str, str]] = {
     "ops.prometheus": {"GET": "OOOOO"},  # METRICS_TOKEN guards it when set (tests/ops)
     "ops.system_status": {"GET": "LFFFO"},
     "core.favicon": {"GET": "OOOOO"},
+    # the training sandbox (outside production only): the demo's Max sandbox, not an
+    # organisation's object, for those who run the demo's flow (no sandbox answers here)
+    "training.index": {"GET": "LFOOO"},
+    "training.create_chat": {"POST": "LFOOO"},
+    "training.bot": {"POST": "LFOOO"},
+    "training.add_member": {"POST": "LFOOO"},
+    "training.create_person": {"POST": "LFOOO"},
+    "training.press_start": {"POST": "LFOOO"},
 }
 
 # URL arguments of the routes that name an object (all in organisation A).

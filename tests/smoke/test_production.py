@@ -37,6 +37,7 @@ from smtp_helpers import SmtpSink
 
 from migrator.db import make_engine
 from migrator.demo.actors import token_from_text
+from migrator.sandbox.client import SandboxControl
 
 TOKEN = "smoke-bot-token-0123456789"
 # production refuses secrets that are short or do not look random
@@ -245,13 +246,8 @@ def _run(d: Path, stack: Stack, nginx: str, url: str, certs: dict, smtp: SmtpSin
                    "SSL_CERT_FILE": str(certs["ca"])}
     sandbox_proc = stack.start("sandbox", [str(ROOT / ".venv" / "bin" / "flask"), "--app", "app",
                                            "sandbox", "--port", str(sandbox_port)], sandbox_env)
-    sandbox = httpx.Client(base_url=f"http://127.0.0.1:{sandbox_port}", timeout=10)
+    sandbox = SandboxControl(f"http://127.0.0.1:{sandbox_port}")
     _wait("the sandbox", lambda: _listening(sandbox_port), procs=[sandbox_proc])
-
-    def ctl(method: str, path: str, json=None):
-        r = sandbox.request(method, "/_sandbox" + path, json=json)
-        r.raise_for_status()
-        return r.json()
 
     env = {**base, "MIGRATOR_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
            "DATABASE_URL": url, "MAX_API_URL": f"http://127.0.0.1:{sandbox_port}",
@@ -336,10 +332,9 @@ def _run(d: Path, stack: Stack, nginx: str, url: str, certs: dict, smtp: SmtpSin
                          {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
 
     # A coordinator makes the chat in Max and adds the bot: bot_added comes through nginx.
-    owner = ctl("POST", "/users", {"first_name": "Директор"})["user_id"]
-    chat_id = ctl("POST", "/chats", {"title": "Учителя школы №1 (Max)",
-                                     "owner_id": owner})["chat_id"]
-    ctl("POST", f"/chats/{chat_id}/bot", {"permissions": PERMS, "by_user_id": owner})
+    owner = sandbox.create_user("Директор")["user_id"]
+    chat_id = sandbox.create_chat("Учителя школы №1 (Max)", owner)["chat_id"]
+    sandbox.add_bot(chat_id, PERMS, by_user_id=owner)
 
     def discovered():
         chats = http.get("/api/v1/chats", params={"status": "discovered"}, headers=api).json()
@@ -347,7 +342,7 @@ def _run(d: Path, stack: Stack, nginx: str, url: str, certs: dict, smtp: SmtpSin
         return found and found[0]["checked_at"] and not found[0]["missing_permissions"]
 
     _wait("the chat to be discovered and checked", discovered, procs=[scheduler, web, proxy])
-    deliveries = ctl("GET", "/deliveries")["deliveries"]
+    deliveries = sandbox.delivery_log()["deliveries"]
     assert any(x["update_type"] == "bot_added" and x["status"] == 200
                and x["url"] == "https://localhost/max/webhook" for x in deliveries), deliveries
 
@@ -366,9 +361,8 @@ def _run(d: Path, stack: Stack, nginx: str, url: str, certs: dict, smtp: SmtpSin
     # Invitations by e-mail; each person presses Start in Max (bot_started through nginx).
     mails = smtp.wait_for(2, timeout=WAIT)
     for msg in mails:
-        uid = ctl("POST", "/users", {"first_name": str(msg["To"]).split("@")[0]})["user_id"]
-        ctl("POST", f"/users/{uid}/start",
-            {"payload": token_from_text(msg.get_body(("plain",)).get_content())})
+        uid = sandbox.create_user(str(msg["To"]).split("@")[0])["user_id"]
+        sandbox.start(uid, token_from_text(msg.get_body(("plain",)).get_content()))
 
     def group():
         return http.get("/api/v1/groups/sch1-teachers", headers=api).json()

@@ -113,38 +113,154 @@ def test_group_cannot_be_in_two_open_waves(client, ctx, make_org, make_group, ma
     assert resp.status_code == 400 and g.key in resp.json["details"]["group_keys"]
 
 
+def _dates(**over) -> dict:
+    return {"invite_at": _local(0), "add_members_at": _local(1), "announce_at": _local(2),
+            "cutover_at": _local(19), "deadline": _local(29), **over}
+
+
 def test_form_prefills_defaults_and_shows_inline_errors(client, ctx, make_org, make_group,
                                                         make_user, login):
     org = make_org()
-    g = make_group(org)
+    g = make_group(org, name="Учителя школы № 7")
     ctx.add(Setting(key="offset_cutover_days", value="30"))
     ctx.commit()
     login(client, make_user("coordinator", orgs=[org]))
     page = client.get("/waves/new").get_data(as_text=True)
     assert "Запланировать волну" in page
-    # bulk selection by organisation fills the keys and shows the pre-flight flags
-    resp = client.post("/waves/new", data={"org": str(org.id), "select": "1", "name": "x"})
+    # the free groups in scope are offered with a box each, by name
+    assert f'name="check" value="{g.key}"' in page and "Учителя школы № 7" in page
+    # ticking a group and checking shows it by name with the pre-flight flags
+    resp = client.post("/waves/new", data={"org": str(org.id), "check": g.key,
+                                           "shown": g.key, "preview": "1", "name": "x"})
     text = resp.get_data(as_text=True)
-    assert g.key in text and "ещё не сопоставлена с чатом Max" in text
-    resp = client.post("/waves/new", data={
-        "name": "", "group_keys": g.key, "submit": "1",
-        "invite_at": _local(9), "add_members_at": _local(0),
-        "announce_at": _local(10), "cutover_at": _local(19),
-        "deadline": _local(29)})
+    assert "Выбрана 1 группа" in text and "ещё не сопоставлена с чатом Max" in text
+    resp = client.post("/waves/new", data={"name": "", "check": g.key, "submit": "1",
+                                           **_dates(invite_at=_local(9))})
     text = resp.get_data(as_text=True)
     assert resp.status_code == 200 and 'aria-invalid="true"' in text
     assert "Не раньше предыдущего шага." in text
-    resp = client.post("/waves/new", data={
-        "name": "Волна", "group_keys": g.key, "submit": "1",
-        "invite_at": _local(0), "add_members_at": _local(1),
-        "announce_at": _local(2), "cutover_at": _local(19),
-        "deadline": _local(29)})
+    assert f'value="{g.key}" checked' in text  # the pick survives the error
+    resp = client.post("/waves/new", data={"name": "Волна", "submit": "1", **_dates()})
+    assert resp.status_code == 200 and "Выберите хотя бы одну группу." in resp.get_data(
+        as_text=True)
+    assert ctx.exec(select(Wave)).first() is None
+    resp = client.post("/waves/new", data={"name": "Волна", "picked": g.key, "submit": "1",
+                                           **_dates()})
     assert resp.status_code == 302
     wave = ctx.exec(select(Wave)).one()
     # the form's local times are in MIGRATOR_TZ (UTC+5)
     assert wave.invite_at.isoformat() == _utc(0)
     page = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert g.key in page and "запланирован" in page
+
+
+def test_planner_filters_by_subtree_platform_chat_and_members(client, ctx, make_org,
+                                                              make_group, make_employee,
+                                                              make_user, login):
+    from migrator.max.models import MaxChat
+
+    region = make_org(name="Минобразования")
+    school = make_org(name="Школа № 3", parent=region)
+    other = make_org(name="Минздрав")
+    linked_person = make_employee(school, max_user_id=777)
+    waiting_person = make_employee(school)
+    tg = make_group(school, platform="telegram", name="Родители 5А",
+                    members=[linked_person, waiting_person])
+    wa = make_group(school, platform="whatsapp", name="Учителя", members=[linked_person])
+    top = make_group(region, platform="telegram", name="Руководители")
+    make_group(other, platform="telegram", name="Врачи")
+    chat = MaxChat(chat_id=-5, title="Учителя (Max)", status="linked", org_id=school.id,
+                   bot_is_admin=True, bot_permissions="read_all_messages,add_remove_members,"
+                                                     "pin_message")
+    ctx.add(chat)
+    ctx.flush()
+    wa.max_chat_id = chat.id
+    ctx.add(wa)
+    ctx.commit()
+    login(client, make_user("admin"))
+
+    def found(**data) -> set[str]:
+        text = client.post("/waves/new", data={"find": "1", **data}).get_data(as_text=True)
+        names = {"Родители 5А", "Учителя", "Руководители", "Врачи"}
+        return {n for n in names if f"> {n}</label>" in text}
+
+    assert found() == {"Родители 5А", "Учителя", "Руководители", "Врачи"}
+    assert found(org=str(region.id)) == {"Родители 5А", "Учителя", "Руководители"}
+    assert found(org=str(school.id)) == {"Родители 5А", "Учителя"}
+    assert found(org=str(region.id), platforms="telegram") == {"Родители 5А", "Руководители"}
+    assert found(chat_state="ready") == {"Учителя"}
+    assert found(chat_state="no_chat", org=str(school.id)) == {"Родители 5А"}
+    assert found(member_state="not_invited") == {"Родители 5А"}
+    assert found(q="родит") == {"Родители 5А"}
+    # the list and the preview use names: the platform in Russian words, no raw codes
+    text = client.post("/waves/new", data={"org": str(school.id), "check": [tg.key, wa.key],
+                                           "shown": [tg.key, wa.key], "preview": "1"}
+                       ).get_data(as_text=True)
+    preview = text[text.index('class="preview"'):]
+    assert "Школа № 3" in preview and "Telegram" in preview and "WhatsApp" in preview
+    assert "telegram" not in preview and tg.key not in preview
+    assert top.key not in preview
+
+
+def test_planner_pages_keep_the_picks_and_pick_every_group_found(client, ctx, make_org,
+                                                                 make_group, make_user, login):
+    org = make_org()
+    groups = [make_group(org, name=f"Группа {i:02d}", key=f"pg-{i:02d}") for i in range(30)]
+    login(client, make_user("coordinator", orgs=[org]))
+    first = client.get("/waves/new").get_data(as_text=True)
+    assert "Страница 1 из 2" in first and "Найдено 30 групп" in first
+    on_first = [g.key for g in groups if f'value="{g.key}"' in first]
+    assert len(on_first) == 25
+    # tick two on page 1, go to page 2, tick one there: all three stay picked
+    resp = client.post("/waves/new", data={"shown": on_first, "check": on_first[:2],
+                                           "goto": "2"})
+    text = resp.get_data(as_text=True)
+    assert "Страница 2 из 2" in text and "Выбрано 2 группы" in text
+    on_second = [g.key for g in groups if f'name="shown" value="{g.key}"' in text]
+    assert len(on_second) == 5
+    picked = [k for k in on_first[:2]]
+    resp = client.post("/waves/new", data={"picked": picked, "shown": on_second,
+                                           "check": on_second[:1], "goto": "1"})
+    text = resp.get_data(as_text=True)
+    assert "Выбрано 3 группы" in text
+    # unticking a shown box drops it
+    resp = client.post("/waves/new", data={"picked": [*picked, on_second[0]],
+                                           "shown": on_first, "check": on_first[:1],
+                                           "preview": "1"})
+    assert "Выбрано 2 группы" in resp.get_data(as_text=True)
+    # every group the filter finds, then the wave with all of them
+    resp = client.post("/waves/new", data={"pick_all": "1"})
+    assert "Выбрано 30 групп" in resp.get_data(as_text=True)
+    resp = client.post("/waves/new", data={"name": "Все", "picked": [g.key for g in groups],
+                                           "submit": "1", **_dates()})
+    assert resp.status_code == 302
+    ctx.expire_all()
+    assert ctx.scalar(sa.select(sa.func.count()).select_from(Step)) == 30 * 5
+
+
+def test_planner_refuses_groups_of_another_organisation(client, ctx, make_org, make_group,
+                                                       make_user, login):
+    mine, other = make_org(name="Моя школа"), make_org(name="Чужая больница")
+    g = make_group(mine, name="Мои учителя")
+    foreign = make_group(other, name="Чужие врачи", key="foreign-doctors")
+    login(client, make_user("coordinator", orgs=[mine]))
+    page = client.get("/waves/new").get_data(as_text=True)
+    assert "Мои учителя" in page and "Чужие врачи" not in page and foreign.key not in page
+    # a forged key (ticked or carried) is refused, nothing is created, the rest stays picked
+    for field in ("check", "picked"):
+        resp = client.post("/waves/new", data={"name": "Волна", field: [g.key, foreign.key],
+                                               "submit": "1", **_dates()})
+        text = resp.get_data(as_text=True)
+        assert resp.status_code == 200
+        assert "Группы не найдены или недоступны вам: foreign-doctors" in text
+        assert "Чужие врачи" not in text and "Чужая больница" not in text
+        assert f'value="{g.key}" checked' in text
+    assert ctx.exec(select(Wave)).first() is None
+    ctx.expire_all()
+    assert ctx.get(type(foreign), foreign.id).wave_id is None
+    # another organisation's subtree as the filter is hidden
+    assert client.post("/waves/new", data={"org": str(other.id), "find": "1"}
+                       ).status_code == 404
 
 
 def test_pause_resume_reschedule_audited(client, ctx, make_org, make_group, make_user, login):

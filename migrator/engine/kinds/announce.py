@@ -67,6 +67,12 @@ def _recover_announcement(client, chat: MaxChat, text: str, count_before: int,
     return None
 
 
+def _pinned_already(client, chat: MaxChat, message_id: str) -> bool:
+    """Whether our announcement is the chat's pinned message (a pin whose answer was lost)."""
+    pinned = client.get_pinned(chat.chat_id)
+    return bool(pinned) and (pinned.get("body") or {}).get("mid") == message_id
+
+
 def run_announce(step, group, client_factory, rid) -> Outcome:
     session = get_session()
     chat = linked_chat(group, client_factory)
@@ -103,7 +109,9 @@ def run_announce(step, group, client_factory, rid) -> Outcome:
                summary={"chat_id": chat.chat_id, "message_id": step.message_id})
         session.commit()
     if step.pinned_at is None:
-        client.pin_message(chat.chat_id, step.message_id)
+        # a pin whose answer was lost, or a run killed after it: read before pinning again
+        if not _pinned_already(client, chat, step.message_id):
+            client.pin_message(chat.chat_id, step.message_id)
         step.pinned_at = utcnow()
         session.add(step)
         record("chat.pin", object_type="group", object_id=group.id, org_id=group.org_id,
