@@ -45,9 +45,9 @@ def test_import_a_file_with_errors_then_the_corrected_one(
     rows = errors.get_by_role("row")
     expect(rows).to_have_count(3)  # the header and one row per bad cell
     expect(rows.nth(1).get_by_role("cell")).to_have_text(
-        ["3", "email", "некорректный адрес электронной почты"])
+        ["3", "email", "«not-an-address»", "некорректный адрес электронной почты"])
     expect(rows.nth(2).get_by_role("cell")).to_have_text(
-        ["4", "full_name", "значение обязательно"])
+        ["4", "full_name", "—", "значение обязательно"])
     assert _emails(ctx) == []  # all or nothing: the good line was not written either
 
     # The form to upload the corrected file is right under the errors, kind kept.
