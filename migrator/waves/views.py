@@ -87,10 +87,12 @@ def waves():
 def _org_choices() -> list:
     from wtforms.fields.choices import SelectChoice
 
-    q = scoped(select(Organisation).order_by(Organisation.path).limit(1000), Organisation.id)
-    orgs = get_session().exec(q).all()
+    # Plain columns, not ORM objects: up to a thousand options on every planner page.
+    q = scoped(sa.select(Organisation.id, Organisation.name, Organisation.depth)
+               .order_by(Organisation.path).limit(1000), Organisation.id)
+    orgs = get_session().execute(q).all()
     return [SelectChoice("", _("— all visible —"))] + [
-        SelectChoice(str(o.id), "· " * o.depth + o.name) for o in orgs]
+        SelectChoice(str(org_id), "· " * depth + name) for org_id, name, depth in orgs]
 
 
 PLANNER_PER_PAGE = 25
