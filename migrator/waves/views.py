@@ -223,7 +223,7 @@ def detail(wave_id: int):
     steps: dict[int, dict[str, Step]] = {}
     due_text: dict = {}  # the steps of a wave share a few due times: each formatted once
     if page.items:
-        for step in service.wave_steps(wave, [g.id for g in page.items]):
+        for step in service.wave_step_badges(wave, [g.id for g in page.items]):
             steps.setdefault(step.group_id, {})[step.kind] = step
             if step.due_at not in due_text:
                 due_text[step.due_at] = fmt_dt(step.due_at)
