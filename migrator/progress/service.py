@@ -187,6 +187,11 @@ class Row:
             else:
                 values[name] += value
 
+    def counts(self) -> dict:
+        """The counters and the deadline, as :meth:`add` takes them."""
+        values = self.__dict__
+        return {**{name: values[name] for name in COUNTERS}, "deadline": self.deadline}
+
     def as_dict(self) -> dict:
         org = self.org
         return {
@@ -457,20 +462,20 @@ def figures(org: Organisation | None, user, now: datetime | None = None) -> Figu
                                  .where(_subtree_filter(roots))).all()) if counts else {}
     if org is not None:
         # Each count goes to the total and to the child on its path (one level below org).
+        # The total is then the sum of those rows (anything else is added to it directly).
         level = org.depth + 1
         for org_id, c in counts.items():
             path = paths.get(org_id)
             if path is None:
                 continue
-            fig.add(c)
             if org_id == org.id:
                 fig.own_row.add(c)
                 continue
             parts = path[1:-1].split("/")
-            if len(parts) > level:
-                row = child_rows.get(int(parts[level]))
-                if row is not None:
-                    row.add(c)
+            row = child_rows.get(int(parts[level])) if len(parts) > level else None
+            (fig if row is None else row).add(c)
+        for row in (fig.own_row, *child_rows.values()):
+            fig.add(row.counts())
     else:
         rollup(paths, counts, child_rows)
         for org_id, c in counts.items():
