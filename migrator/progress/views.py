@@ -26,14 +26,13 @@ from werkzeug.routing import BuildError
 from migrator.attention.service import params_of, text_of
 from migrator.audit.service import record
 from migrator.auth.service import can_see_org, require_org
-from migrator.core import xlsx
 from migrator.core.pagination import paginate
 from migrator.db import get_session, utcnow
 from migrator.directives import service as directives
 from migrator.directives.charts import milestone_chart
 from migrator.org.models import Organisation
 from migrator.org.service import get_by_code
-from migrator.progress import service
+from migrator.progress import service, xlsx
 from migrator.progress.attention import SECTION_BY_KEY, SECTIONS, count
 from migrator.progress.charts import progress_chart
 
@@ -221,7 +220,7 @@ REPORT_COLUMNS = [
 
 def report_workbook(org: Organisation | None, rows: list) -> Iterator[bytes]:
     """The region's progress report as an XLSX workbook (one row per organisation), in
-    chunks as it is written (:mod:`migrator.core.xlsx`: streamed, constant memory). Text
+    chunks as it is written (:mod:`migrator.progress.xlsx`: streamed, constant memory). Text
     is written as text: a name starting with "=" is never a formula."""
     title = _("Progress of the migration to Max: %(name)s",
               name=org.name if org else _("all your organisations"))

@@ -298,7 +298,7 @@ def test_progress_pages_take_a_fixed_number_of_queries(app, tree, make_org, make
 
 
 def test_streamed_xlsx_writes_every_kind_of_cell():
-    from migrator.core import xlsx
+    from migrator.progress import xlsx
 
     sheet = xlsx.Sheet("Лист", widths=(20, 10), freeze_rows=1, freeze_cols=1)
     rows = [(0, ["Название", "Число"], [xlsx.BOLD, xlsx.BOLD])]
