@@ -66,7 +66,7 @@ def prepare(url: str, args) -> dict:
 
         from migrator.audit.models import AuditEvent
         from migrator.auth.models import User
-        from migrator.auth.service import create_user
+        from migrator.auth.service import create_api_token, create_user
         from migrator.db import get_session
         from migrator.engine.models import Step
         from migrator.groups.models import GroupMember, SourceGroup
@@ -78,6 +78,10 @@ def prepare(url: str, args) -> dict:
         if session.exec(select(User).where(User.email == COORD_EMAIL)).first() is None:
             create_user(COORD_EMAIL, COORD_PASSWORD, "coordinator", ["RS-M001"])
             session.commit()
+        # The API has no session: the administrator's requests to it carry a Bearer token.
+        admin = session.exec(select(User).where(User.email == ADMIN_EMAIL)).one()
+        token = create_api_token(admin)
+        session.commit()
 
         def count(model):
             return session.scalar(sa.select(sa.func.count()).select_from(model))
@@ -98,7 +102,8 @@ def prepare(url: str, args) -> dict:
             .group_by(SourceGroup.wave_id).order_by(sa.func.count().desc()).limit(1)).first()
     app.extensions["migrator.engine"].dispose()
     sizes["groups in the wave"] = wave[1]
-    return {"sizes": sizes, "org": "RS-M001", "group": group, "wave": wave[0]}
+    return {"sizes": sizes, "org": "RS-M001", "group": group, "wave": wave[0],
+            "api_headers": {"Authorization": f"Bearer {token}"}}
 
 
 def pages(t: dict) -> list[tuple[str, str, str]]:
@@ -190,12 +195,13 @@ def measure(base: str, targets: dict, repeat: int, warmup: int) -> list[dict]:
     results = []
     for label, who, url in pages(targets):
         client = clients[who]
+        headers = targets["api_headers"] if url.startswith("/api/") else None
         for _ in range(warmup):
-            client.get(url)
+            client.get(url, headers=headers)
         times = []
         for _ in range(repeat):
             t0 = time.perf_counter()
-            resp = client.get(url)  # the whole body is read: timed to the last byte
+            resp = client.get(url, headers=headers)  # the whole body is read: to the last byte
             times.append((time.perf_counter() - t0) * 1000)
         kind = resp.headers.get("content-type", "")
         rows = resp.text.count("<tr") if kind.startswith("text/html") else None

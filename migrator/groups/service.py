@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask import abort
@@ -92,12 +94,27 @@ def member_state_condition(state: str):
 
 
 def member_state_counts(group: SourceGroup) -> dict[str, int]:
-    """How many members of ``group`` are in each of :data:`MEMBER_STATES` (one query)."""
-    columns = [sa.func.count().filter(member_state_condition(s)) for s in MEMBER_STATES]
-    row = get_session().execute(
-        sa.select(*columns).select_from(GroupMember).where(GroupMember.group_id == group.id)
-    ).one()
-    return {s: int(n or 0) for s, n in zip(MEMBER_STATES, row, strict=True)}
+    """How many members of ``group`` are in each of :data:`MEMBER_STATES` (one query).
+
+    The members are counted by the columns :func:`member_state` reads, and each bucket is
+    labelled by :func:`member_state` itself: the counts and the labels of the rows agree
+    (:func:`member_state_condition` is the same rule in SQL, for filtering)."""
+    counts = dict.fromkeys(MEMBER_STATES, 0)
+    q = (sa.select(GroupMember.state, GroupMember.attempts,
+                   GroupMember.reminded_at.is_not(None), GroupMember.invited_at.is_not(None),
+                   sa.func.count())
+         .where(GroupMember.group_id == group.id)
+         .group_by(GroupMember.state, GroupMember.attempts,
+                   GroupMember.reminded_at.is_not(None), GroupMember.invited_at.is_not(None)))
+    for state, attempts, reminded, invited, n in get_session().execute(q):
+        probe = SimpleNamespace(state=state, attempts=attempts or 0,
+                                reminded_at=_SOME_TIME if reminded else None,
+                                invited_at=_SOME_TIME if invited else None)
+        counts[member_state(probe)] += n
+    return counts
+
+
+_SOME_TIME = datetime(2000, 1, 1, tzinfo=UTC)  # a stand-in: member_state reads only "is set"
 
 
 # People Max refused (for good, or for now): the add step's failures, by reason.

@@ -53,6 +53,10 @@ log = logging.getLogger("migrator.progress")
 DONE_STEP_STATUSES = ("succeeded", "skipped")
 # Not overdue whatever their due time: finished, or deliberately paused by a coordinator.
 NOT_OVERDUE_STATUSES = (*DONE_STEP_STATUSES, "paused")
+# The other statuses: a step in one of them is overdue once its due time is past the grace.
+# Listed rather than negated, so that the database reads one range of ``ix_step_status_due``
+# per status.
+OVERDUE_STATUSES = tuple(s for s in STEP_STATUSES if s not in NOT_OVERDUE_STATUSES)
 OPEN_WAVE_STATUSES = ("planned", "active", "paused")
 
 COUNTERS = ("employees", "linked", "groups_total", "groups_linked", "groups_done",
@@ -69,14 +73,13 @@ def overdue_grace() -> timedelta:
 
 def step_overdue_condition(now: datetime):
     """SQL: the step is overdue at ``now``."""
-    return sa.and_(Step.status.not_in(NOT_OVERDUE_STATUSES),
-                   Step.due_at < now - overdue_grace())
+    return sa.and_(Step.status.in_(OVERDUE_STATUSES), Step.due_at < now - overdue_grace())
 
 
 def step_overdue(step, now: datetime | None = None) -> bool:
     """The step is overdue at ``now`` (the same rule as :func:`step_overdue_condition`)."""
     now = now or utcnow()
-    return (step.status not in NOT_OVERDUE_STATUSES and step.due_at is not None
+    return (step.status in OVERDUE_STATUSES and step.due_at is not None
             and step.due_at < now - overdue_grace())
 
 
@@ -122,6 +125,25 @@ def pct(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
 
 
+@dataclass(frozen=True, slots=True)
+class OrgRef:
+    """An organisation as a report row shows it: read as plain columns (a region's
+    thousands of rows need no ORM objects)."""
+
+    id: int
+    code: str
+    name: str
+    parent_id: int | None
+    path: str
+    depth: int
+    head_email: str | None
+
+    @staticmethod
+    def columns() -> tuple:
+        return (Organisation.id, Organisation.code, Organisation.name, Organisation.parent_id,
+                Organisation.path, Organisation.depth, Organisation.head_email)
+
+
 @dataclass
 class Row:
     """Figures of one organisation's subtree (or of a whole scope when ``org`` is None).
@@ -129,7 +151,7 @@ class Row:
     With ``own`` set, the row holds only the organisation's own employees and groups (not
     its children's): the first row of a table under that organisation."""
 
-    org: Organisation | None
+    org: Organisation | OrgRef | None
     own: bool = False
     employees: int = 0
     linked: int = 0
@@ -164,6 +186,11 @@ class Row:
                     self.deadline = value
             else:
                 values[name] += value
+
+    def counts(self) -> dict:
+        """The counters and the deadline, as :meth:`add` takes them."""
+        values = self.__dict__
+        return {**{name: values[name] for name in COUNTERS}, "deadline": self.deadline}
 
     def as_dict(self) -> dict:
         org = self.org
@@ -268,6 +295,14 @@ def _subtree_filter(roots: list[Organisation] | None):
     if not roots:
         return sa.false()
     return sa.or_(*[Organisation.path.startswith(r.path) for r in roots])
+
+
+def _only_root(org: Organisation | None) -> bool:
+    """``org`` is the region's only top organisation: its subtree is every organisation, so
+    the counts need no subtree filter (which would make the database walk every group)."""
+    return org is not None and org.parent_id is None and get_session().scalar(
+        sa.select(sa.func.count()).select_from(Organisation)
+        .where(Organisation.parent_id.is_(None))) == 1
 
 
 def _org_ids(roots):
@@ -420,29 +455,27 @@ def figures(org: Organisation | None, user, now: datetime | None = None) -> Figu
     child_rows = {c.id: Row(org=c) for c in children}
     if org is not None:
         fig.own_row = Row(org=org, own=True)
-    if org is not None and org.parent_id is None and session.scalar(
-            sa.select(sa.func.count()).select_from(Organisation)
-            .where(Organisation.parent_id.is_(None))) == 1:
+    if _only_root(org):
         roots = None  # the only region root: its subtree is everything, no filter needed
     counts = own_counts(roots, now=now)
     paths = dict(session.execute(sa.select(Organisation.id, Organisation.path)
                                  .where(_subtree_filter(roots))).all()) if counts else {}
     if org is not None:
         # Each count goes to the total and to the child on its path (one level below org).
+        # The total is then the sum of those rows (anything else is added to it directly).
         level = org.depth + 1
         for org_id, c in counts.items():
             path = paths.get(org_id)
             if path is None:
                 continue
-            fig.add(c)
             if org_id == org.id:
                 fig.own_row.add(c)
                 continue
             parts = path[1:-1].split("/")
-            if len(parts) > level:
-                row = child_rows.get(int(parts[level]))
-                if row is not None:
-                    row.add(c)
+            row = child_rows.get(int(parts[level])) if len(parts) > level else None
+            (fig if row is None else row).add(c)
+        for row in (fig.own_row, *child_rows.values()):
+            fig.add(row.counts())
     else:
         rollup(paths, counts, child_rows)
         for org_id, c in counts.items():
@@ -601,15 +634,22 @@ def report_rows(org: Organisation | None, user, now: datetime | None = None,
     session = get_session()
     now = now or utcnow()
     roots = [org] if org is not None else visible_roots(user)
-    q = select(Organisation).where(_subtree_filter(roots))
+    q = sa.select(*OrgRef.columns()).where(_subtree_filter(roots))
     if levels is not None:
         top = org.depth if org is not None else min((r.depth for r in roots or []), default=0)
         q = q.where(Organisation.depth <= top + levels)
-    orgs = list(session.exec(q).all())
+    orgs = [OrgRef(*r) for r in session.execute(q)]
     rows = {o.id: Row(org=o) for o in orgs}
     total = Row(org=org)
+    if _only_root(org):
+        roots = None  # everything: no subtree filter (as in :func:`figures`)
     counts = own_counts(roots, now=now)
-    paths = dict(_orgs(roots)) if counts else {}
+    if not counts:
+        paths = {}
+    elif levels is None:  # every organisation of the subtrees is read already
+        paths = {o.id: o.path for o in orgs}
+    else:
+        paths = dict(_orgs(roots))
     rollup(paths, counts, rows)
     for org_id, c in counts.items():
         if org_id in paths:
@@ -620,8 +660,10 @@ def report_rows(org: Organisation | None, user, now: datetime | None = None,
         if c:
             own.add(c)
     result = [total] + [rows[o.id] for o in _tree_order(orgs)]
-    for row in result:
-        row.days_left = days_left(row.deadline, now)
+    zone, today = tz(), local_today(now)
+    for row in result:  # as :func:`days_left`, with the zone and today looked up once
+        if row.deadline is not None:
+            row.days_left = (row.deadline.astimezone(zone).date() - today).days
     return result
 
 

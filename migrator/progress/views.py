@@ -5,11 +5,19 @@ The dashboard itself is ``core.dashboard`` (the home page); it uses :func:`dashb
 
 from __future__ import annotations
 
-import io
+from collections.abc import Iterator
 from datetime import date
 
-import xlsxwriter
-from flask import Blueprint, abort, current_app, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -24,7 +32,7 @@ from migrator.directives import service as directives
 from migrator.directives.charts import milestone_chart
 from migrator.org.models import Organisation
 from migrator.org.service import get_by_code
-from migrator.progress import service
+from migrator.progress import service, xlsx
 from migrator.progress.attention import SECTION_BY_KEY, SECTIONS, count
 from migrator.progress.charts import progress_chart
 
@@ -210,64 +218,45 @@ REPORT_COLUMNS = [
 ]
 
 
-def report_workbook(org: Organisation | None, rows: list) -> bytes:
-    """The region's progress report as an XLSX workbook (one row per organisation), written
-    cell by cell with XlsxWriter (about three times faster than openpyxl for the 2,000 rows
-    of a region). Text is written as text: a name starting with "=" is never a formula."""
-    buf = io.BytesIO()
-    wb = xlsxwriter.Workbook(buf, {"in_memory": True})
-    ws = wb.add_worksheet(_("Progress")[:31])
-    for i, (_name, width) in enumerate(REPORT_COLUMNS):
-        ws.set_column(i, i, width)
-    ws.freeze_panes(4, 2)
-    bold = wb.add_format({"bold": True})
-    title_format = wb.add_format({"bold": True, "font_size": 13})
-    date_format = wb.add_format({"num_format": "DD.MM.YYYY"})
-    bold_date = wb.add_format({"bold": True, "num_format": "DD.MM.YYYY"})
-
-    def put(r: int, c: int, value, fmt=None) -> None:
-        if value is None:
-            if fmt is not None:
-                ws.write_blank(r, c, None, fmt)
-        elif isinstance(value, str):
-            ws.write_string(r, c, value, fmt)
-        elif isinstance(value, bool):
-            ws.write_boolean(r, c, value, fmt)
-        elif isinstance(value, date):
-            ws.write_datetime(r, c, value, fmt)
-        else:
-            ws.write_number(r, c, value, fmt)
-
+def report_workbook(org: Organisation | None, rows: list) -> Iterator[bytes]:
+    """The region's progress report as an XLSX workbook (one row per organisation), in
+    chunks as it is written (:mod:`migrator.progress.xlsx`: streamed, constant memory). Text
+    is written as text: a name starting with "=" is never a formula."""
     title = _("Progress of the migration to Max: %(name)s",
               name=org.name if org else _("all your organisations"))
-    put(0, 0, title, title_format)
-    put(1, 0, _("As of %(date)s", date=service.local_today().strftime("%d.%m.%Y")))
-    for i, (name, _w) in enumerate(REPORT_COLUMNS):
-        put(3, i, str(name) + (", %" if i in (4, 10) else ""), bold)
+    as_of = _("As of %(date)s", date=service.local_today().strftime("%d.%m.%Y"))
+    header = [str(name) + (", %" if i in (4, 10) else "")
+              for i, (name, _w) in enumerate(REPORT_COLUMNS)]
+    total_label = _("Total")
+    own_label = "    " + _("%(name)s: own employees and groups",
+                          name=org.name if org else "")
+    sheet = xlsx.Sheet(_("Progress")[:31], tuple(w for _n, w in REPORT_COLUMNS),
+                       freeze_rows=4, freeze_cols=2)
     zone = service.tz()
     base = org.depth if org else 0
-    # The total goes last, under the rows it sums (own row + the rows one level below).
-    for n, row in enumerate([*rows[1:], rows[0]], start=1):
-        r = 3 + n  # under the header row (index 3), the total last
-        o = row.org
-        if n == len(rows):
-            n, code, name = 0, (o.code if o else ""), _("Total")
-        elif row.own:
-            code = o.code
-            name = "    " + _("%(name)s: own employees and groups", name=o.name)
-        else:
-            code, name = o.code, "    " * (o.depth - base) + o.name
-        deadline = row.deadline.astimezone(zone).date() if row.deadline else None
-        values = [code, name, row.employees, row.linked, row.linked_pct, row.groups_total,
-                  row.groups_linked, row.groups_done, row.members_total, row.members_in_chat,
-                  row.coverage_pct, deadline, row.days_left, row.overdue_steps]
-        for c, v in enumerate(values):
-            if c == 11:
-                put(r, c, v, bold_date if n == 0 else date_format)
+    plain = [xlsx.PLAIN] * 11 + [xlsx.DATE]
+    bold = [xlsx.BOLD] * 11 + [xlsx.BOLD_DATE] + [xlsx.BOLD] * 2
+
+    def cells():
+        yield 0, [title], [xlsx.TITLE]
+        yield 1, [as_of], []
+        yield 3, header, [xlsx.BOLD] * len(header)
+        # The total goes last, under the rows it sums (own row + the rows one level below).
+        for n, row in enumerate([*rows[1:], rows[0]], start=1):
+            o = row.org
+            if n == len(rows):
+                code, name = (o.code if o else ""), total_label
+            elif row.own:
+                code, name = o.code, own_label
             else:
-                put(r, c, v, bold if n == 0 else None)
-    wb.close()
-    return buf.getvalue()
+                code, name = o.code, "    " * (o.depth - base) + o.name
+            deadline = row.deadline.astimezone(zone).date() if row.deadline else None
+            yield 3 + n, [code, name, row.employees, row.linked, row.linked_pct,
+                          row.groups_total, row.groups_linked, row.groups_done,
+                          row.members_total, row.members_in_chat, row.coverage_pct, deadline,
+                          row.days_left, row.overdue_steps], bold if n == len(rows) else plain
+
+    return xlsx.stream(sheet, cells())
 
 
 @bp.route("/progress/report.xlsx")
@@ -282,5 +271,7 @@ def report_xlsx():
            summary={"format": "xlsx", "filters": dict(request.args.items()),
                     "org": org.code if org else None, "rows": max(len(rows) - 1, 0)})
     get_session().commit()
-    return send_file(io.BytesIO(data), as_attachment=True, download_name=name,
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    resp = Response(stream_with_context(data),
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    resp.headers.set("Content-Disposition", "attachment", **xlsx.attachment(name))
+    return resp

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from wtforms import (
     DateTimeLocalField,
     IntegerField,
@@ -16,7 +17,7 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
+from wtforms.widgets import CheckboxInput, ListWidget, Select
 
 from migrator.groups.models import PLATFORMS
 
@@ -59,12 +60,26 @@ class DatesMixin:
                                   validators=[InputRequired()])
 
 
+class PlainSelect(Select):
+    """A select that writes a plain option (a text value, no extra attributes) directly:
+    the same HTML as WTForms writes, for the planner's thousand organisations."""
+
+    @classmethod
+    def render_option(cls, choice, **kwargs):
+        if kwargs or choice.render_kw or not isinstance(choice.value, str):
+            return super().render_option(choice, **kwargs)
+        selected = " selected" if choice.selected else ""
+        return Markup(f'<option{selected} value="{escape(choice.value)}">'  # noqa: S704
+                      f"{escape(choice.label or choice.value)}</option>")
+
+
 class WaveForm(DatesMixin, FlaskForm):
     """The planner: name and dates, the group filter, the picked groups (hidden ``picked``
     keys carried from page to page, ``check`` boxes of the page shown) and the actions."""
 
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=300)])
-    org = SelectField(_l("Organisation (with its subordinates)"), validators=[Optional()])
+    org = SelectField(_l("Organisation (with its subordinates)"), validators=[Optional()],
+                      widget=PlainSelect())
     platforms = MultiCheckboxField(_l("Platforms"),
                                    choices=[SelectChoice(p, PLATFORM_LABELS[p]) for p in PLATFORMS],
                                    validators=[Optional()])

@@ -350,6 +350,15 @@ def wave_steps(wave: Wave, group_ids=None) -> list[Step]:
     return list(get_session().exec(q.order_by(Step.group_id, Step.id)).all())
 
 
+def wave_step_badges(wave: Wave, group_ids) -> list:
+    """``(group_id, kind, status, due_at)`` rows of the steps of ``group_ids`` in the wave:
+    what the wave page shows of each step, read as plain columns."""
+    q = (sa.select(Step.group_id, Step.kind, Step.status, Step.due_at)
+         .where(Step.wave_id == wave.id, Step.group_id.in_(list(group_ids)))
+         .order_by(Step.group_id, Step.id))
+    return list(get_session().execute(q).all())
+
+
 # A group's state in its wave, from its steps: the first that applies, in this order.
 GROUP_STATES = ("failed", "waiting", "in_progress", "planned", "done")
 

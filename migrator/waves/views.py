@@ -88,10 +88,12 @@ def waves():
 def _org_choices() -> list:
     from wtforms.fields.choices import SelectChoice
 
-    q = scoped(select(Organisation).order_by(Organisation.path).limit(1000), Organisation.id)
-    orgs = get_session().exec(q).all()
+    # Plain columns, not ORM objects: up to a thousand options on every planner page.
+    q = scoped(sa.select(Organisation.id, Organisation.name, Organisation.depth)
+               .order_by(Organisation.path).limit(1000), Organisation.id)
+    orgs = get_session().execute(q).all()
     return [SelectChoice("", _("— all visible —"))] + [
-        SelectChoice(str(o.id), "· " * o.depth + o.name) for o in orgs]
+        SelectChoice(str(org_id), "· " * depth + name) for org_id, name, depth in orgs]
 
 
 PLANNER_PER_PAGE = 25
@@ -224,7 +226,7 @@ def detail(wave_id: int):
     steps: dict[int, dict[str, Step]] = {}
     due_text: dict = {}  # the steps of a wave share a few due times: each formatted once
     if page.items:
-        for step in service.wave_steps(wave, [g.id for g in page.items]):
+        for step in service.wave_step_badges(wave, [g.id for g in page.items]):
             steps.setdefault(step.group_id, {})[step.kind] = step
             if step.due_at not in due_text:
                 due_text[step.due_at] = fmt_dt(step.due_at)

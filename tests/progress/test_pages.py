@@ -11,6 +11,7 @@ from openpyxl import load_workbook
 from sqlmodel import select
 
 from migrator.audit.models import AuditEvent
+from migrator.engine.models import Step
 from migrator.progress import service
 
 
@@ -234,3 +235,87 @@ def test_xlsx_text_cells_are_never_formulas(tree, make_org, make_user, login, cl
 
     sheet = zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml").decode()
     assert "<f>" not in sheet
+
+
+def test_progress_pages_take_a_fixed_number_of_queries(app, tree, make_org, make_employee,
+                                                       make_group, make_user, login, client,
+                                                       ctx, api_token):
+    """The dashboard, the API, both reports, the XLSX, the attention page and the wave list
+    run the same number of queries however many organisations, groups and steps there are
+    (grouped queries and plain columns, never a query per row)."""
+    import sqlalchemy as sa
+
+    from migrator.db import get_engine
+
+    admin = make_user("admin")
+    token = api_token(admin)
+    login(client, admin)
+    pages = ["/", "/?org=A", "/progress/report", "/progress/report?levels=all",
+             "/progress/report.xlsx", "/attention", "/waves/", f"/waves/{tree.wave.id}",
+             "/api/v1/progress"]
+
+    def queries() -> dict:
+        counts = {}
+        for url in pages:
+            seen: list = []
+            engine = get_engine(app)
+
+            def listener(conn, cursor, statement, *args, seen=seen):
+                if statement.lstrip().upper().startswith("SELECT"):  # reads, not a touch
+                    seen.append(statement)
+
+            sa.event.listen(engine, "before_cursor_execute", listener)
+            try:
+                resp = client.get(url, headers=token if url.startswith("/api/") else None)
+                resp.get_data()  # a streamed body is written while it is read
+            finally:
+                sa.event.remove(engine, "before_cursor_execute", listener)
+            assert resp.status_code == 200, url
+            counts[url] = len(seen)
+        return counts
+
+    def grow(numbers) -> None:  # organisations with people, a group and its steps
+        for i in numbers:
+            org = make_org(code=f"N{i}", name=f"Школа № {i}",
+                           parent=tree.a if i % 2 else tree.a1)
+            people = [make_employee(org, email=f"n{i}-{j}@example.org") for j in range(3)]
+            group = make_group(org, key=f"gN{i}", members=people, name=f"Группа {i}")
+            group.wave_id = tree.wave.id
+            for kind, status in (("invite", "failed"), ("cutover", "pending")):
+                ctx.add(Step(group_id=group.id, wave_id=tree.wave.id, kind=kind,
+                             status=status, due_at=tree.now - timedelta(days=3),
+                             next_attempt_at=tree.now))
+        ctx.commit()
+
+    grow(range(12))  # more than a section of the attention page shows: it counts the rest
+    queries()  # the token's first use is recorded once
+    before = queries()
+    grow(range(12, 36))
+    assert queries() == before
+    ws = load_workbook(io.BytesIO(client.get("/progress/report.xlsx").data)).active
+    codes = {row[0].value for row in ws.iter_rows(min_row=5)}
+    assert {f"N{i}" for i in range(36)} <= codes
+
+
+def test_streamed_xlsx_writes_every_kind_of_cell():
+    from migrator.progress import xlsx
+
+    sheet = xlsx.Sheet("Лист", widths=(20, 10), freeze_rows=1, freeze_cols=1)
+    rows = [(0, ["Название", "Число"], [xlsx.BOLD, xlsx.BOLD])]
+    day = date(2026, 1, 1)
+    rows += [(r, [f"=A{r}+1 «{r}»", r * 1.5, day + timedelta(days=r - 1), r % 2 == 0, None,
+                  "ctl\x07x _x0041_ "], [xlsx.PLAIN, xlsx.PLAIN, xlsx.DATE])
+             for r in range(1, 451)]
+    data = b"".join(xlsx.stream(sheet, iter(rows)))
+    ws = load_workbook(io.BytesIO(data)).active
+    assert ws.title == "Лист" and ws.freeze_panes == "B2"
+    values = [[c.value for c in row] for row in ws.iter_rows()]
+    assert values[0][:2] == ["Название", "Число"]
+    assert len(values) == 451
+    first = values[1]
+    assert first[0] == "=A1+1 «1»" and first[1] == 1.5 and first[3] is False
+    assert first[2].date() == date(2026, 1, 1) and first[4] is None
+    # a control character XML cannot carry is escaped; the well-formed text is kept as is
+    assert first[5].startswith("ctl") and first[5].endswith("x _x0041_ ")
+    assert values[450][0] == "=A450+1 «450»" and values[450][3] is True
+    assert not [c for row in ws.iter_rows() for c in row if c.data_type == "f"]
