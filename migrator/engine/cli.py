@@ -26,7 +26,8 @@ log = logging.getLogger("migrator.engine")
               help="Steps claimed at a time (each claim has its own short lease).")
 @click.option("--no-mail", is_flag=True, help="Do not send the e-mail and bot outboxes.")
 @click.option("--loop", "loop_seconds", type=float, default=0,
-              help="Repeat every N seconds until killed (a plain worker).")
+              help="Repeat until killed (a plain worker): at once after a pass that found "
+                   "work, N seconds after an idle one.")
 @with_appcontext
 def run_due_command(limit: int, no_mail: bool, loop_seconds: float) -> None:
     """Run the steps that are due now once (cron-friendly), send the outboxes, then exit."""
@@ -51,7 +52,8 @@ def run_due_command(limit: int, no_mail: bool, loop_seconds: float) -> None:
         if not loop_seconds:
             break
         close_session()
-        time.sleep(loop_seconds)
+        if not summary.busy:  # work left (a step, an outbox with its time up): at once
+            time.sleep(loop_seconds)
 
 
 @click.command("scheduler")

@@ -70,6 +70,11 @@ class RunSummary:
     bot_messages: int = 0
     details: list[str] = field(default_factory=list)
 
+    @property
+    def busy(self) -> bool:
+        """The pass found work: steps to run, messages to send (more may be waiting)."""
+        return bool(self.claimed or self.emails_sent or self.bot_messages)
+
     def line(self) -> str:
         return (f"claimed {self.claimed}, succeeded {self.succeeded}, waiting {self.waiting}, "
                 f"re-run later {self.rescheduled}, retried {self.retried}, "

@@ -420,3 +420,40 @@ def test_a_401_stops_all_max_work_once_and_resumes_by_itself(
     actions = get_session().scalars(sa.select(AuditEvent.action)).all()
     assert actions.count("max.auth_failed") == 1 and actions.count("max.auth_restored") == 1
     get_session().rollback()
+
+
+def test_a_looping_runner_goes_on_at_once_while_work_is_left(sandbox, app, ctx, tmp_path):
+    """``run-due --loop N`` sleeps N seconds only after an idle pass: a backlog larger than
+    one pass's time for the outbox is worked off pass after pass, not one pass per N s."""
+    import time
+
+    from enginetest import start_runner
+
+    from migrator.people.invite_models import BotMessage
+    from migrator.people.invites import queue_bot_message
+
+    users = [sandbox.started_user(f"Получатель{i}") for i in range(5)]
+    for n in range(40):
+        queue_bot_message(f"backlog:{n}", users[n % 5], f"Сообщение {n}")
+    ctx.commit()
+    out = open(tmp_path / "runner.log", "w")  # noqa: SIM115 - closed below
+    proc = start_runner(app, "--loop", "120", output=out, OUTBOX_PASS_SECONDS=0.2)
+    try:
+        deadline = time.monotonic() + 60
+        sent = 0
+        while time.monotonic() < deadline:
+            ctx.expire_all()
+            sent = ctx.scalar(sa.select(sa.func.count()).select_from(BotMessage)
+                              .where(BotMessage.status == "sent"))
+            ctx.commit()
+            if sent == 40:
+                break
+            time.sleep(0.3)
+    finally:
+        proc.kill()
+        proc.wait()
+        out.close()
+    passes = (tmp_path / "runner.log").read_text().count("run-due ")
+    assert sent == 40, (sent, passes)
+    assert passes >= 2  # 0.2 s a pass for the outbox: more than one pass did the work
+    assert sum(len(sandbox.user_messages(u)) for u in users) >= 40
