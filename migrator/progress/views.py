@@ -265,7 +265,8 @@ def report_xlsx():
     org = default_org(selected_org())
     rows = service.report_rows(org, current_user, own=True)
     data = report_workbook(org, rows)
-    name = f"progress-{org.code if org else 'all'}-{service.local_today():%Y%m%d}.xlsx"
+    code, today = (org.code if org else "all"), service.local_today()
+    name = f"ход-перехода-{code}-{today:%Y-%m-%d}.xlsx"  # the name people see, local date
     record("progress.export", object_type="organisation", object_id=org.id if org else None,
            org_id=org.id if org else None,
            summary={"format": "xlsx", "filters": dict(request.args.items()),
@@ -273,5 +274,6 @@ def report_xlsx():
     get_session().commit()
     resp = Response(stream_with_context(data),
                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    resp.headers.set("Content-Disposition", "attachment", **xlsx.attachment(name))
+    resp.headers.set("Content-Disposition", "attachment",
+                     **xlsx.attachment(name, ascii_name=f"progress-{code}-{today:%Y%m%d}.xlsx"))
     return resp

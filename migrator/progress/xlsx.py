@@ -219,12 +219,14 @@ def stream(sheet: Sheet, rows: Iterable[tuple[int, list, list]]) -> Iterator[byt
     yield sink.drain()
 
 
-def attachment(name: str) -> dict:
+def attachment(name: str, ascii_name: str | None = None) -> dict:
     """``Content-Disposition`` options of a download named ``name`` (as ``send_file`` sets
-    them: a plain ASCII name, and the UTF-8 one when they differ)."""
+    them: a plain ASCII name - ``ascii_name``, or ``name`` stripped of what ASCII lacks -
+    and the UTF-8 one when they differ)."""
     try:
         name.encode("ascii")
     except UnicodeEncodeError:
-        simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+        simple = ascii_name or unicodedata.normalize("NFKD", name).encode(
+            "ascii", "ignore").decode("ascii")
         return {"filename": simple, "filename*": "UTF-8''" + quote(name, safe="!#$&+^`|~")}
     return {"filename": name}

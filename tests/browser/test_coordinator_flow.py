@@ -186,7 +186,7 @@ def test_link_chat_plan_wave_confirm_step_watch_progress_export_report(
     with page.expect_download() as info:
         page.get_by_role("link", name="Выгрузить в Excel").click()
     download = info.value
-    assert re.fullmatch(r"progress-EDU-\d{8}\.xlsx", download.suggested_filename)
+    assert re.fullmatch(r"ход-перехода-EDU-\d{4}-\d{2}-\d{2}\.xlsx", download.suggested_filename)
     path = tmp_path / download.suggested_filename
     download.save_as(path)
     sheet = load_workbook(path).worksheets[0]
