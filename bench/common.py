@@ -78,3 +78,29 @@ def sandbox_in_thread():
         token=SANDBOX_TOKEN, rps=30, state=SandboxState(bot_username=SANDBOX_BOT),
         dev_webhooks=True))
     return handle, SandboxControl(handle.url)
+
+
+def start_runners(env: dict, count: int, loop: str) -> list:
+    """``count`` ``flask run-due --loop LOOP`` processes of this checkout, output discarded."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    return [subprocess.Popen(  # noqa: S603 - our own CLI
+        [str(root / ".venv" / "bin" / "flask"), "--app", "app", "run-due", "--loop", loop],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(count)]
+
+
+def stop_runners(procs: list) -> None:
+    """SIGTERM, then SIGKILL whatever has not stopped within 20 s."""
+    import signal
+    import subprocess
+
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

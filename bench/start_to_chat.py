@@ -21,9 +21,7 @@ import argparse
 import collections
 import logging
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -40,6 +38,8 @@ from bench.common import (  # noqa: E402
     SANDBOX_TOKEN,
     sandbox_in_thread,
     scratch_database,
+    start_runners,
+    stop_runners,
 )
 
 TARGET_P95_S = 10.0
@@ -127,10 +127,7 @@ def run(db: str, people: int, groups: int, rate: float, runners: int) -> dict:
     users = {eid: sandbox.create_user(f"Сотрудник {eid}")["user_id"] for eid in payloads}
     pressed: dict[int, float] = {}
     env = {**os.environ, **{k: str(v) for k, v in settings.items()}, "LOG_LEVEL": "WARNING"}
-    procs = [subprocess.Popen(  # noqa: S603 - our own CLI
-        [str(ROOT / ".venv" / "bin" / "flask"), "--app", "app", "run-due", "--loop", "1"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(runners)]
+    procs = start_runners(env, runners, "1")
     ready = time.time() + WARMUP_S
     while time.time() < ready and not all(c.get("pinned_message") for c in sandbox.chats()):
         time.sleep(0.5)  # the runners start, post and pin the announcements
@@ -162,13 +159,7 @@ def run(db: str, people: int, groups: int, rate: float, runners: int) -> dict:
                 sa.select(GroupMember.employee_id, GroupMember.added_at)
                 .where(GroupMember.added_at.is_not(None))).all())
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_runners(procs)
     log = sandbox.request_log()
     handle.shutdown()
     per_second = collections.Counter(int(r["at"]) for r in log)

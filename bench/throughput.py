@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,6 +28,8 @@ from bench.common import (  # noqa: E402
     SANDBOX_TOKEN,
     sandbox_in_thread,
     scratch_database,
+    start_runners,
+    stop_runners,
 )
 
 WARMUP_S = 3.0  # the processes start and claim their first batches
@@ -63,21 +63,12 @@ def run(db: str, seconds: float, runners: int, rps: int) -> dict:
            "MAX_API_URL": handle.url, "MAX_BOT_TOKEN": SANDBOX_TOKEN,
            "MAX_BOT_USERNAME": SANDBOX_BOT,
            "MAX_RPS": str(rps), "LOG_LEVEL": "WARNING"}
-    procs = [subprocess.Popen(  # noqa: S603 - our own CLI
-        [str(ROOT / ".venv" / "bin" / "flask"), "--app", "app", "run-due", "--loop", "0.2"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(runners)]
+    procs = start_runners(env, runners, "0.2")
     began = time.time()
     try:
         time.sleep(seconds)
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_runners(procs)
     log = [r for r in sandbox.request_log() if r["path"].startswith("/messages")]
     handle.shutdown()
     start, end = began + WARMUP_S, began + seconds - 1

@@ -225,3 +225,20 @@ def dying_on_remove(factory):
         return client
 
     return make
+
+
+def wait_for(ctx, check, what: str, timeout: float = 10.0):
+    """Poll the database; every read transaction ends at once (on SQLite it would hold the
+    write lock the live server needs for the webhook). Commit, not rollback: a rollback
+    expires the test's objects, and reading one later would open a transaction again."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        ctx.commit()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)

@@ -125,9 +125,8 @@ def bot():
         return response
     form = forms["bot"]
     chat_id, rights = form.chat.data, list(form.rights.data or ())
-    title = next((c.get("title") for c in world.chats if c["chat_id"] == chat_id), chat_id)
-    active = next((c.get("bot_status") == "active" for c in world.chats
-                   if c["chat_id"] == chat_id), False)
+    chat = next((c for c in world.chats if c["chat_id"] == chat_id), {})
+    title, active = chat.get("title", chat_id), chat.get("bot_status") == "active"
     if form.add.data and active:
         form.chat.errors = [_("The bot is already in this chat: change its rights instead.")]
     elif (form.change.data or form.remove.data) and not active:

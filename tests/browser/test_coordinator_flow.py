@@ -7,10 +7,10 @@ announcement step the runner left waiting, and export the region's report to Exc
 from __future__ import annotations
 
 import re
-import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from enginetest import wait_for
 from openpyxl import load_workbook
 from playwright.sync_api import expect
 from sqlmodel import select
@@ -22,19 +22,6 @@ PERMS = ["read_all_messages", "add_remove_members", "pin_message"]
 CHAT_TITLE = "Учителя школы №1 (Max)"
 
 
-def wait_for(ctx, check, what: str, timeout: float = 10.0):
-    """Poll the database; every read transaction ends at once (on SQLite it would hold the
-    write lock the live server needs for the webhook). Commit, not rollback: a rollback
-    expires the test's objects, and reading one later would open a transaction again."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        ctx.commit()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def local_input(dt: datetime, tz: str) -> str:

@@ -5,8 +5,8 @@ sandbox (create a chat, add the bot, press Start as an invited employee) in Chro
 from __future__ import annotations
 
 import re
-import time
 
+from enginetest import wait_for
 from playwright.sync_api import expect
 from sqlmodel import select
 
@@ -16,19 +16,6 @@ from migrator.max.models import MaxChat
 from migrator.people.invites import issue_invitations
 from migrator.people.models import Employee
 from migrator.waves.models import Wave
-
-
-def wait_for(ctx, check, what: str, timeout: float = 10.0):
-    """Poll the database, ending each read at once (the live server needs the SQLite lock)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        ctx.commit()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def _no_sideways_scroll(page) -> bool:

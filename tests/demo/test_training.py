@@ -3,9 +3,8 @@ learns of the actions through the webhook, as it would from Max."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from enginetest import wait_for
 from sqlmodel import select
 
 from migrator.mail.service import send_due
@@ -19,17 +18,6 @@ PROD = {"ENV": "production", "SECRET_KEY": "a-long-random-secret-key-0123456789-
         "MIGRATOR_BASE_URL": "https://migrator.example.ru", "SESSION_COOKIE_SECURE": True}
 
 
-def wait_for(ctx, check, what: str, timeout: float = 10.0):
-    """Poll the database, ending each read at once (the live server needs the SQLite lock)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        ctx.commit()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def _post(client, ctx, url, data):
