@@ -424,6 +424,9 @@ def handle_bot_started(payload: str | None, max_user_id: int, user_name: str | N
     return result
 
 
+STOPPED_BOT = "the person stopped the bot"  # a bot message's last_error: nobody was called
+
+
 def send_bot_messages(client, limit: int = 100, now: datetime | None = None,
                       deadline: float | None = None) -> int:
     """Send due bot messages with ``client.send_message(text, user_id=...)``; the number sent.
@@ -447,7 +450,7 @@ def send_bot_messages(client, limit: int = 100, now: datetime | None = None,
 
         def send(row: BotMessage) -> Failure | None:
             if row.max_user_id in stopped:  # they stopped the bot: nothing more goes out
-                return Failure("the person stopped the bot", permanent=True)
+                return Failure(STOPPED_BOT, permanent=True)
             try:
                 client.send_message(row.text, user_id=row.max_user_id)
             except MaxError as exc:
@@ -457,7 +460,7 @@ def send_bot_messages(client, limit: int = 100, now: datetime | None = None,
             return None
 
         def failed(row: BotMessage, error: str) -> None:
-            if error != "the person stopped the bot":
+            if error != STOPPED_BOT:  # not a failure of the call
                 record("bot_message.failed", object_type="bot_message", object_id=row.id,
                        summary={"max_user_id": row.max_user_id, "idem_key": row.idem_key,
                                 "attempts": row.attempts, "error": error[:300]})
