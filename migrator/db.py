@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app, g
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -124,6 +125,28 @@ def claim(session: Session, query, take, *, of=None) -> list:
         session.rollback()
         raise
     return rows
+
+
+class not_driving(sa.sql.functions.GenericFunction):  # noqa: N801 (used like a SQL function)
+    """``column`` in a join condition, marked so that SQLite does not drive the join from an
+    index on it: ``+column`` on SQLite (the documented way to disqualify an index), the
+    column itself elsewhere. For joins such as "steps that are overdue, with their group",
+    where SQLite's planner (which knows nothing about ranges of ``due_at``) would otherwise
+    walk every group and look its steps up, instead of reading the few matching steps.
+    """
+
+    inherit_cache = True
+    type = sa.Integer()
+
+
+@compiles(not_driving)
+def _not_driving(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(not_driving, "sqlite")
+def _not_driving_sqlite(element, compiler, **kw):
+    return "+" + compiler.process(element.clauses, **kw)
 
 
 def alembic_config(url: str):

@@ -30,6 +30,9 @@ class SourceGroup(SQLModel, table=True):
     needs_attention: bool = Field(default=False, index=True)
     attention_reason: str | None = Field(default=None, max_length=500)
     member_count: int = 0  # denormalised count of GroupMember rows, kept by the services
+    # Memberships in the Max chat (states.IN_CHAT): kept exact by triggers on group_member
+    # (migration 0038) on every write path. Never set it from Python.
+    members_in_chat: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

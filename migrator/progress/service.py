@@ -38,7 +38,7 @@ from flask import current_app
 from sqlmodel import select
 
 from migrator.auth.service import scope_paths, scoped
-from migrator.db import get_session, utcnow
+from migrator.db import get_session, not_driving, utcnow
 from migrator.engine.models import STEP_KINDS, STEP_STATUSES, Step
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.groups.states import in_chat_condition
@@ -338,20 +338,31 @@ def own_counts(roots: list[Organisation] | None, cutoff: datetime | None = None,
     for org_id, n, n_linked in session.execute(limit(q, Employee.org_id)):
         counts[org_id].update(employees=n, linked=int(n_linked or 0))
 
-    # Groups: total, mapped to a Max chat, flagged.
+    # Groups: total, mapped to a Max chat, flagged; live, also their members (counters kept
+    # on the group) and, through each group's wave, the earliest deadline of the open waves
+    # (grouped by wave too, so the few waves' deadlines are read once, not once per row).
+    deadlines = {} if cutoff is not None else dict(session.execute(
+        sa.select(Wave.id, Wave.deadline).where(Wave.status.in_(OPEN_WAVE_STATUSES))).all())
     grp = sa.select(
-        SourceGroup.org_id, sa.func.count(), sa.func.count(SourceGroup.max_chat_id),
+        SourceGroup.org_id, SourceGroup.wave_id, sa.func.count(),
+        sa.func.count(SourceGroup.max_chat_id),
         sa.func.sum(sa.case((SourceGroup.needs_attention, 1), else_=0)),
-        sa.func.sum(SourceGroup.member_count),
-    ).group_by(SourceGroup.org_id)
+        sa.func.sum(SourceGroup.member_count), sa.func.sum(SourceGroup.members_in_chat),
+    ).group_by(SourceGroup.org_id, SourceGroup.wave_id)
     if cutoff is not None:
         grp = grp.where(SourceGroup.created_at < cutoff)
-    for org_id, n, n_linked, n_attention, n_members in session.execute(
+    for org_id, wave_id, n, n_linked, n_attention, n_members, n_in_chat in session.execute(
             limit(grp, SourceGroup.org_id)):
-        counts[org_id].update(groups_total=n, groups_linked=n_linked,
-                              groups_attention=int(n_attention or 0))
-        if cutoff is None:  # the live count is kept on the group by the services
-            counts[org_id]["members_total"] = int(n_members or 0)
+        c = counts[org_id]
+        c["groups_total"] = c.get("groups_total", 0) + n
+        c["groups_linked"] = c.get("groups_linked", 0) + n_linked
+        c["groups_attention"] = c.get("groups_attention", 0) + int(n_attention or 0)
+        if cutoff is None:
+            c["members_total"] = c.get("members_total", 0) + int(n_members or 0)
+            c["members_in_chat"] = c.get("members_in_chat", 0) + int(n_in_chat or 0)
+            deadline = deadlines.get(wave_id)
+            if deadline is not None and (c.get("deadline") is None or deadline < c["deadline"]):
+                c["deadline"] = deadline
     if cutoff is not None:  # the mapping as of the cutoff
         q = (sa.select(SourceGroup.org_id, sa.func.count())
              .where(SourceGroup.linked_at < cutoff, SourceGroup.max_chat_id.is_not(None))
@@ -369,18 +380,11 @@ def own_counts(roots: list[Organisation] | None, cutoff: datetime | None = None,
     for org_id, n in session.execute(limit(q, SourceGroup.org_id)):
         counts[org_id]["groups_done"] = n
 
-    # Memberships in the Max chat (live: through the (state, group_id) index).
-    in_chat = member_in_chat_condition()
-    if cutoff is None:
-        q = (sa.select(SourceGroup.org_id, sa.func.count()).select_from(GroupMember)
-             .join(SourceGroup, SourceGroup.id == GroupMember.group_id)
-             .where(in_chat).group_by(SourceGroup.org_id))
-        for org_id, n in session.execute(limit(q, SourceGroup.org_id)):
-            counts[org_id]["members_in_chat"] = n
-    else:
-        # As of a past day: every membership and whether it was in the chat then.
-        in_chat = sa.and_(in_chat, sa.func.coalesce(GroupMember.added_at,
-                                                    GroupMember.created_at) < cutoff)
+    # Memberships in the Max chat: live, the groups' counters (read above); as of a past
+    # day, every membership and whether it was in the chat then.
+    if cutoff is not None:
+        in_chat = sa.and_(member_in_chat_condition(),
+                          sa.func.coalesce(GroupMember.added_at, GroupMember.created_at) < cutoff)
         per_group = (sa.select(
             GroupMember.group_id.label("group_id"), sa.func.count().label("n"),
             sa.func.sum(sa.case((in_chat, 1), else_=0)).label("in_chat"),
@@ -396,20 +400,13 @@ def own_counts(roots: list[Organisation] | None, cutoff: datetime | None = None,
         for org_id, n, n_in in session.execute(q):
             counts[org_id].update(members_total=int(n or 0), members_in_chat=int(n_in or 0))
 
-    if cutoff is None:
-        # Overdue steps and the earliest deadline of the open waves, per organisation.
-        q = (sa.select(SourceGroup.org_id, sa.func.count())
-             .join(Step, Step.group_id == SourceGroup.id)
+    if cutoff is None:  # overdue steps, per organisation
+        q = (sa.select(SourceGroup.org_id, sa.func.count()).select_from(Step)
+             .join(SourceGroup, SourceGroup.id == not_driving(Step.group_id))
              .where(step_overdue_condition(now))
              .group_by(SourceGroup.org_id))
         for org_id, n in session.execute(limit(q, SourceGroup.org_id)):
             counts[org_id]["overdue_steps"] = n
-        q = (sa.select(SourceGroup.org_id, sa.func.min(Wave.deadline))
-             .join(Wave, Wave.id == SourceGroup.wave_id)
-             .where(Wave.status.in_(OPEN_WAVE_STATUSES))
-             .group_by(SourceGroup.org_id))
-        for org_id, deadline in session.execute(limit(q, SourceGroup.org_id)):
-            counts[org_id]["deadline"] = deadline
     return counts
 
 
@@ -521,8 +518,8 @@ def figures(org: Organisation | None, user, now: datetime | None = None) -> Figu
          .order_by(Wave.deadline, Wave.id))
     waves = session.execute(limit(q, SourceGroup.org_id)).all()
     done = dict(session.execute(limit(
-        sa.select(SourceGroup.wave_id, sa.func.count())
-        .join(Step, Step.group_id == SourceGroup.id)
+        sa.select(SourceGroup.wave_id, sa.func.count()).select_from(Step)
+        .join(SourceGroup, SourceGroup.id == not_driving(Step.group_id))
         .where(Step.kind == "cutover", Step.status == "succeeded",
                SourceGroup.wave_id.in_([w.id for w in waves]))
         .group_by(SourceGroup.wave_id), SourceGroup.org_id)).all()) if waves else {}
@@ -595,16 +592,14 @@ def wave_rows(wave_ids: list[int], user, now: datetime | None = None) -> dict[in
         return session.execute(scoped(q.where(in_waves), SourceGroup.org_id, user)
                                .group_by(SourceGroup.wave_id))
 
-    for wave_id, n, members in run(sa.select(SourceGroup.wave_id, sa.func.count(),
-                                             sa.func.sum(SourceGroup.member_count))):
-        rows[wave_id].groups, rows[wave_id].members_total = n, int(members or 0)
-    for wave_id, n in run(sa.select(SourceGroup.wave_id, sa.func.count())
-                          .select_from(GroupMember)
-                          .join(SourceGroup, SourceGroup.id == GroupMember.group_id)
-                          .where(member_in_chat_condition())):
-        rows[wave_id].members_in_chat = n
-    steps = (sa.select(SourceGroup.wave_id, sa.func.count())
-             .select_from(Step).join(SourceGroup, SourceGroup.id == Step.group_id))
+    for wave_id, n, members, in_chat in run(sa.select(
+            SourceGroup.wave_id, sa.func.count(), sa.func.sum(SourceGroup.member_count),
+            sa.func.sum(SourceGroup.members_in_chat))):
+        row = rows[wave_id]
+        row.groups, row.members_total, row.members_in_chat = (n, int(members or 0),
+                                                              int(in_chat or 0))
+    steps = (sa.select(SourceGroup.wave_id, sa.func.count()).select_from(Step)
+             .join(SourceGroup, SourceGroup.id == not_driving(Step.group_id)))
     for wave_id, n in run(steps.where(Step.kind == "cutover", Step.status == "succeeded")):
         rows[wave_id].switched = n
     for wave_id, n in run(steps.where(Step.status == "failed")):
@@ -644,22 +639,33 @@ def report_rows(org: Organisation | None, user, now: datetime | None = None,
     if _only_root(org):
         roots = None  # everything: no subtree filter (as in :func:`figures`)
     counts = own_counts(roots, now=now)
-    if not counts:
-        paths = {}
-    elif levels is None:  # every organisation of the subtrees is read already
-        paths = {o.id: o.path for o in orgs}
+    ordered = _tree_order(orgs)
+    if levels is None:
+        # Every organisation has a row: each row gets its own counts, then (deepest first)
+        # adds itself to its parent's once; the total is the sum of the top rows.
+        for org_id, c in counts.items():
+            row = rows.get(org_id)
+            if row is not None:
+                row.add(c)
+        for o in reversed(ordered):
+            parent = rows.get(o.parent_id)
+            if parent is not None:
+                parent.add(rows[o.id].counts())
+        for o in ordered:
+            if o.parent_id not in rows:
+                total.add(rows[o.id].counts())
     else:
-        paths = dict(_orgs(roots))
-    rollup(paths, counts, rows)
-    for org_id, c in counts.items():
-        if org_id in paths:
-            total.add(c)
+        paths = dict(_orgs(roots)) if counts else {}
+        rollup(paths, counts, rows)
+        for org_id, c in counts.items():
+            if org_id in paths:
+                total.add(c)
     if own and org is not None:  # the top organisation's row: only its own counts
         own = rows[org.id] = Row(org=org, own=True)
         c = counts.get(org.id)
         if c:
             own.add(c)
-    result = [total] + [rows[o.id] for o in _tree_order(orgs)]
+    result = [total] + [rows[o.id] for o in ordered]
     zone, today = tz(), local_today(now)
     for row in result:  # as :func:`days_left`, with the zone and today looked up once
         if row.deadline is not None:
