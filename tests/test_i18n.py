@@ -56,3 +56,37 @@ def test_a_message_means_the_same_in_every_catalogue():
     clashes = {k: v for k, v in seen.items() if len(set(v.values())) > 1}
     assert not clashes, "one msgid, several translations: " + "; ".join(
         f"{k[1]!r}: {v}" for k, v in sorted(clashes.items(), key=str)[:20])
+
+
+def test_numeric_dates_are_written_as_babel_writes_them(app):
+    """The fast path of the ``d`` and ``dt`` filters (strftime in the configured zone) gives
+    exactly what Babel's pattern engine gives, across the year, naive (UTC) or aware."""
+    from datetime import UTC, datetime, timedelta
+
+    from flask_babel import format_date, format_datetime
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from migrator.core.i18n import fmt_date, fmt_dt
+
+    moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1))
+
+    @settings(max_examples=200, deadline=None)
+    @given(moment=moments, aware=st.booleans(), fmt=st.sampled_from(
+        ["dd.MM.yyyy", "dd.MM.yyyy HH:mm", "dd.MM.yyyy HH:mm:ss", "HH:mm"]))
+    def check(moment, aware, fmt):
+        value = moment.replace(tzinfo=UTC) if aware else moment
+        assert fmt_dt(value, fmt) == format_datetime(value, fmt)
+        assert fmt_date(value, fmt) == format_datetime(value, fmt)
+        assert fmt_date(moment.date(), "dd.MM.yyyy") == format_date(moment.date(), "dd.MM.yyyy")
+
+    for zone in ("Asia/Yekaterinburg", "Europe/Kaliningrad", "Asia/Kamchatka"):
+        app.config["MIGRATOR_TZ"] = zone
+        with app.test_request_context("/"):
+            check()
+            # A day boundary: 20:30 UTC is already the next day in Yekaterinburg (+05:00).
+            late = datetime(2026, 3, 1, 20, 30, tzinfo=UTC)
+            expected = (late + timedelta(hours={"Asia/Yekaterinburg": 5,
+                                                "Europe/Kaliningrad": 2,
+                                                "Asia/Kamchatka": 12}[zone]))
+            assert fmt_date(late) == expected.strftime("%d.%m.%Y")

@@ -6,7 +6,8 @@ are merged. Catalogues are compiled from their ``.po`` files when those are newe
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -55,19 +56,41 @@ def select_timezone() -> str:
     return current_app.config["MIGRATOR_TZ"]
 
 
+# Numeric patterns read the same in every locale: written with strftime, not through Babel's
+# pattern engine (a page of the audit log or a report shows hundreds of dates).
+_NUMERIC = {"dd.MM.yyyy": "%d.%m.%Y", "dd.MM.yyyy HH:mm": "%d.%m.%Y %H:%M",
+            "dd.MM.yyyy HH:mm:ss": "%d.%m.%Y %H:%M:%S", "HH:mm": "%H:%M"}
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _local(value: datetime) -> datetime:
+    """A datetime (naive values are UTC, as the database keeps them) in the configured zone."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(_zone(current_app.config["MIGRATOR_TZ"]))
+
+
 def fmt_dt(value: datetime | None, fmt: str = "dd.MM.yyyy HH:mm") -> str:
     """A UTC datetime shown in the configured zone."""
     if value is None:
         return "—"
+    numeric = _NUMERIC.get(fmt)
+    if numeric is not None:
+        return _local(value).strftime(numeric)
     return format_datetime(value, fmt)
 
 
 def fmt_date(value: date | datetime | None, fmt: str = "dd.MM.yyyy") -> str:
     if value is None:
         return "—"
+    numeric = _NUMERIC.get(fmt)
     if isinstance(value, datetime):
-        return format_datetime(value, fmt)
-    return format_date(value, fmt)
+        return _local(value).strftime(numeric) if numeric else format_datetime(value, fmt)
+    return value.strftime(numeric) if numeric else format_date(value, fmt)
 
 
 def tz_label() -> str:
