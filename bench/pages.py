@@ -189,11 +189,14 @@ def login(base: str, email: str, password: str):
     return client
 
 
-def measure(base: str, targets: dict, repeat: int, warmup: int) -> list[dict]:
+def measure(base: str, targets: dict, repeat: int, warmup: int,
+            only: str | None = None) -> list[dict]:
     clients = {"admin": login(base, ADMIN_EMAIL, ADMIN_PASSWORD),
                "coordinator": login(base, COORD_EMAIL, COORD_PASSWORD)}
     results = []
     for label, who, url in pages(targets):
+        if only and not re.search(only, label):
+            continue
         client = clients[who]
         headers = targets["api_headers"] if url.startswith("/api/") else None
         for _ in range(warmup):
@@ -224,6 +227,8 @@ def main() -> int:
     parser.add_argument("--waves", type=int, default=10)
     parser.add_argument("--audit-events", type=int, default=200_000)
     parser.add_argument("--skip-imports", action="store_true")
+    parser.add_argument("--only", metavar="REGEX",
+                        help="time only the pages whose label matches (e.g. 'dashboard|XLSX')")
     args = parser.parse_args()
 
     dbs = []
@@ -247,7 +252,8 @@ def main() -> int:
         proc, base = start_gunicorn(url, args.workers)
         try:
             print(f"{kind}: measuring over HTTP (gunicorn, {args.workers} workers)", flush=True)
-            table += [(kind, r) for r in measure(base, targets, args.repeat, args.warmup)]
+            table += [(kind, r) for r in measure(base, targets, args.repeat, args.warmup,
+                                                     args.only)]
         finally:
             proc.terminate()
             proc.wait(30)
