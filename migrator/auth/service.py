@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
-from functools import wraps
+from functools import lru_cache, wraps
 
 import pyotp
 import sqlalchemy as sa
@@ -30,8 +30,6 @@ from migrator.db import get_session, utcnow
 from migrator.org.models import Organisation
 
 _hasher = PasswordHasher()
-# A hash to verify against when the e-mail is unknown, so timing does not tell.
-_DUMMY_HASH = _hasher.hash("dummy-password-for-timing")
 TOKEN_PREFIX = "mgr_"  # noqa: S105 (a prefix, not a secret)
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 200
@@ -47,9 +45,17 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash to verify against when the e-mail is unknown, so timing does not tell (made on
+    first use: every process would otherwise pay a hashing at start-up, commands too)."""
+    return _hasher.hash("dummy-password-for-timing")
+
+
 def check_password(user: User | None, password: str) -> bool:
     try:
-        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and bool(user)
+        stored = user.password_hash if user else _dummy_hash()
+        return _hasher.verify(stored, password) and bool(user)
     except (VerificationError, InvalidHashError):
         return False
 

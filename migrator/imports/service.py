@@ -26,7 +26,14 @@ from sqlmodel import select
 from migrator.audit.service import record
 from migrator.auth.models import User, UserOrgScope
 from migrator.auth.service import scope_paths
-from migrator.db import bulk_insert, bulk_update, get_session, next_ids, utcnow
+from migrator.db import (
+    bulk_insert,
+    bulk_update,
+    get_session,
+    next_ids,
+    row_triggers_idle,
+    utcnow,
+)
 from migrator.directives.channels import apply_status
 from migrator.directives.models import (
     CHANNEL_PLATFORMS,
@@ -631,12 +638,17 @@ def _write_members(plan: _Plan) -> None:
     session = get_session()
     session.flush()
     now = utcnow()
-    bulk_insert(session.connection(), GroupMember.__table__, plan.work,
-                columns=["group_id", "employee_id"],
-                constants={"invited_at": None, "reminded_at": None, "reminder_count": 0,
-                           "state": states.NOT_LINKED, "state_at": now, "reason": None,
-                           "attempts": 0, "next_attempt_at": None, "by_tool": False,
-                           "added_at": None, "created_at": now})
+    conn = session.connection()
+    plan.work.sort()  # in key order: the primary key's index grows at its end
+    # New memberships are never in a chat: the trigger that counts those (migration 0038)
+    # would fire for none of them.
+    with row_triggers_idle(conn, "group_member_in_chat_ins"):
+        bulk_insert(conn, GroupMember.__table__, plan.work,
+                    columns=["group_id", "employee_id"],
+                    constants={"invited_at": None, "reminded_at": None, "reminder_count": 0,
+                               "state": states.NOT_LINKED, "state_at": now, "reason": None,
+                               "attempts": 0, "next_attempt_at": None, "by_tool": False,
+                               "added_at": None, "created_at": now})
     group_ids = {gid for gid, _eid in plan.work}
     linked = sa.select(Employee.id).where(Employee.max_user_id.is_not(None))
     for chunk in _chunks(group_ids):  # people who already pressed Start can be added at once

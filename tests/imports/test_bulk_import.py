@@ -202,3 +202,44 @@ def test_every_address_the_fast_check_accepts_is_valid(address):
             validate_email(address, check_deliverability=False)
         except EmailNotValidError as exc:  # pragma: no cover - the property failed
             pytest.fail(f"{address!r} passed the fast check but is invalid: {exc}")
+
+
+def _in_chat_counter_follows_an_insert(ctx) -> bool:
+    """Insert an in-chat membership in a savepoint: does the group's counter move?"""
+    from migrator.groups.states import ADDED
+
+    group = ctx.exec(select(SourceGroup)).first()
+    taken = select(GroupMember.employee_id).where(GroupMember.group_id == group.id)
+    person = ctx.exec(select(Employee).where(Employee.id.not_in(taken))).first()
+    before = group.members_in_chat
+    with ctx.begin_nested() as nested:
+        ctx.execute(sa.insert(GroupMember).values(group_id=group.id, employee_id=person.id,
+                                                  state=ADDED, created_at=sa.func.now()))
+        after = ctx.scalar(select(SourceGroup.members_in_chat)
+                           .where(SourceGroup.id == group.id))
+        nested.rollback()
+    return after == before + 1
+
+
+def test_the_members_import_leaves_the_chat_counter_in_place(region, ctx, run_import):
+    """The members import appends without the in-chat trigger on SQLite (it would fire for
+    none of its rows) and the trigger is there again after it, and after a failure inside."""
+    from migrator.db import get_engine, row_triggers_idle
+
+    for kind, path in region.items():
+        assert run_import(kind, path).exit_code == 0
+    ctx.expire_all()
+    assert _in_chat_counter_follows_an_insert(ctx)
+    ctx.rollback()
+
+    with pytest.raises(RuntimeError), get_engine().connect() as conn:
+        with conn.begin():
+            with row_triggers_idle(conn, "group_member_in_chat_ins"):
+                raise RuntimeError("a failure while appending")
+    with get_engine().connect() as conn:
+        with conn.begin() as tx:
+            with row_triggers_idle(conn, "group_member_in_chat_ins"):
+                pass
+            tx.rollback()
+    ctx.expire_all()
+    assert _in_chat_counter_follows_an_insert(ctx)
