@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -635,38 +636,32 @@ def _plan_members(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
 
 
 def _write_members(plan: _Plan) -> None:
+    """Append the new memberships: ``linked`` (to be added at once) for people who already
+    pressed Start, ``not_linked`` for the others; then add them to their groups' counts."""
+    if not plan.work:
+        return
     session = get_session()
     session.flush()
     now = utcnow()
     conn = session.connection()
-    plan.work.sort()  # in key order: the primary key's index grows at its end
+    linked = set(session.scalars(sa.select(Employee.id)
+                                 .where(Employee.max_user_id.is_not(None))))
+    rows = sorted(  # in key order: the primary key's index grows at its end
+        (gid, eid, states.LINKED if eid in linked else states.NOT_LINKED,
+         now if eid in linked else None) for gid, eid in plan.work)
     # New memberships are never in a chat: the trigger that counts those (migration 0038)
     # would fire for none of them.
     with row_triggers_idle(conn, "group_member_in_chat_ins"):
-        bulk_insert(conn, GroupMember.__table__, plan.work,
-                    columns=["group_id", "employee_id"],
+        bulk_insert(conn, GroupMember.__table__, rows,
+                    columns=["group_id", "employee_id", "state", "next_attempt_at"],
                     constants={"invited_at": None, "reminded_at": None, "reminder_count": 0,
-                               "state": states.NOT_LINKED, "state_at": now, "reason": None,
-                               "attempts": 0, "next_attempt_at": None, "by_tool": False,
-                               "added_at": None, "created_at": now})
-    group_ids = {gid for gid, _eid in plan.work}
-    linked = sa.select(Employee.id).where(Employee.max_user_id.is_not(None))
-    for chunk in _chunks(group_ids):  # people who already pressed Start can be added at once
-        states.move_where(states.LINKED, GroupMember.group_id.in_(chunk),
-                          GroupMember.state == states.NOT_LINKED,
-                          GroupMember.employee_id.in_(linked), now=now, next_attempt_at=now)
-    refresh_member_counts(group_ids)
-
-
-def refresh_member_counts(group_ids: Iterable[int]) -> None:
-    """Recount ``SourceGroup.member_count`` of these groups from their memberships."""
-    session = get_session()
-    count = (sa.select(sa.func.count()).select_from(GroupMember)
-             .where(GroupMember.group_id == SourceGroup.id).scalar_subquery())
-    for chunk in _chunks(group_ids):
-        session.execute(sa.update(SourceGroup).where(SourceGroup.id.in_(chunk))
-                        .values(member_count=count),
-                        execution_options={"synchronize_session": False})
+                               "state_at": now, "reason": None, "attempts": 0,
+                               "by_tool": False, "added_at": None, "created_at": now})
+    added = Counter(gid for gid, _eid in plan.work)  # every pair is new (planned so)
+    groups = SourceGroup.__table__
+    conn.execute(groups.update().where(groups.c.id == sa.bindparam("gid"))
+                 .values(member_count=groups.c.member_count + sa.bindparam("n")),
+                 [{"gid": gid, "n": n} for gid, n in sorted(added.items())])
 
 
 # --- the register of transition orders -------------------------------------------------

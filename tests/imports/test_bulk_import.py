@@ -232,14 +232,45 @@ def test_the_members_import_leaves_the_chat_counter_in_place(region, ctx, run_im
     assert _in_chat_counter_follows_an_insert(ctx)
     ctx.rollback()
 
-    with pytest.raises(RuntimeError), get_engine().connect() as conn:
-        with conn.begin():
-            with row_triggers_idle(conn, "group_member_in_chat_ins"):
-                raise RuntimeError("a failure while appending")
-    with get_engine().connect() as conn:
-        with conn.begin() as tx:
-            with row_triggers_idle(conn, "group_member_in_chat_ins"):
-                pass
-            tx.rollback()
+    idle = "group_member_in_chat_ins"
+    with (pytest.raises(RuntimeError), get_engine().connect() as conn, conn.begin(),
+          row_triggers_idle(conn, idle)):
+        raise RuntimeError("a failure while appending")
+    with get_engine().connect() as conn, conn.begin() as tx:
+        with row_triggers_idle(conn, idle):
+            pass
+        tx.rollback()
     ctx.expire_all()
     assert _in_chat_counter_follows_an_insert(ctx)
+
+
+def test_members_who_pressed_start_are_imported_ready_to_add(region, ctx, write_file,
+                                                           run_import):
+    """A new membership of a person who already has Max is ``linked`` and due at once; the
+    group's count grows by the new memberships only (a second file adds to the first)."""
+    before = {g.key: g.member_count for g in ctx.exec(select(SourceGroup))}
+    linked = ctx.exec(select(Employee).where(Employee.email == "p1@example.ru")).one()
+    linked.max_user_id = 777001
+    ctx.commit()
+    first = [("g0", "p1@example.ru"), ("g0", "p2@example.ru")]
+    assert run_import("members", write_file("m1.csv", csv_text("group_key,email", first))
+                      ).exit_code == 0
+    second = [*first, ("g0", "p3@example.ru"), ("g1", "p1@example.ru")]
+    result = run_import("members", write_file("m2.csv", csv_text("group_key,email", second)))
+    assert "2 new memberships were added, 2 already present" in result.output
+    ctx.expire_all()
+    groups = {g.key: g for g in ctx.exec(select(SourceGroup))}
+    rows = {(m.group_id, m.employee_id): m for m in ctx.exec(select(GroupMember))}
+    p2, p3 = (ctx.exec(select(Employee).where(Employee.email == e)).one()
+              for e in ("p2@example.ru", "p3@example.ru"))
+    for key, person in (("g0", linked), ("g1", linked)):
+        m = rows[groups[key].id, person.id]
+        assert m.state == "linked" and m.next_attempt_at is not None
+    for person in (p2, p3):
+        m = rows[groups["g0"].id, person.id]
+        assert m.state == "not_linked" and m.next_attempt_at is None
+    assert groups["g0"].member_count == before["g0"] + 3
+    assert groups["g1"].member_count == before["g1"] + 1
+    assert groups["g2"].member_count == before["g2"]
+    for g in groups.values():
+        assert g.member_count == sum(1 for gid, _eid in rows if gid == g.id)
