@@ -473,11 +473,10 @@ def figures(org: Organisation | None, user, now: datetime | None = None) -> Figu
             (fig if row is None else row).add(c)
         for row in (fig.own_row, *child_rows.values()):
             fig.add(row.counts())
-    else:
+    else:  # every organisation counted lies under one of the top rows: they sum to the total
         rollup(paths, counts, child_rows)
-        for org_id, c in counts.items():
-            if org_id in paths:
-                fig.add(c)
+        for row in child_rows.values():
+            fig.add(row.counts())
     fig.children = [child_rows[c.id] for c in children]
     for row in [fig, *fig.table]:
         row.days_left = days_left(row.deadline, now)
