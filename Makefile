@@ -14,7 +14,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+## byte code for every process that starts (web workers, scheduler, runners, commands): the
+## app's modules are compiled here, once, not at each start (PYTHONDONTWRITEBYTECODE is set)
 install: $(VENV)/.installed
+	@$(PY) -m compileall -q migrator app.py
 
 ## make run: migrate the SQLite DB in instance/, seed a demo region, start web + scheduler + sandbox
 run: install
