@@ -24,7 +24,7 @@ FTS_MIN_CHARS = 3
 # page of them (and the capped count its 1,000) after a few rows, faster than sorting the
 # candidates.
 FTS_CANDIDATE_LIMIT = 2000
-# Letters whose case the trigram index folds exactly as ``str.lower`` does: variants of a
+# Characters whose case the trigram index folds exactly as ``str.lower`` does: variants of a
 # text made of these characters only fold to one phrase, searched once.
 _SIMPLE_CASE = frozenset(
     [chr(c) for c in range(0x20, 0x7F)]
