@@ -6,6 +6,7 @@ context (a request, a CLI command, a scheduler job), closed at teardown.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -192,6 +193,7 @@ def init_app(app: Flask) -> None:
 # --- bulk writes --------------------------------------------------------------------------------
 
 BULK_BATCH = 20_000
+BULK_ROWS_PER_STATEMENT = 5_000  # SQLite: rows of one multi-row statement (at most)
 
 
 def _copy_value(value):
@@ -204,7 +206,7 @@ def _copy_value(value):
 def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict] | list[tuple],
                 columns: list[str] | None = None, constants: dict | None = None) -> None:
     """Append rows to ``table`` inside ``conn``'s transaction: COPY on PostgreSQL,
-    ``executemany`` in large batches on SQLite. No ORM objects.
+    multi-row ``INSERT`` statements on SQLite. No ORM objects.
 
     ``rows`` are dicts with the same keys, or tuples in the order of ``columns``;
     ``constants`` gives the columns that have one value in every row (bound once)."""
@@ -235,9 +237,22 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict] | list[tu
 
 def _sqlite_insert(conn: sa.Connection, table: sa.Table, cols: list[str], rows: list[tuple],
                    constants: list) -> None:
-    """``executemany`` on the DBAPI cursor of ``conn`` (same transaction), with each column's
-    bind conversion (datetimes, booleans) applied once per distinct value, and a page cache
-    large enough for the indexes of a big append."""
+    """Multi-row ``INSERT ... VALUES (...), (...)`` statements on the DBAPI cursor of ``conn``
+    (same transaction), with a page cache large enough for the indexes of a big append."""
+    names = ", ".join(f'"{c}"' for c in cols)
+    _sqlite_statements(conn, table, cols, rows, constants,
+                       lambda values: f'INSERT INTO "{table.name}" ({names}) VALUES {values}')
+
+
+def _sqlite_statements(conn: sa.Connection, table: sa.Table, cols: list[str], rows: list[tuple],
+                       constants: list, sql) -> None:
+    """Run ``sql(values)`` for the rows, ``values`` being ``(?, ...), (?, ...)`` for as many
+    rows as SQLite's limit on parameters allows, with each column's bind conversion
+    (datetimes, booleans) applied once per distinct value; constants are bound with each row.
+
+    One statement per many rows rather than ``executemany`` (one per row): a trigger that
+    writes to an FTS5 index (``employee_fts``, migration 0039) makes FTS5 flush its pending
+    entries at every statement, which per row costs several times the write itself."""
     n = len(cols) - len(constants)
     procs = [(i, table.c[c].type._cached_bind_processor(conn.dialect), {})
              for i, c in enumerate(cols[:n])]
@@ -245,8 +260,7 @@ def _sqlite_insert(conn: sa.Connection, table: sa.Table, cols: list[str], rows: 
     fixed = tuple(None if v is None else (table.c[c].type._cached_bind_processor(conn.dialect)
                                           or (lambda x: x))(v)
                   for c, v in zip(cols[n:], constants, strict=True))
-    names = ", ".join(f'"{c}"' for c in cols)
-    sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(cols))})'
+    one_row = f"({', '.join('?' * len(cols))})"
 
     def convert(row: tuple) -> tuple:
         row = list(row)
@@ -258,14 +272,19 @@ def _sqlite_insert(conn: sa.Connection, table: sa.Table, cols: list[str], rows: 
                 row[i] = memo[value]
         return tuple(row) + fixed
 
-    cursor = conn.connection.driver_connection.cursor()
+    raw = conn.connection.driver_connection
+    per = max(1, min(BULK_ROWS_PER_STATEMENT,
+                     raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(cols)))
+    full = sql(", ".join([one_row] * per))
+    cursor = raw.cursor()
     try:
         cache = cursor.execute("PRAGMA cache_size").fetchone()[0]
-        cursor.execute("PRAGMA cache_size = -131072")  # 128 MiB while appending
-        for i in range(0, len(rows), BULK_BATCH):
-            batch = rows[i:i + BULK_BATCH]
-            cursor.executemany(sql, [convert(r) for r in batch] if procs else
-                               [r + fixed for r in batch])
+        cursor.execute("PRAGMA cache_size = -131072")  # 128 MiB while writing
+        for i in range(0, len(rows), per):
+            batch = rows[i:i + per]
+            params = [v for r in batch for v in (convert(r) if procs else r + fixed)]
+            cursor.execute(full if len(batch) == per else sql(", ".join([one_row] * len(batch))),
+                           params)
         cursor.execute(f"PRAGMA cache_size = {int(cache)}")
     finally:
         cursor.close()
@@ -300,8 +319,18 @@ def row_triggers_idle(conn: sa.Connection, *names: str) -> Iterator[None]:
 
 def bulk_update(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
     """Update rows of ``table`` by id: each dict holds ``id`` and the columns to set (the
-    same keys in every dict). One ``executemany`` per batch."""
+    same keys in every dict). On SQLite, multi-row ``UPDATE ... FROM (VALUES ...)``
+    statements (SQLite 3.33 or later); elsewhere one ``executemany`` per batch."""
     if not rows:
+        return
+    if conn.dialect.name == "sqlite" and sqlite3.sqlite_version_info >= (3, 33):
+        cols = list(rows[0])
+        sets = ", ".join(f'"{c}" = v.column{i + 1}' for i, c in enumerate(cols) if c != "id")
+        key = f"column{cols.index('id') + 1}"
+        _sqlite_statements(
+            conn, table, cols, [tuple(r[c] for c in cols) for r in rows], [],
+            lambda values: f'UPDATE "{table.name}" SET {sets} FROM (VALUES {values}) AS v '
+                           f'WHERE "{table.name}".id = v.{key}')
         return
     stmt = table.update().where(table.c.id == sa.bindparam("b_id"))
     params = [{"b_id": r["id"], **{k: v for k, v in r.items() if k != "id"}} for r in rows]

@@ -54,7 +54,9 @@ def paginate(query, *, sorts: dict, default_sort: str, per_page: int = 50,
              count_query=None, count_limit: int | None = None) -> Page:
     """Apply ``?page=&sort=&desc=`` from the request to a SELECT and run it.
 
-    ``sorts`` maps the allowed sort keys to columns; unknown keys fall back to the default.
+    ``sorts`` maps the allowed sort keys to a column, or to a tuple of columns whose later
+    members break the ties of the first (all in the same direction); unknown keys fall back
+    to the default.
     ``count_limit``: count at most that many rows (a ``LIMIT`` inside the count's subquery,
     so a search over a large table stops early); more matches make ``page.capped`` true and
     ``page.total`` equal to ``count_limit``. A ``count_query`` given with it must select the
@@ -79,8 +81,8 @@ def paginate(query, *, sorts: dict, default_sort: str, per_page: int = 50,
             count_query = sa.select(sa.func.count()).select_from(
                 query.order_by(None).subquery())
         total = session.scalar(count_query) or 0
-    col = sorts[sort]
-    order = [col.desc() if desc else col.asc()]
+    cols = sorts[sort] if isinstance(sorts[sort], tuple) else (sorts[sort],)
+    order = [col.desc() if desc else col.asc() for col in cols]
     rows = session.execute(
         query.order_by(*order).limit(per_page).offset((number - 1) * per_page)
     ).all()

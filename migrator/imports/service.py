@@ -5,8 +5,9 @@
 code / e-mail / key in one transaction, with one audit event for the whole import.
 
 Validation reads what exists as plain tuples (no ORM objects), and the writers append new
-rows in bulk (COPY on PostgreSQL, large ``executemany`` batches on SQLite) and update
-changed ones with one ``executemany``: a region's 300,000 memberships take seconds.
+rows in bulk (COPY on PostgreSQL, multi-row ``INSERT`` statements on SQLite) and update
+changed ones in bulk too (see :func:`migrator.db.bulk_update`): a region's 300,000
+memberships take seconds.
 """
 
 from __future__ import annotations

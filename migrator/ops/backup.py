@@ -33,15 +33,25 @@ class BackupError(RuntimeError):
 
 
 def data_tables_with_rows(engine: Engine) -> list[str]:
-    """The tables (bookkeeping ones aside) that hold at least one row."""
+    """The tables (bookkeeping ones and full-text indexes aside) that hold at least one row."""
     names = sa.inspect(engine).get_table_names()
     full = []
     with engine.connect() as conn:
-        for name in sorted(set(names) - BOOKKEEPING):
+        indexes = _fts_tables(conn) if is_sqlite(engine) else set()
+        for name in sorted(set(names) - BOOKKEEPING - indexes):
             table = sa.table(name)
             if conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first():
                 full.append(name)
     return full
+
+
+def _fts_tables(conn) -> set[str]:
+    """SQLite's full-text index tables and their shadow tables (an empty one holds rows of
+    its own settings): they mirror the rows of another table."""
+    virtual = [name for (name,) in conn.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'")]
+    return {*virtual, *(f"{v}_{shadow}" for v in virtual
+                        for shadow in ("data", "idx", "docsize", "config", "content"))}
 
 
 def _sqlite_path(url: str) -> Path:

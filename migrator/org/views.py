@@ -54,6 +54,9 @@ def render_panels(object_type: str, obj) -> list[Markup]:
 
 
 SEARCH_LIMIT = 100  # organisations listed for a search by name or code
+# Counts read by organisation id when at most this many organisations are counted
+# (bound parameters of one IN list); more, and the scope's counts are read whole.
+COUNT_BY_ID_LIMIT = 500
 
 
 class TreeNode:
@@ -80,8 +83,11 @@ def count_nodes(nodes: list[TreeNode], within: list[str] | None) -> None:
 
     ``within``: materialised paths whose subtrees hold every node (``None``: the whole
     tree). Each organisation's own counts are added to every shown ancestor in Python.
+    The organisations below the shown ones are found first: when they are few (a search's
+    matches are mostly leaves), only their employees and groups are counted, not those of
+    the whole scope.
     """
-    session = get_session()
+    conn = get_session().connection()  # plain rows: no ORM loading for thousands of them
     shown = {n.org.id: n for n in nodes}
     in_scope = None
     if within is not None:
@@ -93,14 +99,22 @@ def count_nodes(nodes: list[TreeNode], within: list[str] | None) -> None:
     grp = sa.select(SourceGroup.org_id, sa.func.count()).group_by(SourceGroup.org_id)
     if in_scope is not None:
         orgs = orgs.where(Organisation.id.in_(in_scope))
+    by_key = {str(i): node for i, node in shown.items()}  # path segments are ids as text
+    counted: dict[int, list[TreeNode]] = {}  # organisation id -> its shown ancestors
+    every = conn.execute(orgs).all()
+    for org_id, path in every:
+        ancestors = [by_key[k] for k in path.split("/") if k in by_key]
+        if ancestors:
+            counted[org_id] = ancestors
+    if len(counted) < len(every) and len(counted) <= COUNT_BY_ID_LIMIT:
+        emp = emp.where(Employee.org_id.in_(list(counted)))
+        grp = grp.where(SourceGroup.org_id.in_(list(counted)))
+    elif in_scope is not None:
         emp = emp.where(Employee.org_id.in_(in_scope))
         grp = grp.where(SourceGroup.org_id.in_(in_scope))
-    employees = {org_id: (n, linked) for org_id, n, linked in session.execute(emp)}
-    groups = dict(session.execute(grp).all())
-    for org_id, path in session.execute(orgs):
-        ancestors = [shown[i] for i in _path_ids(path) if i in shown]
-        if not ancestors:
-            continue
+    employees = {org_id: (n, linked) for org_id, n, linked in conn.execute(emp)}
+    groups = dict(conn.execute(grp).all())
+    for org_id, ancestors in counted.items():
         n, linked = employees.get(org_id, (0, 0))
         g = groups.get(org_id, 0)
         for node in ancestors:

@@ -16,7 +16,7 @@ from migrator.core.confirm import confirm_action
 from migrator.core.pagination import paginate
 from migrator.core.panels import panels_for
 from migrator.core.urls import local_path
-from migrator.db import get_engine, get_session, is_sqlite
+from migrator.db import get_session
 from migrator.engine import unlink
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.groups.service import member_state
@@ -25,32 +25,13 @@ from migrator.org.models import Organisation
 from migrator.people import identity
 from migrator.people.forms import KeepForm, UnlinkForm
 from migrator.people.models import Employee, InviteToken
+from migrator.people.search import search_filter
 
 bp = Blueprint("people", __name__, url_prefix="/employees")
 
 LINKED_CHOICES = {"yes": _l("linked to Max"), "no": _l("not linked to Max")}
 # The list counts matching employees up to ``EMPLOYEE_COUNT_LIMIT`` (config) and then shows
 # "1000+".
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
-
-
-def search_filter(text: str):
-    """The full name contains ``text`` (any case) or the e-mail starts with it.
-
-    PostgreSQL: ``ILIKE``, served by the trigram GIN indexes of migration 0009 when pg_trgm
-    is installed. SQLite: its ``LIKE`` already ignores the case of ASCII letters (no
-    ``lower()`` call per row), and the usual capitalisations of a Cyrillic search ("иван",
-    "Иван", "ИВАН") are tried. E-mails are stored lower-cased.
-    """
-    email = Employee.email.like(_like_escape(text.lower()) + "%", escape="/")
-    if is_sqlite(get_engine()):
-        variants = {text, text.lower(), text.upper(), text.capitalize(), text.title()}
-        return sa.or_(*[Employee.full_name.like(f"%{_like_escape(v)}%", escape="/")
-                        for v in sorted(variants)], email)
-    return sa.or_(Employee.full_name.ilike(f"%{_like_escape(text)}%", escape="/"), email)
 
 
 def render_panels(object_type: str, obj) -> list[Markup]:
@@ -77,8 +58,12 @@ def employees():
                                                    Organisation.id == Employee.org_id)
     if rows.whereclause is not None:
         query = query.where(rows.whereclause)
-    page = paginate(query, sorts={"name": Employee.full_name, "email": Employee.email,
-                                  "org": Organisation.name, "linked": Employee.linked_at},
+    # Ties are broken by name and e-mail (unique), so a page holds the same rows whichever
+    # way the database finds them (the name order is the one of ix_employee_full_name).
+    by_name = (Employee.full_name, Employee.email)
+    page = paginate(query, sorts={"name": by_name, "email": Employee.email,
+                                  "org": (Organisation.name, *by_name),
+                                  "linked": (Employee.linked_at, *by_name)},
                     default_sort="name", per_page=current_app.config["PER_PAGE"],
                     count_query=rows,
                     count_limit=current_app.config["EMPLOYEE_COUNT_LIMIT"])

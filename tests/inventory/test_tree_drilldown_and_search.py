@@ -83,6 +83,18 @@ def test_search_finds_deep_organisations_by_name_or_code(client, region, make_us
     assert "Подходящих организаций нет" in html(client, "/orgs/?q=нет-такой")
 
 
+def test_search_counts_each_match_with_its_whole_subtree(client, region, make_user, login):
+    login(client, make_user("admin"))
+    found = html(client, "/orgs/?q=альфа")
+    department = found[found.index(">Департамент Альфа<"):found.index(">Школа Альфа-1<")]
+    school = found[found.index(">Школа Альфа-1<"):]
+    assert "сотрудники: 0 / 2" in department and "подключены: 0 / 1" in department
+    assert "группы: 0 / 1" in department and "2 подведомственные" in department
+    assert "сотрудники: 1 / 2" in school and "подключены: 0 / 1" in school
+    assert "группы: 0 / 1" in school and "1 подведомственная" in school
+    assert "Бета" not in found and "Глубокий" not in found
+
+
 def test_tree_queries_do_not_grow_with_the_number_of_organisations(app, client, make_org,
                                                                    make_employee, make_user,
                                                                    login):
