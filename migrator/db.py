@@ -7,8 +7,6 @@ context (a request, a CLI command, a scheduler job), closed at teardown.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -288,33 +286,6 @@ def _sqlite_statements(conn: sa.Connection, table: sa.Table, cols: list[str], ro
         cursor.execute(f"PRAGMA cache_size = {int(cache)}")
     finally:
         cursor.close()
-
-
-@contextmanager
-def row_triggers_idle(conn: sa.Connection, *names: str) -> Iterator[None]:
-    """Around an append whose rows provably fire none of the row triggers ``names`` (their
-    ``WHEN`` clause is false for every row, e.g. memberships that are not in a chat).
-
-    SQLite runs a row trigger's program for every row even when its ``WHEN`` clause is false
-    (an import of 300,000 memberships paid about 6 s for it), so there the triggers are
-    dropped inside ``conn``'s transaction and created again from their stored definition
-    before it ends. DDL is transactional in SQLite: a rollback or a crash restores them, and
-    no other connection ever sees the schema without them (the write lock is held
-    throughout). PostgreSQL evaluates ``WHEN`` clauses cheaply: nothing is changed there.
-    """
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    found = conn.execute(sa.text(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN :names")
-        .bindparams(sa.bindparam("names", expanding=True)), {"names": list(names)}).all()
-    for name, _sql in found:
-        conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
-    try:
-        yield
-    finally:
-        for _name, sql in found:
-            conn.exec_driver_sql(sql)
 
 
 def bulk_update(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:

@@ -33,7 +33,6 @@ from migrator.db import (
     bulk_update,
     get_session,
     next_ids,
-    row_triggers_idle,
     utcnow,
 )
 from migrator.directives.channels import apply_status
@@ -650,14 +649,11 @@ def _write_members(plan: _Plan) -> None:
     rows = sorted(  # in key order: the primary key's index grows at its end
         (gid, eid, states.LINKED if eid in linked else states.NOT_LINKED,
          now if eid in linked else None) for gid, eid in plan.work)
-    # New memberships are never in a chat: the trigger that counts those (migration 0038)
-    # would fire for none of them.
-    with row_triggers_idle(conn, "group_member_in_chat_ins"):
-        bulk_insert(conn, GroupMember.__table__, rows,
-                    columns=["group_id", "employee_id", "state", "next_attempt_at"],
-                    constants={"invited_at": None, "reminded_at": None, "reminder_count": 0,
-                               "state_at": now, "reason": None, "attempts": 0,
-                               "by_tool": False, "added_at": None, "created_at": now})
+    bulk_insert(conn, GroupMember.__table__, rows,
+                columns=["group_id", "employee_id", "state", "next_attempt_at"],
+                constants={"invited_at": None, "reminded_at": None, "reminder_count": 0,
+                           "state_at": now, "reason": None, "attempts": 0,
+                           "by_tool": False, "added_at": None, "created_at": now})
     added = Counter(gid for gid, _eid in plan.work)  # every pair is new (planned so)
     groups = SourceGroup.__table__
     conn.execute(groups.update().where(groups.c.id == sa.bindparam("gid"))

@@ -221,26 +221,9 @@ def _in_chat_counter_follows_an_insert(ctx) -> bool:
     return after == before + 1
 
 
-def test_the_members_import_leaves_the_chat_counter_in_place(region, ctx, run_import):
-    """The members import appends without the in-chat trigger on SQLite (it would fire for
-    none of its rows) and the trigger is there again after it, and after a failure inside."""
-    from migrator.db import get_engine, row_triggers_idle
-
-    for kind, path in region.items():
-        assert run_import(kind, path).exit_code == 0
-    ctx.expire_all()
-    assert _in_chat_counter_follows_an_insert(ctx)
-    ctx.rollback()
-
-    idle = "group_member_in_chat_ins"
-    with (pytest.raises(RuntimeError), get_engine().connect() as conn, conn.begin(),
-          row_triggers_idle(conn, idle)):
-        raise RuntimeError("a failure while appending")
-    with get_engine().connect() as conn, conn.begin() as tx:
-        with row_triggers_idle(conn, idle):
-            pass
-        tx.rollback()
-    ctx.expire_all()
+def test_the_members_import_leaves_the_chat_counter_working(region, ctx):
+    """After a bulk append of memberships the in-chat counting trigger still follows writes
+    (the fixture imported the members file)."""
     assert _in_chat_counter_follows_an_insert(ctx)
 
 
