@@ -345,9 +345,16 @@ def scope_org_ids_subquery(user: User):
 
 def scoped(query, org_id_column, user: User | None = None):
     """Restrict ``query`` to rows whose ``org_id_column`` is in the user's scope."""
-    user = user or current_user
-    sub = scope_org_ids_subquery(user)
-    return query if sub is None else query.where(org_id_column.in_(sub))
+    return scoper(user)(query, org_id_column)
+
+
+def scoper(user: User | None = None):
+    """:func:`scoped` with the user's scope read once: a function ``(query, org_id_column)
+    -> query``, for a page that restricts many queries to the same scope."""
+    sub = scope_org_ids_subquery(user or current_user)
+    if sub is None:
+        return lambda query, org_id_column: query
+    return lambda query, org_id_column: query.where(org_id_column.in_(sub))
 
 
 def can_see_org(org: Organisation | None, user: User | None = None) -> bool:

@@ -173,7 +173,7 @@ def attention():
     if key:
         section = SECTION_BY_KEY.get(key) or abort(404)
         page = paginate(section.query(current_user, now), sorts=section.sorts,
-                        default_sort=section.default_sort,
+                        default_sort=section.default_sort, tiebreak=section.tiebreak,
                         per_page=current_app.config["PER_PAGE"])
         blocks = [(section, page.items, page.total)]
         return render_template("progress/attention.html", blocks=blocks, page=page,
@@ -183,7 +183,8 @@ def attention():
     for section in SECTIONS:
         q = section.query(current_user, now)
         default = section.sorts[section.default_sort]
-        rows = session.execute(q.order_by(default).limit(ATTENTION_CAP + 1)).all()
+        rows = session.execute(q.order_by(default, *section.tiebreak)
+                               .limit(ATTENTION_CAP + 1)).all()
         items = [r[0] if len(r) == 1 else r for r in rows[:ATTENTION_CAP]]
         total = len(rows) if len(rows) <= ATTENTION_CAP else count(q)
         blocks.append((section, items, total))
