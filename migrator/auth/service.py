@@ -348,13 +348,21 @@ def scoped(query, org_id_column, user: User | None = None):
     return scoper(user)(query, org_id_column)
 
 
-def scoper(user: User | None = None):
-    """:func:`scoped` with the user's scope read once: a function ``(query, org_id_column)
-    -> query``, for a page that restricts many queries to the same scope."""
-    sub = scope_org_ids_subquery(user or current_user)
-    if sub is None:
-        return lambda query, org_id_column: query
-    return lambda query, org_id_column: query.where(org_id_column.in_(sub))
+class Scope:
+    """A user's scope read once, for a page that restricts many queries to it:
+    ``scope(query, org_id_column)`` keeps the rows whose organisation is in the scope.
+    ``org_ids`` is the SELECT of the scope's organisation ids, ``None`` for everything."""
+
+    def __init__(self, org_ids) -> None:
+        self.org_ids = org_ids
+
+    def __call__(self, query, org_id_column):
+        return query if self.org_ids is None else query.where(org_id_column.in_(self.org_ids))
+
+
+def scoper(user: User | None = None) -> Scope:
+    """The user's :class:`Scope` (:func:`scoped` for many queries, the scope read once)."""
+    return Scope(scope_org_ids_subquery(user or current_user))
 
 
 def can_see_org(org: Organisation | None, user: User | None = None) -> bool:

@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
 from sqlmodel import select
 
-from migrator.auth.service import scoped, scoper
+from migrator.auth.service import scoped
 from migrator.db import get_session, utcnow
 from migrator.directives.models import CHANNEL_STATUSES, PublicChannel
 from migrator.org.models import Organisation
@@ -46,13 +46,12 @@ def org_channels(org: Organisation) -> list[PublicChannel]:
         .order_by(PublicChannel.platform, PublicChannel.title)).all())
 
 
-def without_max(user, within=None):
-    """Channels in the user's scope with no Max counterpart (attention), with their org.
-    ``within``: the scope already read (:func:`~migrator.auth.service.scoper`)."""
+def without_max(user):
+    """Channels in the user's scope with no Max counterpart (attention), with their org."""
     q = (sa.select(PublicChannel, Organisation)
          .join(Organisation, Organisation.id == PublicChannel.org_id)
          .where(sa.not_(has_max())))
-    return (within or scoper(user))(q, PublicChannel.org_id)
+    return scoped(q, PublicChannel.org_id, user)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlmodel import select
 
 from migrator.audit.service import Actor, acting_as, record
-from migrator.auth.service import can_see_org, scope_paths, scoper
+from migrator.auth.service import can_see_org, scope_paths, scoped
 from migrator.db import get_session, utcnow
 from migrator.directives.figures import Facts, history, scope_facts, subtree_facts
 from migrator.directives.models import METRICS, Directive, Escalation, Milestone
@@ -478,13 +478,12 @@ def _email_head(org: Organisation, items: list, now: datetime) -> bool:
     return True
 
 
-def open_escalations(user, within=None):
+def open_escalations(user):
     """Open escalations in the user's scope, with their organisation, milestone, directive
-    (the attention list's section). ``within``: the scope already read
-    (:func:`~migrator.auth.service.scoper`), else ``user``'s."""
+    (the attention list's section)."""
     q = (select(Escalation, Organisation, Milestone, Directive)
          .join(Organisation, Organisation.id == Escalation.org_id)
          .join(Milestone, Milestone.id == Escalation.milestone_id)
          .join(Directive, Directive.id == Milestone.directive_id)
          .where(Escalation.resolved_at.is_(None)))
-    return (within or scoper(user))(q, Escalation.org_id)
+    return scoped(q, Escalation.org_id, user)

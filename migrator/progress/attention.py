@@ -1,9 +1,16 @@
-"""What needs a coordinator now: one query per section, each restricted to the user's scope.
+"""What needs a coordinator now: one section per kind of problem, each restricted to the
+user's scope.
 
-A section's query is built by a function ``(within, now) -> SELECT``: ``within(query,
-org_id_column)`` restricts a query to the scope (:func:`~migrator.auth.service.scoper`), read
-once for the whole page. The overview reads each section's first rows and its total in one
-query (:func:`overview`)."""
+A section says which rows it lists and what a row shows, apart:
+
+- ``rows(scope, now)``: a narrow SELECT of the listed rows' keys and their default sort value,
+  with the conditions and the scope (:class:`~migrator.auth.service.Scope`, read once for the
+  page). It joins only what the conditions need, so the database reads indexes, not rows.
+- ``show()``: the SELECT of what a row shows (its objects, joined by their keys).
+
+The overview (:func:`overview`) reads each section's first rows and its total in one query:
+the first keys and a window count over the narrow rows, then what those few rows show. The
+full list of a section (:meth:`Section.query`) shows the rows whose keys are in ``rows``."""
 
 from __future__ import annotations
 
@@ -13,11 +20,10 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from migrator.attention.models import AttentionItem
-from migrator.auth.service import scoper
+from migrator.auth.service import Scope, scoper
 from migrator.db import get_session
-from migrator.directives.channels import without_max
-from migrator.directives.models import Escalation, PublicChannel
-from migrator.directives.service import open_escalations
+from migrator.directives.channels import has_max
+from migrator.directives.models import Directive, Escalation, Milestone, PublicChannel
 from migrator.engine.models import Step
 from migrator.groups import states
 from migrator.groups.attention import CHAT_LINK_MISSING, IDENTITY_CONFLICT, NAME_MISMATCH
@@ -38,163 +44,252 @@ class Section:
     key: str
     title: object
     hint: object
-    build: object  # a function (within, now) -> SELECT
-    sorts: dict
+    rows: object  # (scope, now) -> SELECT of the rows' keys, then their default sort value
+    show: object  # () -> SELECT of what a row shows
+    keys: tuple  # the columns of ``show`` that ``rows``' keys are (a primary key)
+    sorts: dict  # the full list's sort keys (columns of ``show``)
     default_sort: str
-    tiebreak: tuple = ()  # the primary key of the listed rows: equal sort values keep an order
 
     def query(self, user, now):
-        """The SELECT of the section's rows in ``user``'s scope."""
-        return self.build(scoper(user), now)
+        """What the section's rows in ``user``'s scope show (the full list, to be ordered)."""
+        return self.shown(self.rows(scoper(user), now))
+
+    def shown(self, rows):
+        """``show`` of the rows of ``rows``."""
+        n = len(self.keys)
+        ids = rows.with_only_columns(*list(rows.selected_columns)[:n])
+        target = self.keys[0] if n == 1 else sa.tuple_(*self.keys)
+        return self.show().where(target.in_(ids))
+
+    def total(self, user, now):
+        """A COUNT of the section's rows in ``user``'s scope."""
+        rows = self.rows(scoper(user), now)
+        keys = rows.with_only_columns(*list(rows.selected_columns)[:len(self.keys)])
+        return sa.select(sa.func.count()).select_from(keys.order_by(None).subquery())
+
+
+def _groups_in(scope: Scope, group_id_column):
+    """SQL: the group is in the scope (nothing to check when the scope is everything)."""
+    if scope.org_ids is None:
+        return sa.true()
+    return group_id_column.in_(scope(sa.select(SourceGroup.id), SourceGroup.org_id))
 
 
 def _steps_in(status: str):
-    """The query of a section listing the steps in ``status`` with their group and org."""
+    """The steps in ``status`` (each with its group and organisation)."""
 
-    def query(within, now):
-        q = (sa.select(Step, SourceGroup, Organisation)
-             .join(SourceGroup, SourceGroup.id == Step.group_id)
-             .join(Organisation, Organisation.id == SourceGroup.org_id)
-             .where(Step.status == status))
-        return within(q, SourceGroup.org_id)
+    def rows(scope, now):
+        return (sa.select(Step.id, Step.due_at)
+                .where(Step.status == status, _groups_in(scope, Step.group_id)))
 
-    return query
+    return rows
 
 
-def _system(within, now):
+def _show_steps():
+    return (sa.select(Step, SourceGroup, Organisation)
+            .join(SourceGroup, SourceGroup.id == Step.group_id)
+            .join(Organisation, Organisation.id == SourceGroup.org_id))
+
+
+def _system(scope, now):
     """Open system-wide items (the bot token refused, the webhook subscription lost): why
     nothing moves, so everyone signed in sees them."""
-    return sa.select(AttentionItem).where(AttentionItem.subject_type == "system",
-                                          AttentionItem.resolved_at.is_(None))
+    return sa.select(AttentionItem.id, AttentionItem.raised_at).where(
+        AttentionItem.subject_type == "system", AttentionItem.resolved_at.is_(None))
 
 
-def _failed_members(within, now):
+def _failed_members(scope, now):
     """People Max refused for good: still waiting (``unaddable``), or sent the chat's join
     link and not in the chat yet (``invited_by_link``)."""
-    q = (sa.select(GroupMember, Employee, SourceGroup)
-         .join(Employee, Employee.id == GroupMember.employee_id)
-         .join(SourceGroup, SourceGroup.id == GroupMember.group_id)
-         .where(GroupMember.state.in_(states.STUCK)))
-    return within(q, SourceGroup.org_id)
+    # The group's name is read per listed membership (not joined), so the database starts
+    # from the few memberships in these states, whatever its statistics say.
+    group_name = (sa.select(SourceGroup.name).where(SourceGroup.id == GroupMember.group_id)
+                  .scalar_subquery())
+    return (sa.select(GroupMember.group_id, GroupMember.employee_id, group_name.label("group"))
+            .where(GroupMember.state.in_(states.STUCK), _groups_in(scope, GroupMember.group_id)))
 
 
-def _identity(within, now):
+def _show_members():
+    return (sa.select(GroupMember, Employee, SourceGroup)
+            .join(Employee, Employee.id == GroupMember.employee_id)
+            .join(SourceGroup, SourceGroup.id == GroupMember.group_id))
+
+
+def _identity(scope, now):
     """Links to review: a second account pressed a used invitation, or the names differ."""
-    q = (sa.select(AttentionItem, Employee)
+    q = (sa.select(AttentionItem.id, AttentionItem.raised_at)
          .join(Employee, Employee.id == AttentionItem.subject_id)
          .where(AttentionItem.subject_type == "member",
                 AttentionItem.code.in_((IDENTITY_CONFLICT, NAME_MISMATCH)),
                 AttentionItem.resolved_at.is_(None)))
-    return within(q, Employee.org_id)
+    return scope(q, Employee.org_id)
 
 
-def _chat_links(within, now):
+def _chat_links(scope, now):
     """Chats without a join link while people Max will not add wait for one."""
-    q = (sa.select(AttentionItem, MaxChat, Organisation)
+    q = (sa.select(AttentionItem.id, AttentionItem.raised_at)
          .join(MaxChat, MaxChat.id == AttentionItem.subject_id)
-         .outerjoin(Organisation, Organisation.id == MaxChat.org_id)
          .where(AttentionItem.subject_type == "chat", AttentionItem.code == CHAT_LINK_MISSING,
                 AttentionItem.resolved_at.is_(None)))
-    return within(q, MaxChat.org_id)
+    return scope(q, MaxChat.org_id)
 
 
-def _heads(within, now):
-    q = (sa.select(Organisation, Employee)
+def _heads(scope, now):
+    q = (sa.select(Organisation.id, Organisation.name)
          .outerjoin(Employee, Employee.email == Organisation.head_email)
          .where(Organisation.head_email.is_not(None), Employee.max_user_id.is_(None)))
-    return within(q, Organisation.id)
+    return scope(q, Organisation.id)
 
 
-def _chats(within, now):
-    q = (sa.select(MaxChat, Organisation)
-         .outerjoin(Organisation, Organisation.id == MaxChat.org_id)
+def _chats(scope, now):
+    q = (sa.select(MaxChat.id, MaxChat.title)
          .where(sa.or_(MaxChat.status == "removed", missing_rights_condition()),
                 # A freshly discovered chat is not a problem until someone links it.
                 sa.or_(MaxChat.status != "discovered", MaxChat.bot_is_admin.is_(True))))
-    return within(q, MaxChat.org_id)
+    return scope(q, MaxChat.org_id)
 
 
-def _flagged_groups(within, now):
-    q = (sa.select(SourceGroup, Organisation)
-         .join(Organisation, Organisation.id == SourceGroup.org_id)
+def _flagged_groups(scope, now):
+    q = (sa.select(SourceGroup.id, SourceGroup.name)
          .where(SourceGroup.needs_attention.is_(True)))
-    return within(q, SourceGroup.org_id)
+    return scope(q, SourceGroup.org_id)
 
 
-def _overdue_steps(within, now):
-    q = (sa.select(Step, SourceGroup, Organisation)
-         .join(SourceGroup, SourceGroup.id == Step.group_id)
-         .join(Organisation, Organisation.id == SourceGroup.org_id)
-         .where(step_overdue_condition(now)))
-    return within(q, SourceGroup.org_id)
+def _overdue_steps(scope, now):
+    return (sa.select(Step.id, Step.due_at)
+            .where(step_overdue_condition(now), _groups_in(scope, Step.group_id)))
 
 
-def _overdue_waves(within, now):
+def _overdue_waves(scope, now):
     """Overdue waves holding groups the user may see (as the dashboard counts them)."""
-    groups = within(sa.select(SourceGroup.wave_id).where(SourceGroup.wave_id.is_not(None)),
-                    SourceGroup.org_id)
-    return sa.select(Wave).where(wave_overdue_condition(now), Wave.id.in_(groups))
+    groups = scope(sa.select(SourceGroup.id).where(SourceGroup.wave_id == Wave.id),
+                   SourceGroup.org_id)
+    return sa.select(Wave.id, Wave.deadline).where(wave_overdue_condition(now), groups.exists())
+
+
+def _escalations(scope, now):
+    """Open escalations of directive milestones (the organisations behind the plan)."""
+    q = (sa.select(Escalation.id, Escalation.raised_at)
+         .where(Escalation.resolved_at.is_(None)))
+    return scope(q, Escalation.org_id)
+
+
+def _show_escalations():
+    return (sa.select(Escalation, Organisation, Milestone, Directive)
+            .join(Organisation, Organisation.id == Escalation.org_id)
+            .join(Milestone, Milestone.id == Escalation.milestone_id)
+            .join(Directive, Directive.id == Milestone.directive_id))
+
+
+def _channels(scope, now):
+    """Public channels with no Max counterpart."""
+    q = (sa.select(PublicChannel.id, Organisation.name)
+         .join(Organisation, Organisation.id == PublicChannel.org_id)
+         .where(sa.not_(has_max())))
+    return scope(q, PublicChannel.org_id)
 
 
 SECTIONS = [
     Section("system", _l("Max work is stopped"),
             _l("These problems stop the migration for everyone; an administrator fixes them. "
                "They clear by themselves once fixed."),
-            _system, {"raised": AttentionItem.raised_at}, "raised", (AttentionItem.id,)),
+            _system, lambda: sa.select(AttentionItem), (AttentionItem.id,),
+            {"raised": AttentionItem.raised_at}, "raised"),
     Section("failed", _l("Failed steps"),
             _l("Retry, skip with a reason or reset the step on the group page."),
-            _steps_in("failed"), {"due": Step.due_at, "group": SourceGroup.name}, "due",
-            (Step.id,)),
+            _steps_in("failed"), _show_steps, (Step.id,),
+            {"due": Step.due_at, "group": SourceGroup.name}, "due"),
     Section("waiting", _l("Waiting for your confirmation"),
             _l("Manual steps: confirm them on the group page once done."),
-            _steps_in("waiting"), {"due": Step.due_at, "group": SourceGroup.name}, "due",
-            (Step.id,)),
+            _steps_in("waiting"), _show_steps, (Step.id,),
+            {"due": Step.due_at, "group": SourceGroup.name}, "due"),
     Section("members", _l("Members who could not be added"),
             _l("Max refused to add these people to the chat; the reason is shown. They are "
                "sent the chat's join link when it has one."),
-            _failed_members, {"name": Employee.full_name, "group": SourceGroup.name}, "group",
-            (GroupMember.group_id, GroupMember.employee_id)),
+            _failed_members, _show_members, (GroupMember.group_id, GroupMember.employee_id),
+            {"name": Employee.full_name, "group": SourceGroup.name}, "group"),
     Section("identity", _l("Max accounts to check"),
             _l("Someone else may have linked their Max account to these employees. Ask the "
                "employee; keep the link, or unlink and rebind it."),
-            _identity, {"raised": AttentionItem.raised_at, "name": Employee.full_name},
-            "raised", (AttentionItem.id,)),
+            _identity,
+            lambda: (sa.select(AttentionItem, Employee)
+                     .join(Employee, Employee.id == AttentionItem.subject_id)),
+            (AttentionItem.id,),
+            {"raised": AttentionItem.raised_at, "name": Employee.full_name}, "raised"),
     Section("chat_links", _l("Chats without a join link"),
             _l("People Max will not add get the chat's join link instead. Create the link in "
                "the Max chat's settings, then press «Recheck» on the chat page."),
-            _chat_links, {"raised": AttentionItem.raised_at, "title": MaxChat.title}, "raised",
-            (AttentionItem.id,)),
+            _chat_links,
+            lambda: (sa.select(AttentionItem, MaxChat, Organisation)
+                     .join(MaxChat, MaxChat.id == AttentionItem.subject_id)
+                     .outerjoin(Organisation, Organisation.id == MaxChat.org_id)),
+            (AttentionItem.id,),
+            {"raised": AttentionItem.raised_at, "title": MaxChat.title}, "raised"),
     Section("heads", _l("Heads of organisations not yet in Max"),
             _l("Heads must register in Max first; resend their invitation."),
-            _heads, {"name": Organisation.name}, "name", (Organisation.id,)),
+            _heads,
+            lambda: (sa.select(Organisation, Employee)
+                     .outerjoin(Employee, Employee.email == Organisation.head_email)),
+            (Organisation.id,), {"name": Organisation.name}, "name"),
     Section("chats", _l("Chats where the bot lost its rights"),
             _l("Make the bot an administrator with the rights to add members, pin and write."),
-            _chats, {"title": MaxChat.title}, "title", (MaxChat.id,)),
+            _chats,
+            lambda: (sa.select(MaxChat, Organisation)
+                     .outerjoin(Organisation, Organisation.id == MaxChat.org_id)),
+            (MaxChat.id,), {"title": MaxChat.title}, "title"),
     Section("groups", _l("Groups flagged for attention"),
             _l("Something outside the plan happened to these groups."),
-            _flagged_groups, {"name": SourceGroup.name}, "name", (SourceGroup.id,)),
+            _flagged_groups,
+            lambda: (sa.select(SourceGroup, Organisation)
+                     .join(Organisation, Organisation.id == SourceGroup.org_id)),
+            (SourceGroup.id,), {"name": SourceGroup.name}, "name"),
     Section("overdue", _l("Overdue steps"),
             _l("Steps not finished within the grace period after they were due "
                "(paused ones aside)."),
-            _overdue_steps, {"due": Step.due_at, "group": SourceGroup.name}, "due", (Step.id,)),
+            _overdue_steps, _show_steps, (Step.id,),
+            {"due": Step.due_at, "group": SourceGroup.name}, "due"),
     Section("waves", _l("Overdue waves"),
             _l("The deadline has passed and the wave is not completed."),
-            _overdue_waves, {"deadline": Wave.deadline, "name": Wave.name}, "deadline", (Wave.id,)),
-]
-SECTIONS += [
+            _overdue_waves, lambda: sa.select(Wave), (Wave.id,),
+            {"deadline": Wave.deadline, "name": Wave.name}, "deadline"),
     Section("directive_lag", _l("Behind a directive's schedule"),
             _l("These organisations are behind a directive milestone's plan by more than the "
                "allowed lag; their heads are e-mailed once a week."),
-            lambda within, now: open_escalations(None, within),
-            {"raised": Escalation.raised_at, "name": Organisation.name}, "raised",
-            (Escalation.id,)),
+            _escalations, _show_escalations, (Escalation.id,),
+            {"raised": Escalation.raised_at, "name": Organisation.name}, "raised"),
     Section("channels", _l("Public channels without a Max counterpart"),
             _l("Federal law 41-FZ: create the channel in Max and import its link (max_url)."),
-            lambda within, now: without_max(None, within),
-            {"name": Organisation.name, "title": PublicChannel.title}, "name",
-            (PublicChannel.id,)),
+            _channels,
+            lambda: (sa.select(PublicChannel, Organisation)
+                     .join(Organisation, Organisation.id == PublicChannel.org_id)),
+            (PublicChannel.id,), {"name": Organisation.name, "title": PublicChannel.title},
+            "name"),
 ]
+
 SECTION_BY_KEY = {s.key: s for s in SECTIONS}
+
+
+def overview(user, now, cap: int) -> list[tuple[Section, list, int]]:
+    """``(section, what its first cap rows show, its total)`` for every section, one query
+    a section: the first keys in the default order and a window count over the narrow rows,
+    joined to what they show. The scope is read once."""
+    scope = scoper(user)
+    session = get_session()
+    blocks = []
+    for section in SECTIONS:
+        rows = section.rows(scope, now)
+        n = len(section.keys)
+        order = list(rows.selected_columns)[:n + 1]
+        top = (rows.add_columns(sa.func.count().over())
+               .order_by(order[n], *order[:n]).limit(cap).subquery("top"))
+        cols = list(top.c)
+        q = (section.show()
+             .join(top, sa.and_(*[k == c for k, c in zip(section.keys, cols, strict=False)]))
+             .add_columns(cols[-1]).order_by(cols[n], *cols[:n]))
+        found = session.execute(q).all()
+        items = [r[0] if len(r) == 2 else tuple(r[:-1]) for r in found]
+        blocks.append((section, items, found[0][-1] if found else 0))
+    return blocks
 
 
 def count(query) -> int:
