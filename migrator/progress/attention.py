@@ -269,27 +269,57 @@ SECTIONS = [
 SECTION_BY_KEY = {s.key: s for s in SECTIONS}
 
 
+MAX_KEYS = 2  # a membership's key is (group, employee); every other row has one id
+
+
 def overview(user, now, cap: int) -> list[tuple[Section, list, int]]:
-    """``(section, what its first cap rows show, its total)`` for every section, one query
-    a section: the first keys in the default order and a window count over the narrow rows,
-    joined to what they show. The scope is read once."""
+    """``(section, what its first cap rows show, its total)`` for every section.
+
+    One query reads every section's total and the keys of its first ``cap`` rows in the
+    default order (a window count and rank over each section's narrow rows, all in one
+    UNION ALL); then one query per section with rows reads what those rows show. The
+    scope is read once."""
     scope = scoper(user)
     session = get_session()
-    blocks = []
-    for section in SECTIONS:
+    firsts = []
+    for i, section in enumerate(SECTIONS):
         rows = section.rows(scope, now)
         n = len(section.keys)
-        order = list(rows.selected_columns)[:n + 1]
-        top = (rows.add_columns(sa.func.count().over())
-               .order_by(order[n], *order[:n]).limit(cap).subquery("top"))
-        cols = list(top.c)
-        q = (section.show()
-             .join(top, sa.and_(*[k == c for k, c in zip(section.keys, cols, strict=False)]))
-             .add_columns(cols[-1]).order_by(cols[n], *cols[:n]))
-        found = session.execute(q).all()
-        items = [r[0] if len(r) == 2 else tuple(r[:-1]) for r in found]
-        blocks.append((section, items, found[0][-1] if found else 0))
+        cols = list(rows.selected_columns)
+        ranked = rows.with_only_columns(
+            *cols[:n], sa.func.count().over().label("total"),
+            sa.func.row_number().over(order_by=(cols[n], *cols[:n])).label("rank"),
+        ).subquery(f"s{i}")
+        c = list(ranked.c)
+        missing = [sa.cast(sa.null(), sa.Integer)] * (MAX_KEYS - n)
+        firsts.append(sa.select(sa.literal(i).label("section"), *c[:n], *missing,
+                                ranked.c.total, ranked.c.rank)
+                      .where(ranked.c.rank <= cap))
+    keys: dict[int, list] = {}
+    totals: dict[int, int] = {}
+    for i, *key, total, _rank in sorted(session.execute(sa.union_all(*firsts)).all(),
+                                        key=lambda r: (r[0], r[-1])):
+        keys.setdefault(i, []).append(tuple(key[:len(SECTIONS[i].keys)]))
+        totals[i] = total
+    blocks = []
+    for i, section in enumerate(SECTIONS):
+        blocks.append((section, _shown(section, keys[i]) if i in keys else [], totals.get(i, 0)))
     return blocks
+
+
+def _shown(section: Section, keys: list[tuple]) -> list:
+    """What the rows with ``keys`` show, in the order of ``keys``."""
+    n = len(section.keys)
+    # Each key column in its values (an index reads them; a list of row values would be a
+    # scan on SQLite): a membership of one listed group and another listed employee may
+    # come too, and is left out below.
+    q = section.show().add_columns(*section.keys).where(
+        *[column.in_(sorted({k[j] for k in keys})) for j, column in enumerate(section.keys)])
+    found = {}
+    for row in get_session().execute(q):
+        shown = tuple(row[:-n])
+        found[tuple(row[-n:])] = shown[0] if len(shown) == 1 else shown
+    return [found[k] for k in keys if k in found]
 
 
 def count(query) -> int:
