@@ -345,7 +345,9 @@ def scope_org_ids_subquery(user: User):
 
 def scoped(query, org_id_column, user: User | None = None):
     """Restrict ``query`` to rows whose ``org_id_column`` is in the user's scope."""
-    return scoper(user)(query, org_id_column)
+    user = user or current_user
+    sub = scope_org_ids_subquery(user)
+    return query if sub is None else query.where(org_id_column.in_(sub))
 
 
 class Scope:
@@ -358,11 +360,6 @@ class Scope:
 
     def __call__(self, query, org_id_column):
         return query if self.org_ids is None else query.where(org_id_column.in_(self.org_ids))
-
-
-def scoper(user: User | None = None) -> Scope:
-    """The user's :class:`Scope` (:func:`scoped` for many queries, the scope read once)."""
-    return Scope(scope_org_ids_subquery(user or current_user))
 
 
 def can_see_org(org: Organisation | None, user: User | None = None) -> bool:

@@ -4,13 +4,13 @@ user's scope.
 A section says which rows it lists and what a row shows, apart:
 
 - ``rows(scope, now)``: a narrow SELECT of the listed rows' keys and their default sort value,
-  with the conditions and the scope (:class:`~migrator.auth.service.Scope`, read once for the
-  page). It joins only what the conditions need, so the database reads indexes, not rows.
+  with the conditions and the scope (:class:`PageScope`, read once for the page). It joins
+  only what the conditions need, so the database reads indexes, not rows.
 - ``show()``: the SELECT of what a row shows (its objects, joined by their keys).
 
-The overview (:func:`overview`) reads each section's first rows and its total in one query:
-the first keys and a window count over the narrow rows, then what those few rows show. The
-full list of a section (:meth:`Section.query`) shows the rows whose keys are in ``rows``."""
+The overview (:func:`overview`) reads every section's total and first keys in one query, then
+what those few rows show. The full list of a section (:meth:`Section.query`) shows the rows
+whose keys are in ``rows``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from migrator.attention.models import AttentionItem
-from migrator.auth.service import Scope, scoper
+from migrator.auth.service import Scope, scope_org_ids_subquery
 from migrator.db import get_session
 from migrator.directives.channels import has_max
 from migrator.directives.models import Directive, Escalation, Milestone, PublicChannel
@@ -52,7 +52,7 @@ class Section:
 
     def query(self, user, now):
         """What the section's rows in ``user``'s scope show (the full list, to be ordered)."""
-        return self.shown(self.rows(scoper(user), now))
+        return self.shown(self.rows(PageScope(user), now))
 
     def shown(self, rows):
         """``show`` of the rows of ``rows``."""
@@ -63,16 +63,28 @@ class Section:
 
     def total(self, user, now):
         """A COUNT of the section's rows in ``user``'s scope."""
-        rows = self.rows(scoper(user), now)
+        rows = self.rows(PageScope(user), now)
         keys = rows.with_only_columns(*list(rows.selected_columns)[:len(self.keys)])
         return sa.select(sa.func.count()).select_from(keys.order_by(None).subquery())
 
 
-def _groups_in(scope: Scope, group_id_column):
+class PageScope(Scope):
+    """The user's scope, read once for the page: the ids of its organisations and of their
+    groups as common table expressions, so a statement reads them once however many
+    sections use them."""
+
+    def __init__(self, user) -> None:
+        orgs = scope_org_ids_subquery(user)
+        super().__init__(None if orgs is None else sa.select(orgs.cte("scope_orgs").c.id))
+        self.group_ids = (None if orgs is None else
+                          self(sa.select(SourceGroup.id), SourceGroup.org_id).cte("scope_groups"))
+
+
+def _groups_in(scope: PageScope, group_id_column):
     """SQL: the group is in the scope (nothing to check when the scope is everything)."""
-    if scope.org_ids is None:
+    if scope.group_ids is None:
         return sa.true()
-    return group_id_column.in_(scope(sa.select(SourceGroup.id), SourceGroup.org_id))
+    return group_id_column.in_(sa.select(scope.group_ids.c.id))
 
 
 def _steps_in(status: str):
@@ -279,7 +291,7 @@ def overview(user, now, cap: int) -> list[tuple[Section, list, int]]:
     default order (a window count and rank over each section's narrow rows, all in one
     UNION ALL); then one query per section with rows reads what those rows show. The
     scope is read once."""
-    scope = scoper(user)
+    scope = PageScope(user)
     session = get_session()
     firsts = []
     for i, section in enumerate(SECTIONS):
