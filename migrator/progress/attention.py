@@ -292,8 +292,8 @@ def overview(user, now, cap: int) -> list[tuple[Section, list, int]]:
     """``(section, what its first cap rows show, its total)`` for every section.
 
     One query reads every section's total and the keys of its first ``cap`` rows in the
-    default order (a window count and rank over each section's narrow rows, all in one
-    UNION ALL); then one query per section with rows reads what those rows show. The
+    default order (a window count over each section's narrow rows and its first rows, all
+    in one UNION ALL); then one query per section with rows reads what those rows show. The
     scope is read once."""
     scope = PageScope(user)
     session = get_session()
@@ -302,15 +302,13 @@ def overview(user, now, cap: int) -> list[tuple[Section, list, int]]:
         rows = section.rows(scope, now)
         n = len(section.keys)
         cols = list(rows.selected_columns)
-        ranked = rows.with_only_columns(
-            *cols[:n], sa.func.count().over().label("total"),
-            sa.func.row_number().over(order_by=(cols[n], *cols[:n])).label("rank"),
-        ).subquery(f"s{i}")
-        c = list(ranked.c)
+        # The first rows by a LIMIT (a top-N sort), ranked again outside: only they are.
+        first = (rows.add_columns(sa.func.count().over().label("total"))
+                 .order_by(cols[n], *cols[:n]).limit(cap).subquery(f"s{i}"))
+        c = list(first.c)
         missing = [sa.cast(sa.null(), sa.Integer)] * (MAX_KEYS - n)
-        firsts.append(sa.select(sa.literal(i).label("section"), *c[:n], *missing,
-                                ranked.c.total, ranked.c.rank)
-                      .where(ranked.c.rank <= cap))
+        firsts.append(sa.select(sa.literal(i).label("section"), *c[:n], *missing, first.c.total,
+                                sa.func.row_number().over(order_by=(c[n], *c[:n]))))
     keys: dict[int, list] = {}
     totals: dict[int, int] = {}
     for i, *key, total, _rank in sorted(session.execute(sa.union_all(*firsts)).all(),
