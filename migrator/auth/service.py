@@ -350,18 +350,6 @@ def scoped(query, org_id_column, user: User | None = None):
     return query if sub is None else query.where(org_id_column.in_(sub))
 
 
-class Scope:
-    """A user's scope read once, for a page that restricts many queries to it:
-    ``scope(query, org_id_column)`` keeps the rows whose organisation is in the scope.
-    ``org_ids`` is the SELECT of the scope's organisation ids, ``None`` for everything."""
-
-    def __init__(self, org_ids) -> None:
-        self.org_ids = org_ids
-
-    def __call__(self, query, org_id_column):
-        return query if self.org_ids is None else query.where(org_id_column.in_(self.org_ids))
-
-
 def can_see_org(org: Organisation | None, user: User | None = None) -> bool:
     user = user or current_user
     if org is None:

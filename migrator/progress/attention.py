@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from migrator.attention.models import AttentionItem
-from migrator.auth.service import Scope, scope_org_ids_subquery
+from migrator.auth.service import scope_org_ids_subquery
 from migrator.db import get_session
 from migrator.directives.channels import has_max
 from migrator.directives.models import Directive, Escalation, Milestone, PublicChannel
@@ -68,16 +68,20 @@ class Section:
         return sa.select(sa.func.count()).select_from(keys.order_by(None).subquery())
 
 
-class PageScope(Scope):
-    """The user's scope, read once for the page: the ids of its organisations and of their
-    groups as common table expressions, so a statement reads them once however many
-    sections use them."""
+class PageScope:
+    """The user's scope, read once for the page: ``scope(query, org_id_column)`` keeps the
+    rows whose organisation is in it. The ids of its organisations and of their groups are
+    common table expressions, so a statement reads them once however many sections use
+    them; both are ``None`` when the user sees everything."""
 
     def __init__(self, user) -> None:
         orgs = scope_org_ids_subquery(user)
-        super().__init__(None if orgs is None else sa.select(orgs.cte("scope_orgs").c.id))
+        self.org_ids = None if orgs is None else sa.select(orgs.cte("scope_orgs").c.id)
         self.group_ids = (None if orgs is None else
                           self(sa.select(SourceGroup.id), SourceGroup.org_id).cte("scope_groups"))
+
+    def __call__(self, query, org_id_column):
+        return query if self.org_ids is None else query.where(org_id_column.in_(self.org_ids))
 
 
 def _groups_in(scope: PageScope, group_id_column):
