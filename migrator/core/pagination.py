@@ -51,12 +51,13 @@ class Page:
 
 
 def paginate(query, *, sorts: dict, default_sort: str, per_page: int = 50,
-             count_query=None, count_limit: int | None = None) -> Page:
+             count_query=None, count_limit: int | None = None, tiebreak=()) -> Page:
     """Apply ``?page=&sort=&desc=`` from the request to a SELECT and run it.
 
     ``sorts`` maps the allowed sort keys to a column, or to a tuple of columns whose later
     members break the ties of the first (all in the same direction); unknown keys fall back
-    to the default.
+    to the default. ``tiebreak``: columns ordering rows with equal sort values (a primary
+    key), so no row is shown on two pages or on none.
     ``count_limit``: count at most that many rows (a ``LIMIT`` inside the count's subquery,
     so a search over a large table stops early); more matches make ``page.capped`` true and
     ``page.total`` equal to ``count_limit``. A ``count_query`` given with it must select the
@@ -82,7 +83,7 @@ def paginate(query, *, sorts: dict, default_sort: str, per_page: int = 50,
                 query.order_by(None).subquery())
         total = session.scalar(count_query) or 0
     cols = sorts[sort] if isinstance(sorts[sort], tuple) else (sorts[sort],)
-    order = [col.desc() if desc else col.asc() for col in cols]
+    order = [*(col.desc() if desc else col.asc() for col in cols), *tiebreak]
     rows = session.execute(
         query.order_by(*order).limit(per_page).offset((number - 1) * per_page)
     ).all()

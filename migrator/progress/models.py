@@ -30,13 +30,15 @@ class ProgressSnapshot(SQLModel, table=True):
 
 
 # Indexes on other features' tables that the progress figures and the attention list rely
-# on (migrations 0008, 0037 and 0038): members in the Max chats per group; groups per step kind
-# and status (with the group, so the cut-over groups are counted from the index alone); overdue
-# steps (status, due time); a wave's groups and their states.
+# on (migrations 0008, 0037, 0038 and 0040): memberships per state with their group and
+# employee (the members Max refused, from the index alone); groups per step kind and status
+# (with the group, so the cut-over groups are counted from the index alone); overdue steps
+# (status, due time); a wave's groups and their states.
 def _index_other_tables() -> None:
     gm, step = GroupMember.__table__, Step.__table__
-    if "ix_group_member_state_group" not in {i.name for i in gm.indexes}:
-        sa.Index("ix_group_member_state_group", gm.c.state, gm.c.group_id)
+    if "ix_group_member_state_group_employee" not in {i.name for i in gm.indexes}:
+        sa.Index("ix_group_member_state_group_employee", gm.c.state, gm.c.group_id,
+                 gm.c.employee_id)
     if "ix_group_member_due" not in {i.name for i in gm.indexes}:
         sa.Index("ix_group_member_due", gm.c.state, gm.c.next_attempt_at)
     if "ix_step_kind_status_group" not in {i.name for i in step.indexes}:

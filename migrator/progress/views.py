@@ -33,7 +33,7 @@ from migrator.directives.charts import milestone_chart
 from migrator.org.models import Organisation
 from migrator.org.service import get_by_code
 from migrator.progress import service, xlsx
-from migrator.progress.attention import SECTION_BY_KEY, SECTIONS, count
+from migrator.progress.attention import SECTION_BY_KEY, overview
 from migrator.progress.charts import progress_chart
 
 bp = Blueprint("progress", __name__)
@@ -173,20 +173,13 @@ def attention():
     if key:
         section = SECTION_BY_KEY.get(key) or abort(404)
         page = paginate(section.query(current_user, now), sorts=section.sorts,
-                        default_sort=section.default_sort,
+                        default_sort=section.default_sort, tiebreak=section.keys,
+                        count_query=section.total(current_user, now),
                         per_page=current_app.config["PER_PAGE"])
         blocks = [(section, page.items, page.total)]
         return render_template("progress/attention.html", blocks=blocks, page=page,
                                single=section, now=now, **LINKS)
-    blocks = []
-    session = get_session()
-    for section in SECTIONS:
-        q = section.query(current_user, now)
-        default = section.sorts[section.default_sort]
-        rows = session.execute(q.order_by(default).limit(ATTENTION_CAP + 1)).all()
-        items = [r[0] if len(r) == 1 else r for r in rows[:ATTENTION_CAP]]
-        total = len(rows) if len(rows) <= ATTENTION_CAP else count(q)
-        blocks.append((section, items, total))
+    blocks = overview(current_user, now, ATTENTION_CAP)
     return render_template("progress/attention.html", blocks=blocks, page=None, single=None,
                            now=now, cap=ATTENTION_CAP, **LINKS)
 

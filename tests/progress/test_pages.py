@@ -109,6 +109,30 @@ def test_attention_caps_sections_and_pages_the_rest(tree, make_user, login, clie
     assert page.count("<tr>") == 15 + 1
 
 
+def test_attention_pages_keep_rows_with_equal_sort_values_in_one_order(
+        tree, make_user, login, client, ctx, app, make_employee, make_group):
+    """Rows sorting equal (one group's members) come in one order on every page: by their
+    key, so no row shows on two pages or on none."""
+    from migrator.groups.models import GroupMember
+
+    emps = [make_employee(tree.b) for _ in range(12)]
+    group = make_group(tree.b, key="ties", members=emps[::-1])  # stored newest first
+    for m in ctx.exec(select(GroupMember).where(GroupMember.group_id == group.id)):
+        m.state, m.reason = "unaddable", "add.participant.privacy"
+    ctx.commit()
+    app.config["PER_PAGE"] = 5
+    login(client, make_user("admin"))
+    ours = {str(e.id) for e in emps}
+
+    def shown(url):
+        return [i for i in re.findall(r'name="employee_id" value="(\d+)"', _text(client.get(url)))
+                if i in ours]
+
+    paged = [i for n in (1, 2, 3, 4) for i in shown(f"/attention?section=members&page={n}")]
+    assert paged == sorted(ours, key=int)
+    assert shown("/attention") == sorted(ours, key=int)[:len(shown("/attention"))]
+
+
 def test_xlsx_report_is_scoped_and_audited(tree, make_user, login, client, ctx):
     login(client, make_user("coordinator", orgs=[tree.a]))
     resp = client.get("/progress/report.xlsx")
