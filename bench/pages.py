@@ -99,7 +99,8 @@ def prepare(url: str, args) -> dict:
         # The region-wide wave with the most groups, and one of the coordinator's.
         wave = session.execute(
             sa.select(SourceGroup.wave_id, sa.func.count()).where(SourceGroup.wave_id.is_not(None))
-            .group_by(SourceGroup.wave_id).order_by(sa.func.count().desc()).limit(1)).first()
+            .group_by(SourceGroup.wave_id)
+            .order_by(sa.func.count().desc(), SourceGroup.wave_id).limit(1)).first()
     app.extensions["migrator.engine"].dispose()
     sizes["groups in the wave"] = wave[1]
     return {"sizes": sizes, "org": "RS-M001", "group": group, "wave": wave[0],

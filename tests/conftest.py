@@ -75,6 +75,14 @@ def _migrated(tmp_path_factory):
     if url:
         engine = make_engine(url)
         with engine.begin() as conn:
+            # An extension kept in public (pg_trgm) would be dropped with it, and with it
+            # every index of other schemas built on its operators (the benchmarks' schemas
+            # in the same database): it moves to a schema of its own first.
+            conn.exec_driver_sql(
+                "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_extension e JOIN pg_namespace n "
+                "ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm' AND n.nspname = 'public')"
+                " THEN CREATE SCHEMA IF NOT EXISTS extensions; "
+                "ALTER EXTENSION pg_trgm SET SCHEMA extensions; END IF; END $$")
             conn.exec_driver_sql("DROP SCHEMA public CASCADE")
             conn.exec_driver_sql("CREATE SCHEMA public")
         engine.dispose()

@@ -7,7 +7,7 @@ Revises: 0008
   by name by default, so a search's first page walks this index, testing both columns in the
   index itself, and stops after a page of matches instead of sorting every match.
 - PostgreSQL only, when the ``pg_trgm`` extension is available (created here if missing and
-  allowed): GIN trigram indexes on ``employee.full_name`` and ``employee.email`` that serve
+  allowed, in the schema ``extensions``): GIN trigram indexes on ``employee.full_name`` and ``employee.email`` that serve
   ``full_name ILIKE '%q%'`` and ``email LIKE 'q%'``. Without the extension the search still
   works, as a scan.
 """
@@ -33,10 +33,19 @@ def _trgm_schema(conn) -> str | None:
         "SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_trgm'"))
     if not available:
         return None
-    try:
-        with conn.begin_nested():  # a refused CREATE EXTENSION must not abort the migration
-            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
-    except sa.exc.DBAPIError:
+    # In a schema of its own: dropping an application schema (a restore, a test run's reset)
+    # must not take the extension, and with it every trigram index of the database, along.
+    for statements in (("CREATE SCHEMA IF NOT EXISTS extensions",
+                        "CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA extensions"),
+                       ("CREATE EXTENSION IF NOT EXISTS pg_trgm",)):
+        try:
+            with conn.begin_nested():  # a refused statement must not abort the migration
+                for statement in statements:
+                    conn.execute(sa.text(statement))
+            break
+        except sa.exc.DBAPIError:
+            continue
+    else:
         return None
     return conn.scalar(sa.text(
         "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
