@@ -68,6 +68,7 @@ def prepare(url: str, args) -> dict:
         from migrator.auth.models import User
         from migrator.auth.service import create_api_token, create_user
         from migrator.db import get_session
+        from migrator.demo.bulk import analyze
         from migrator.engine.models import Step
         from migrator.groups.models import GroupMember, SourceGroup
         from migrator.org.models import Organisation
@@ -78,6 +79,9 @@ def prepare(url: str, args) -> dict:
         if session.exec(select(User).where(User.email == COORD_EMAIL)).first() is None:
             create_user(COORD_EMAIL, COORD_PASSWORD, "coordinator", ["RS-M001"])
             session.commit()
+        # Statistics and the visibility map as autovacuum keeps them (a database whose
+        # autovacuum is off, or that a migration just changed, would be measured without).
+        analyze()
         # The API has no session: the administrator's requests to it carry a Bearer token.
         admin = session.exec(select(User).where(User.email == ADMIN_EMAIL)).one()
         token = create_api_token(admin)
