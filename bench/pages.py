@@ -81,6 +81,7 @@ def prepare(url: str, args) -> dict:
             session.commit()
         # Statistics and the visibility map as autovacuum keeps them (a database whose
         # autovacuum is off, or that a migration just changed, would be measured without).
+        session.close()  # on SQLite its transaction holds the write lock
         analyze()
         # The API has no session: the administrator's requests to it carry a Bearer token.
         admin = session.exec(select(User).where(User.email == ADMIN_EMAIL)).one()

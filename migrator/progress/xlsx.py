@@ -155,7 +155,9 @@ def stream(sheet: Sheet, rows: Iterable[tuple[int, list, list]]) -> Iterator[byt
     """
     sink = _Sink()
     strings: dict[str, int] = {}
-    letters = [_column(i) for i in range(64)]
+    # A cell's opening tag is its column's prefix, the row number and its style's suffix.
+    opens = [f'<c r="{_column(i)}' for i in range(64)]
+    styled = {}  # style -> what follows the row number
     # The fastest deflate level: a report's XML still shrinks about tenfold.
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         zf.writestr("[Content_Types].xml", _CONTENT_TYPES)
@@ -167,32 +169,38 @@ def stream(sheet: Sheet, rows: Iterable[tuple[int, list, list]]) -> Iterator[byt
             out.write(_sheet_head(sheet).encode())
             parts: list[str] = []
             for r, values, styles in rows:
-                number = r + 1
-                cells = []
+                number = str(r + 1)
+                cells = [f'<row r="{number}">']
+                add = cells.append
+                n_styles = len(styles)
                 for c, value in enumerate(values):
-                    style = styles[c] if c < len(styles) else PLAIN
-                    head = (f'<c r="{letters[c]}{number}" s="{style}"' if style
-                            else f'<c r="{letters[c]}{number}"')
+                    style = styles[c] if c < n_styles else PLAIN
+                    after = styled.get(style)
+                    if after is None:
+                        after = styled[style] = f'" s="{style}"' if style else '"'
                     kind = type(value)
                     if kind is int or kind is float:
-                        cells.append(f"{head}><v>{value}</v></c>")
+                        add(f"{opens[c]}{number}{after}><v>{value}</v></c>")
                     elif kind is str:
-                        index = strings.setdefault(value, len(strings))
-                        cells.append(f'{head} t="s"><v>{index}</v></c>')
+                        index = strings.get(value)
+                        if index is None:
+                            index = strings[value] = len(strings)
+                        add(f'{opens[c]}{number}{after} t="s"><v>{index}</v></c>')
                     elif value is None:
                         if style:
-                            cells.append(f"{head}/>")
+                            add(f"{opens[c]}{number}{after}/>")
                     elif isinstance(value, bool):
-                        cells.append(f'{head} t="b"><v>{int(value)}</v></c>')
+                        add(f'{opens[c]}{number}{after} t="b"><v>{int(value)}</v></c>')
                     elif isinstance(value, date):
                         day = value.date() if isinstance(value, datetime) else value
-                        cells.append(f"{head}><v>{(day - _EPOCH).days}</v></c>")
+                        add(f"{opens[c]}{number}{after}><v>{(day - _EPOCH).days}</v></c>")
                     elif isinstance(value, str):
                         index = strings.setdefault(str(value), len(strings))
-                        cells.append(f'{head} t="s"><v>{index}</v></c>')
+                        add(f'{opens[c]}{number}{after} t="s"><v>{index}</v></c>')
                     else:
-                        cells.append(f"{head}><v>{value}</v></c>")
-                parts.append(f'<row r="{number}">{"".join(cells)}</row>')
+                        add(f"{opens[c]}{number}{after}><v>{value}</v></c>")
+                add("</row>")
+                parts.append("".join(cells))
                 if len(parts) >= _ROWS_PER_CHUNK:
                     out.write("".join(parts).encode())
                     parts = []
