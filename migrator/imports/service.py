@@ -570,14 +570,15 @@ def _plan_members(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
             .where(SourceGroup.key.in_(chunk))
         ):
             groups[key] = (gid, path)
-    people: dict[str, tuple[int, str]] = {}
+    people: dict[str, tuple[int, str, bool]] = {}  # e-mail -> id, org path, pressed Start
     for chunk in _chunks({r.values.get("email", "").lower() for r in rows}):
-        for email, eid, path in session.execute(
-            sa.select(Employee.email, Employee.id, Organisation.path)
+        for email, eid, path, linked in session.execute(
+            sa.select(Employee.email, Employee.id, Organisation.path,
+                      Employee.max_user_id.is_not(None))
             .join(Organisation, Organisation.id == Employee.org_id)
             .where(Employee.email.in_(chunk))
         ):
-            people[email] = (eid, path)
+            people[email] = (eid, path, bool(linked))
     present: set[tuple[int, int]] = set()
     for chunk in _chunks({gid for gid, _path in groups.values()}):
         present.update((gid, eid) for gid, eid in session.execute(
@@ -602,7 +603,7 @@ def _plan_members(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
                     plan.statuses[row.line] = SAME
                 else:
                     plan.statuses[row.line] = NEW
-                    plan.work.append(pair)
+                    plan.work.append((*pair, person[2]))
                 continue
         ok = _check_lengths("members", row, plan)
         key = _required(row, "group_key", plan)
@@ -631,30 +632,29 @@ def _plan_members(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
             plan.status(row, SAME)
         else:
             plan.status(row, NEW)
-            plan.work.append(pair)
+            plan.work.append((*pair, person[2]))
     return plan
 
 
 def _write_members(plan: _Plan) -> None:
     """Append the new memberships: ``linked`` (to be added at once) for people who already
-    pressed Start, ``not_linked`` for the others; then add them to their groups' counts."""
+    pressed Start, ``not_linked`` for the others; then add them to their groups' counts.
+    ``plan.work`` holds (group id, employee id, pressed Start) of each new membership."""
     if not plan.work:
         return
     session = get_session()
     session.flush()
     now = utcnow()
     conn = session.connection()
-    linked = set(session.scalars(sa.select(Employee.id)
-                                 .where(Employee.max_user_id.is_not(None))))
     rows = sorted(  # in key order: the primary key's index grows at its end
-        (gid, eid, states.LINKED if eid in linked else states.NOT_LINKED,
-         now if eid in linked else None) for gid, eid in plan.work)
+        (gid, eid, states.LINKED if linked else states.NOT_LINKED, now if linked else None)
+        for gid, eid, linked in plan.work)
     bulk_insert(conn, GroupMember.__table__, rows,
                 columns=["group_id", "employee_id", "state", "next_attempt_at"],
                 constants={"invited_at": None, "reminded_at": None, "reminder_count": 0,
                            "state_at": now, "reason": None, "attempts": 0,
                            "by_tool": False, "added_at": None, "created_at": now})
-    added = Counter(gid for gid, _eid in plan.work)  # every pair is new (planned so)
+    added = Counter(gid for gid, _eid, _linked in plan.work)  # every one is new (planned so)
     groups = SourceGroup.__table__
     conn.execute(groups.update().where(groups.c.id == sa.bindparam("gid"))
                  .values(member_count=groups.c.member_count + sa.bindparam("n")),
