@@ -7,7 +7,6 @@ are merged. Catalogues are compiled from their ``.po`` files when those are newe
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -62,16 +61,11 @@ _NUMERIC = {"dd.MM.yyyy": "%d.%m.%Y", "dd.MM.yyyy HH:mm": "%d.%m.%Y %H:%M",
             "dd.MM.yyyy HH:mm:ss": "%d.%m.%Y %H:%M:%S", "HH:mm": "%H:%M"}
 
 
-@lru_cache(maxsize=8)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 def _local(value: datetime) -> datetime:
     """A datetime (naive values are UTC, as the database keeps them) in the configured zone."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(_zone(current_app.config["MIGRATOR_TZ"]))
+    return value.astimezone(ZoneInfo(current_app.config["MIGRATOR_TZ"]))  # cached by ZoneInfo
 
 
 def fmt_dt(value: datetime | None, fmt: str = "dd.MM.yyyy HH:mm") -> str:
