@@ -478,12 +478,20 @@ def _email_head(org: Organisation, items: list, now: datetime) -> bool:
     return True
 
 
+def escalation_open():
+    """SQL: the escalation is open (not resolved yet)."""
+    return Escalation.resolved_at.is_(None)
+
+
+def escalations_shown():
+    """Escalations with what a row of them shows: organisation, milestone, directive."""
+    return (select(Escalation, Organisation, Milestone, Directive)
+            .join(Organisation, Organisation.id == Escalation.org_id)
+            .join(Milestone, Milestone.id == Escalation.milestone_id)
+            .join(Directive, Directive.id == Milestone.directive_id))
+
+
 def open_escalations(user):
     """Open escalations in the user's scope, with their organisation, milestone, directive
     (the attention list's section)."""
-    q = (select(Escalation, Organisation, Milestone, Directive)
-         .join(Organisation, Organisation.id == Escalation.org_id)
-         .join(Milestone, Milestone.id == Escalation.milestone_id)
-         .join(Directive, Directive.id == Milestone.directive_id)
-         .where(Escalation.resolved_at.is_(None)))
-    return scoped(q, Escalation.org_id, user)
+    return scoped(escalations_shown().where(escalation_open()), Escalation.org_id, user)

@@ -23,7 +23,8 @@ from migrator.attention.models import AttentionItem
 from migrator.auth.service import scope_org_ids_subquery
 from migrator.db import get_session
 from migrator.directives.channels import has_max
-from migrator.directives.models import Directive, Escalation, Milestone, PublicChannel
+from migrator.directives.models import Escalation, PublicChannel
+from migrator.directives.service import escalation_open, escalations_shown
 from migrator.engine.models import Step
 from migrator.groups import states
 from migrator.groups.attention import CHAT_LINK_MISSING, IDENTITY_CONFLICT, NAME_MISMATCH
@@ -189,16 +190,8 @@ def _overdue_waves(scope, now):
 
 def _escalations(scope, now):
     """Open escalations of directive milestones (the organisations behind the plan)."""
-    q = (sa.select(Escalation.id, Escalation.raised_at)
-         .where(Escalation.resolved_at.is_(None)))
+    q = sa.select(Escalation.id, Escalation.raised_at).where(escalation_open())
     return scope(q, Escalation.org_id)
-
-
-def _show_escalations():
-    return (sa.select(Escalation, Organisation, Milestone, Directive)
-            .join(Organisation, Organisation.id == Escalation.org_id)
-            .join(Milestone, Milestone.id == Escalation.milestone_id)
-            .join(Directive, Directive.id == Milestone.directive_id))
 
 
 def _channels(scope, now):
@@ -275,7 +268,7 @@ SECTIONS = [
     Section("directive_lag", _l("Behind a directive's schedule"),
             _l("These organisations are behind a directive milestone's plan by more than the "
                "allowed lag; their heads are e-mailed once a week."),
-            _escalations, _show_escalations, (Escalation.id,),
+            _escalations, escalations_shown, (Escalation.id,),
             {"raised": Escalation.raised_at, "name": Organisation.name}, "raised"),
     Section("channels", _l("Public channels without a Max counterpart"),
             _l("Federal law 41-FZ: create the channel in Max and import its link (max_url)."),
