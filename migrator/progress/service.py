@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
+from operator import add
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -125,8 +127,7 @@ def pct(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
 
 
-@dataclass(frozen=True, slots=True)
-class OrgRef:
+class OrgRef(NamedTuple):
     """An organisation as a report row shows it: read as plain columns (a region's
     thousands of rows need no ORM objects)."""
 
@@ -205,6 +206,11 @@ class Row:
             "deadline": self.deadline.isoformat() if self.deadline else None,
             "days_left": self.days_left,
         }
+
+
+# :func:`report_rows` builds rows positionally: the organisation, ``own``, the counters in
+# the order of COUNTERS, the deadline.
+assert tuple(f.name for f in fields(Row))[2:2 + len(COUNTERS)] == COUNTERS
 
 
 @dataclass
@@ -371,8 +377,10 @@ def own_counts(roots: list[Organisation] | None, cutoff: datetime | None = None,
             counts[org_id]["groups_linked"] = n
 
     # Groups cut over: their cutover step succeeded.
-    q = (sa.select(SourceGroup.org_id, sa.func.count())
-         .join(Step, Step.group_id == SourceGroup.id)
+    # From the step side: the cut-over groups are one range of ``ix_step_kind_status_group``
+    # (SQLite's planner would otherwise walk every group and look its step up).
+    q = (sa.select(SourceGroup.org_id, sa.func.count()).select_from(Step)
+         .join(SourceGroup, SourceGroup.id == not_driving(Step.group_id))
          .where(Step.kind == "cutover", Step.status == "succeeded")
          .group_by(SourceGroup.org_id))
     if cutoff is not None:
@@ -632,28 +640,41 @@ def report_rows(org: Organisation | None, user, now: datetime | None = None,
     if levels is not None:
         top = org.depth if org is not None else min((r.depth for r in roots or []), default=0)
         q = q.where(Organisation.depth <= top + levels)
-    orgs = [OrgRef(*r) for r in session.execute(q)]
-    rows = {o.id: Row(org=o) for o in orgs}
-    total = Row(org=org)
+    orgs = list(map(OrgRef._make, session.execute(q)))
     if _only_root(org):
         roots = None  # everything: no subtree filter (as in :func:`figures`)
     counts = own_counts(roots, now=now)
     ordered = _tree_order(orgs)
     if levels is None:
-        # Every organisation has a row: each row gets its own counts, then (deepest first)
-        # adds itself to its parent's once; the total is the sum of the top rows.
+        # Every organisation has a row: its own counts (a list in the order of COUNTERS)
+        # and earliest deadline, to which (deepest first) each organisation adds itself to
+        # its parent's once; the total is the sum of the top rows.
+        zero = [0] * len(COUNTERS)
+        sums = {o.id: zero for o in orgs}
+        earliest: dict[int, datetime] = {}
         for org_id, c in counts.items():
-            row = rows.get(org_id)
-            if row is not None:
-                row.add(c)
+            if org_id in sums:
+                sums[org_id] = [c.get(name, 0) for name in COUNTERS]
+                if c.get("deadline") is not None:
+                    earliest[org_id] = c["deadline"]
+        scope = zero
         for o in reversed(ordered):
-            parent = rows.get(o.parent_id)
-            if parent is not None:
-                parent.add(rows[o.id].counts())
-        for o in ordered:
-            if o.parent_id not in rows:
-                total.add(rows[o.id].counts())
+            mine, deadline = sums[o.id], earliest.get(o.id)
+            if o.parent_id in sums:
+                sums[o.parent_id] = list(map(add, sums[o.parent_id], mine))
+                target = o.parent_id
+            else:
+                scope = list(map(add, scope, mine))
+                target = None
+            if deadline is not None:
+                current = earliest.get(target)
+                if current is None or deadline < current:
+                    earliest[target] = deadline
+        rows = {o.id: Row(o, False, *sums[o.id], earliest.get(o.id)) for o in orgs}
+        total = Row(org, False, *scope, earliest.get(None))
     else:
+        rows = {o.id: Row(org=o) for o in orgs}
+        total = Row(org=org)
         paths = dict(_orgs(roots)) if counts else {}
         rollup(paths, counts, rows)
         for org_id, c in counts.items():
