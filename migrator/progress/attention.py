@@ -331,8 +331,3 @@ def _shown(section: Section, keys: list[tuple]) -> list:
         shown = tuple(row[:-n])
         found[tuple(row[-n:])] = shown[0] if len(shown) == 1 else shown
     return [found[k] for k in keys if k in found]
-
-
-def count(query) -> int:
-    return get_session().scalar(
-        sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0

@@ -12,9 +12,10 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import select
 
-from migrator.db import utcnow
+from migrator.db import get_session, utcnow
 from migrator.engine.models import Step
 from migrator.groups.models import GroupMember
 from migrator.max.models import MaxChat
@@ -82,3 +83,13 @@ def tree(ctx, make_org, make_employee, make_group):
     ctx.commit()
     return SimpleNamespace(r=r, a=a, a1=a1, b=b, groups=(g_a, g_a1, g_b), wave=wave,
                            wave_b=wave_b, now=now)
+
+
+@pytest.fixture
+def count_rows(ctx):
+    """The number of rows ``query`` returns, counted plainly: the reference the pages'
+    own totals are checked against."""
+    def count(query) -> int:
+        return get_session().scalar(
+            sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
+    return count

@@ -14,7 +14,7 @@ from migrator.directives.models import Directive, Escalation, Milestone, PublicC
 from migrator.engine.models import Step
 from migrator.groups.attention import CHAT_LINK_MISSING, IDENTITY_CONFLICT, MAX_AUTH_FAILED
 from migrator.max.models import MaxChat
-from migrator.progress.attention import SECTIONS, count, overview
+from migrator.progress.attention import SECTIONS, overview
 from migrator.waves.models import Wave
 
 
@@ -67,7 +67,7 @@ def _days(n: int) -> timedelta:
 
 @pytest.mark.parametrize("who", ["admin", "coordinator"])
 def test_overview_shows_the_first_rows_and_the_total_of_every_full_list(
-        everything, make_user, ctx, app, who):
+        everything, make_user, ctx, app, who, count_rows):
     user = make_user(who, orgs=[everything.a] if who == "coordinator" else [])
     now = utcnow()
     with app.test_request_context("/attention"):
@@ -77,7 +77,7 @@ def test_overview_shows_the_first_rows_and_the_total_of_every_full_list(
             default = section.sorts[section.default_sort]
             full = [r[0] if len(r) == 1 else tuple(r) for r in ctx.execute(
                 section.query(user, now).order_by(default, *section.keys)).all()]
-            assert total == len(full) == count(section.query(user, now)), section.key
+            assert total == len(full) == count_rows(section.query(user, now)), section.key
             assert items == full[:2], section.key
             assert ctx.scalar(section.total(user, now)) == total, section.key
             if who == "admin":
