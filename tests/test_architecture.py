@@ -1,10 +1,12 @@
 """The shape of the package: import-linter's contracts (pyproject.toml: views → services →
 models, the engine and the Max client never reach a view, the product never imports the
-demo) hold, and no module of ``migrator`` takes part in an import cycle, function-level
-imports included."""
+demo) hold, no module of ``migrator`` takes part in an import cycle (function-level
+imports included), and imports sit at the top of their module but for a few deliberate
+exceptions."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +87,45 @@ def test_the_cycle_finder_finds_cycles():
                                ("p.d", "p.e")):
         graph.add_import(importer=importer, imported=imported)
     assert import_cycles(graph) == [["p.a", "p.b", "p.c"]]
+
+
+# Function-level imports on purpose: each keeps a heavy library out of the processes that
+# never use it (``import migrator`` stays light for workers and the sandbox; APScheduler only
+# in the scheduler; openpyxl only when an XLSX is uploaded; Alembic only when migrating).
+DEFERRED_IMPORTS = {
+    ("migrator/__init__.py", "migrator.factory"),
+    ("migrator/engine/scheduler.py", "apscheduler.jobstores.sqlalchemy"),
+    ("migrator/engine/scheduler.py", "apscheduler.schedulers.background"),
+    ("migrator/engine/scheduler.py", "apscheduler.schedulers.blocking"),
+    ("migrator/imports/parser.py", "openpyxl"),
+    ("migrator/db.py", "alembic.config"),
+    ("migrator/db.py", "alembic"),
+}
+
+
+def function_level_imports(path: Path) -> set[str]:
+    """The modules ``path`` imports inside a function (``if TYPE_CHECKING:`` blocks aside)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Import):
+                    found.update(alias.name for alias in inner.names)
+                elif isinstance(inner, ast.ImportFrom):
+                    found.add(inner.module or ".")
+    return found
+
+
+def test_imports_sit_at_the_top_of_their_module():
+    package = ROOT / "migrator"
+    found = {(str(path.relative_to(ROOT)), module)
+             for path in package.rglob("*.py") if "migrations" not in path.parts
+             for module in function_level_imports(path)}
+    assert found - DEFERRED_IMPORTS == set()
+
+
+def test_function_level_imports_are_found(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("import os\n\ndef f():\n    from json import dumps\n"
+                      "    def g():\n        import re\n", encoding="utf-8")
+    assert function_level_imports(module) == {"json", "re"}

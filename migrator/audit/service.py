@@ -23,6 +23,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask import g, has_app_context, has_request_context, request
+from flask_login import current_user
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.sql.util import find_tables
@@ -60,11 +61,8 @@ def current_actor() -> Actor:
     actor = g.get("audit_actor") if has_app_context() else None
     if actor is not None:
         return actor
-    if has_request_context():
-        from flask_login import current_user
-
-        if current_user and current_user.is_authenticated:
-            return Actor("user", str(current_user.id), current_user.email)
+    if has_request_context() and current_user and current_user.is_authenticated:
+        return Actor("user", str(current_user.id), current_user.email)
     return SYSTEM
 
 

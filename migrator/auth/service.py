@@ -17,7 +17,7 @@ from flask_login import current_user
 from sqlmodel import select
 from zxcvbn import zxcvbn
 
-from migrator.audit.service import record
+from migrator.audit.service import Actor, record
 from migrator.auth.models import (
     ROLES,
     ApiToken,
@@ -160,8 +160,6 @@ def second_factor_missing(user: User) -> bool:
 def set_totp(user: User, enabled: bool) -> str | None:
     """A new TOTP secret for ``user`` (returned, to enrol an app) or none; audited, and every
     session ends. Not committed."""
-    from migrator.audit.service import record
-
     user.totp_secret = pyotp.random_base32() if enabled else None
     end_sessions(user)
     record("user.totp_on" if enabled else "user.totp_off", object_type="user",
@@ -201,8 +199,6 @@ def token_state(token: ApiToken) -> str:
 
 def revoke_token(token: ApiToken) -> bool:
     """Revoke ``token`` (audited); False if it was revoked already. Not committed."""
-    from migrator.audit.service import record
-
     if token.revoked_at is not None:
         return False
     token.revoked_at = utcnow()
@@ -218,8 +214,6 @@ def tokens_by_prefix(prefix: str) -> list[ApiToken]:
 
 def set_active(user: User, active: bool) -> None:
     """Deactivate (every session and token stops working) or activate again; audited."""
-    from migrator.audit.service import record
-
     user.is_active = active
     if not active:
         end_sessions(user)
@@ -290,8 +284,6 @@ def audit_attempt(action: str, email: str, client_ip: str) -> int | None:
     since the previous event), or ``None`` when the attempt only counts towards the next
     event. Not committed.
     """
-    from migrator.audit.service import Actor, record
-
     session = get_session()
     now = utcnow()
     window = timedelta(seconds=current_app.config["LOGIN_WINDOW_SECONDS"])
@@ -387,9 +379,7 @@ def roles_required(*roles: str):
         @wraps(view)
         def wrapped(*args, **kwargs):
             if not current_user.is_authenticated:
-                from flask import current_app as app
-
-                return app.login_manager.unauthorized()
+                return current_app.login_manager.unauthorized()
             if current_user.role not in roles:
                 abort(403)
             return view(*args, **kwargs)

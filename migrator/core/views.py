@@ -37,8 +37,6 @@ NAV = [
 
 @bp.app_context_processor
 def template_helpers():
-    from flask import current_app
-
     def nav_items():
         items = []
         for endpoint, label, roles in NAV:

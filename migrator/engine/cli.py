@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import click
 from flask import current_app
@@ -31,8 +32,6 @@ log = logging.getLogger("migrator.engine")
 @with_appcontext
 def run_due_command(limit: int, no_mail: bool, loop_seconds: float) -> None:
     """Run the steps that are due now once (cron-friendly), send the outboxes, then exit."""
-    import time
-
     rid = runner_id()
     while True:
         try:

@@ -8,15 +8,20 @@ fixed and ``replace_existing`` is set, so restarts never duplicate jobs; ``coale
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from datetime import timedelta
 
-from flask import Flask
+from flask import Flask, current_app
 
+from migrator.audit.service import Actor, acting_as
 from migrator.db import close_session, make_engine, utcnow
+from migrator.directives.service import check_escalations
 from migrator.engine.jobs import beat, escalate_overdue, send_digest, send_reminders, take_snapshots
 from migrator.engine.maxclient import client_factory
 from migrator.engine.runner import run_due, runner_id, send_outboxes
+from migrator.max.health import check_subscription_job
+from migrator.max.service import get_client, refresh_all
 from migrator.max.updates import catch_up
 from migrator.ops.logs import run_context
 
@@ -65,9 +70,6 @@ def job_max_catch_up() -> None:
 
 def job_max_subscription() -> None:
     """Max drops a webhook after 8 h of failed deliveries: notice it (migrator.max.health)."""
-    from migrator.audit.service import Actor, acting_as
-    from migrator.max.health import check_subscription_job
-
     def work():
         with acting_as(Actor("job", "max_subscription", "max subscription check")):
             check_subscription_job()
@@ -77,12 +79,7 @@ def job_max_subscription() -> None:
 
 def job_max_rights_daily() -> None:
     """Max sends no update when the bot is promoted or demoted: re-check every chat daily."""
-    from migrator.audit.service import Actor, acting_as
-    from migrator.max.service import get_client, refresh_all
-
     def work():
-        from flask import current_app
-
         if not current_app.config.get("MAX_BOT_TOKEN"):
             return
         with acting_as(Actor("job", "max_rights_daily", "daily rights re-check")), \
@@ -111,8 +108,6 @@ def job_digest() -> None:
 
 
 def job_directive_escalations() -> None:
-    from migrator.directives.service import check_escalations
-
     _in_app(check_escalations)
 
 
@@ -165,8 +160,6 @@ def run_scheduler(app: Flask) -> None:
     sched = build_scheduler(app, blocking=True)
     log.info("scheduler %s starting (runner every %ss)", runner_id(),
              runner_interval(app))
-    import signal
-
     def _stop(_signum, _frame):
         raise SystemExit(0)
 

@@ -525,8 +525,6 @@ def after_commit(result: Intake, *, timeout: float = 3.0) -> None:
     pending (``checked_at`` empty) for ``max refresh``/``max process-pending``/the UI."""
     if result.refresh_chat_id is None:
         return
-    from flask import current_app
-
     if not current_app.config.get("MAX_BOT_TOKEN"):
         return
     try:
@@ -547,8 +545,6 @@ def catch_up(limit: int = 500) -> tuple[int, int, int]:
     """Periodic job body (app context needed): retry pending updates, then fetch the title
     and rights of chats still unchecked. Returns ``(processed, still pending, refreshed)``.
     """
-    from flask import current_app
-
     with acting_as(MAX_ACTOR):
         done, left = process_pending(limit)
         refreshed = 0

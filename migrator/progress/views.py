@@ -21,6 +21,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from sqlmodel import select
 from werkzeug.routing import BuildError
 
 from migrator.attention.service import params_of, text_of
@@ -113,8 +114,6 @@ def breadcrumbs(org: Organisation | None) -> list[Organisation]:
     ids = [int(p) for p in org.path.strip("/").split("/")[:-1]]
     if not ids:
         return []
-    from sqlmodel import select
-
     rows = {o.id: o for o in get_session().exec(
         select(Organisation).where(Organisation.id.in_(ids))).all()}
     return [rows[i] for i in ids if i in rows and can_see_org(rows[i])]

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 from sqlmodel import select
+from wtforms.fields.choices import SelectChoice
 
 from migrator.auth.service import (
     can_see_org_id,
@@ -86,8 +87,6 @@ def waves():
 
 
 def _org_choices() -> list:
-    from wtforms.fields.choices import SelectChoice
-
     # Plain columns, not ORM objects: up to a thousand options on every planner page.
     q = scoped(sa.select(Organisation.id, Organisation.name, Organisation.depth)
                .order_by(Organisation.path).limit(1000), Organisation.id)
@@ -102,8 +101,6 @@ PREVIEW_ROWS = 200  # the preview lists this many picked groups, then counts the
 
 
 def _member_state_choices() -> list:
-    from wtforms.fields.choices import SelectChoice
-
     return [SelectChoice("", _("any")),
             *(SelectChoice(s, MEMBER_FILTER_LABELS[s]) for s in MEMBER_STATES)]
 
