@@ -1,9 +1,10 @@
-"""Tasks a runner carries out under a lease (:class:`~migrator.engine.models.LeasedTask`):
-a group's rollback, an account's unlink.
+"""Work claimed under a lease: the engine's steps, and the tasks a runner carries out
+(:class:`~migrator.engine.models.LeasedTask`: a group's rollback, an account's unlink).
 
-A task is claimable when it is ``pending``, or ``running`` with a lease that ran out (its
-runner died). One runner at a time holds it: the claim is a conditional UPDATE, committed;
-the runner renews the lease as it goes and releases it when it must wait.
+A row is claimable when it waits (``pending``; a step also ``due``), or is ``running`` with
+a lease that ran out (its runner died). The claim is :func:`migrator.db.claim`, as for the
+outboxes: committed before any work starts, and never given to two runners. The runner
+renews the lease as it goes and releases a task when it must wait.
 """
 
 from __future__ import annotations
@@ -15,43 +16,42 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlmodel import select
 
-from migrator.db import get_session, utcnow
+from migrator.db import claim, get_session, utcnow
 
 
 def lease() -> timedelta:
     return timedelta(seconds=current_app.config["RUNNER_LEASE_SECONDS"])
 
 
-def claimable(model, now: datetime):
-    return sa.or_(model.status == "pending",
+def claimable(model, now: datetime, waiting: tuple[str, ...] = ("pending",)):
+    """SQL: a row of ``model`` that is free to claim at ``now``."""
+    return sa.or_(model.status.in_(waiting),
                   sa.and_(model.status == "running",
                           sa.or_(model.claimed_until.is_(None), model.claimed_until < now)))
 
 
-def claim(model, task_id: int, rid: str) -> bool:
-    """Take the task for runner ``rid`` (committed); False when another runner holds it."""
-    session = get_session()
-    now = utcnow()
-    res = session.execute(
-        sa.update(model).where(model.id == task_id, claimable(model, now))
-        .values(status="running", claimed_by=rid, claimed_until=now + lease())
-        .execution_options(synchronize_session=False))
-    session.commit()
-    return bool(res.rowcount)
-
-
 def claimed(model, rid: str, now: datetime, *, only: int | None = None,
             limit: int = 20) -> Iterator:
-    """The due tasks of ``model``, each claimed by ``rid`` just before it is yielded."""
+    """The due tasks of ``model`` (at most ``limit``), each claimed by ``rid`` just before it
+    is yielded, so a long task holds no lease on the ones after it."""
     session = get_session()
-    query = select(model.id).where(model.next_attempt_at <= now, claimable(model, now))
+    query = select(model).where(model.next_attempt_at <= now, claimable(model, now))
     if only is not None:
         query = query.where(model.id == only)
-    ids = list(session.exec(query.order_by(model.id).limit(limit)).all())
-    session.commit()
-    for task_id in ids:
-        if claim(model, task_id, rid):
-            yield session.get(model, task_id)
+
+    def take(task) -> None:
+        task.status = "running"
+        task.claimed_by = rid
+        task.claimed_until = utcnow() + lease()
+
+    seen: list[int] = []  # a task released as due again waits for the next pass
+    while len(seen) < limit:
+        rows = claim(session, query.where(model.id.not_in(seen)).order_by(model.id).limit(1),
+                     take)
+        if not rows:
+            return
+        seen.append(rows[0].id)
+        yield rows[0]
 
 
 def renew(task) -> None:

@@ -8,12 +8,8 @@ use these; the runner imports the executors, never the other way round.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from flask import current_app
-
-from migrator.db import get_session, utcnow
-from migrator.engine.models import Step
 
 
 def cfg(name: str):
@@ -44,7 +40,3 @@ class Outcome:
     info: dict = field(default_factory=dict)
 
 
-def renew_lease(step: Step, rid: str) -> None:
-    """Extend the lease while a long step works (called at each chunk commit)."""
-    step.claimed_until = utcnow() + timedelta(seconds=cfg("RUNNER_LEASE_SECONDS"))
-    get_session().add(step)

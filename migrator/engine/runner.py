@@ -22,7 +22,7 @@ from sqlmodel import select
 from migrator.attention.service import clear_group, flag_group
 from migrator.audit.service import Actor, acting_as, record
 from migrator.db import claim, get_session, utcnow
-from migrator.engine import lifecycle
+from migrator.engine import leases, lifecycle
 from migrator.engine.kinds import add_members, announce, cutover, invite, parallel_run
 from migrator.engine.kinds.base import linked_chat
 from migrator.engine.maxclient import client_factory as default_factory
@@ -108,10 +108,7 @@ def claim_steps(rid: str, limit: int = 20, now: datetime | None = None,
     q = (
         select(Step)
         .where(Step.wave_id.in_(runnable), Step.next_attempt_at <= now,
-               sa.or_(Step.status.in_(("pending", "due")),
-                      sa.and_(Step.status == "running",
-                              sa.or_(Step.claimed_until.is_(None),
-                                     Step.claimed_until < now))))
+               leases.claimable(Step, now, waiting=("pending", "due")))
         .order_by(Step.next_attempt_at, Step.group_id, Step.id)
         .limit(limit)
     )

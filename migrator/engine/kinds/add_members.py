@@ -11,10 +11,10 @@ from sqlmodel import select
 from migrator.attention.service import raise_item, sync_unaddable
 from migrator.audit.service import record
 from migrator.db import get_session, utcnow
-from migrator.engine import fallback
+from migrator.engine import fallback, leases
 from migrator.engine.kinds.base import BATCH, backoff, linked_chat
 from migrator.engine.models import Step
-from migrator.engine.outcomes import Outcome, cfg, renew_lease
+from migrator.engine.outcomes import Outcome, cfg
 from migrator.groups import attention, states
 from migrator.groups.models import GroupMember, SourceGroup
 from migrator.max.errors import MaxError, MaxRateLimited, MaxSoftFailure
@@ -146,7 +146,7 @@ def run_add_members(step, group, client_factory, rid) -> Outcome:
             for member in by_user[uid]:
                 member.attempts += 1
                 states.move(member, states.ADDING, reason=member.reason, now=now)
-        renew_lease(step, rid)
+        leases.renew(step)  # a long step: at each chunk's commit
         session.commit()
         try:
             result = client.add_members(chat.chat_id, batch)

@@ -9,9 +9,10 @@ from sqlmodel import select
 
 from migrator.audit.service import record
 from migrator.db import get_session, utcnow
+from migrator.engine import leases
 from migrator.engine.kinds.base import PLATFORM_NAMES, linked_chat
 from migrator.engine.models import Step
-from migrator.engine.outcomes import Outcome, Postpone, StepFailed, renew_lease
+from migrator.engine.outcomes import Outcome, Postpone, StepFailed
 from migrator.groups.models import SourceGroup
 from migrator.max.errors import MaxError
 from migrator.max.models import MaxChat
@@ -99,7 +100,7 @@ def run_announce(step, group, client_factory, rid) -> Outcome:
         # The intent, committed before the call: a restart knows a post may be out there.
         step.message_id = f"{PENDING}{count}"
         step.send_intent_at = utcnow()
-        renew_lease(step, rid)
+        leases.renew(step)  # a long step: at each chunk's commit
         session.add(step)
         session.commit()
         message = client.send_message(text, chat_id=chat.chat_id)
