@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Callable
 
-import httpx
 import pytest
 from click.testing import CliRunner
 from flask import Flask, request
@@ -201,11 +200,9 @@ def test_long_polling_returns_queued_updates_and_advances_the_marker(sandbox):
 
 def test_deeplink_must_name_the_bot(sandbox):
     uid = sandbox.user()
-    r = httpx.post(
-        sandbox.url + "/_sandbox/deeplink",
-        json={"user_id": uid, "url": "https://max.ru/other_bot?start=x"},
-    )
-    assert r.status_code == 400 and r.json()["code"] == "proto.payload"
+    with pytest.raises(SandboxControlError) as refused:
+        sandbox.open_deeplink(uid, "https://max.ru/other_bot?start=x")
+    assert refused.value.status == 400 and "proto.payload" in str(refused.value)
 
 
 def test_sandbox_enforces_its_rate_limit_with_429(make_sandbox):
