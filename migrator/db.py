@@ -290,7 +290,9 @@ def _sqlite_statements(conn: sa.Connection, table: sa.Table, cols: list[str], ro
     cursor = raw.cursor()
     try:
         cache = cursor.execute("PRAGMA cache_size").fetchone()[0]
-        cursor.execute("PRAGMA cache_size = -131072")  # 128 MiB while writing
+        # 32 MiB while appending: a region's 300,000 memberships (into an empty table or one
+        # already holding as many) go in as fast as with 128 MiB, and 40 MB less resident
+        cursor.execute("PRAGMA cache_size = -32768")
         for i in range(0, len(rows), per):
             batch = rows[i:i + per]
             params = [v for r in batch for v in (convert(r) if procs else r + fixed)]

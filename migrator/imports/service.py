@@ -136,6 +136,9 @@ def import_file(kind: str, filename: str, data: bytes, *, dry_run: bool,
         result.created, result.updated, result.unchanged = counts[NEW], counts[UPDATE], counts[SAME]
         result.preview = [PreviewRow(r.line, r.values, plan.statuses.get(r.line, SAME))
                           for r in parsed.rows[:PREVIEW_ROWS]]
+        # The plan holds what the writer needs: the parsed rows (most of the memory of a
+        # file of 300,000 rows) go before it runs.
+        parsed.rows.clear()
         if result.errors or dry_run:
             session.rollback()
             result.ok = not result.errors
@@ -585,7 +588,9 @@ def _plan_members(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
             sa.select(GroupMember.group_id, GroupMember.employee_id)
             .where(GroupMember.group_id.in_(chunk))
         ))
-    seen: dict[tuple[str, str], int] = {}
+    # (group id, employee id) -> the line that named it first: one key of two ints already
+    # held by ``groups`` and ``people``, not a copy of each row's texts.
+    seen: dict[tuple[int, int], int] = {}
     limits = SPECS["members"].max_length
     key_max, email_max = limits["group_key"], limits["email"]
     for row in rows:
@@ -594,11 +599,10 @@ def _plan_members(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
             # employee, not seen before. Any other row takes the full checks below.
             key, email = row.values.get("group_key", ""), row.values.get("email", "")
             group = groups.get(key) if len(key) <= key_max else None
-            lower = email.lower()
-            person = people.get(lower) if len(email) <= email_max else None
-            if group is not None and person is not None and (key, lower) not in seen:
-                seen[key, lower] = row.line
-                pair = (group[0], person[0])
+            person = people.get(email.lower()) if len(email) <= email_max else None
+            pair = (group[0], person[0]) if group is not None and person is not None else None
+            if pair is not None and pair not in seen:
+                seen[pair] = row.line
                 if pair in present:
                     plan.statuses[row.line] = SAME
                 else:
@@ -625,9 +629,9 @@ def _plan_members(rows: list[Row], columns: set[str], scope: _Scope) -> _Plan:
                 person = None
         if group is None or person is None or not ok:
             continue
-        if not _unique(row, "email", (key, email), seen, plan):
-            continue
         pair = (group[0], person[0])
+        if not _unique(row, "email", pair, seen, plan):
+            continue
         if pair in present:
             plan.status(row, SAME)
         else:
