@@ -100,7 +100,7 @@ def run_announce(step, group, client_factory, rid) -> Outcome:
         # The intent, committed before the call: a restart knows a post may be out there.
         step.message_id = f"{PENDING}{count}"
         step.send_intent_at = utcnow()
-        leases.renew(step)  # a long step: at each chunk's commit
+        leases.renew(step)  # a fresh lease for the call that follows
         session.add(step)
         session.commit()
         message = client.send_message(text, chat_id=chat.chat_id)
